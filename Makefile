@@ -1,0 +1,52 @@
+# ganforge: GNU make entry points. Run `make` (or `make help`) for the list.
+SHELL := bash
+.SHELLFLAGS := -e -o pipefail -c
+.DEFAULT_GOAL := help
+MAKEFLAGS += --no-builtin-rules --no-print-directory
+
+STAMP := .venv/.ganforge-stamp
+# Every target that runs Python, simulates or elaborates sources the environment.
+ENV := . scripts/env.sh &&
+
+PYTEST_JOBS ?= 2
+PYTEST_ARGS ?=
+CONFIG ?= small
+DEMO_ARGS ?=
+
+.PHONY: help venv .venv test regress demo clean distclean
+
+help:
+	@echo "ganforge make targets:"
+	@echo "  make demo      train the reference DCGAN on digits in fixed point; writes build/demo/"
+	@echo "  make test      run the fast test suite (pytest -n $(PYTEST_JOBS), not slow)"
+	@echo "  make regress   run the full regression, slow tests included"
+	@echo "  make venv      create/update .venv (also done on demand by the targets above)"
+	@echo "  make clean     remove build outputs and caches (keeps .venv)"
+	@echo "  make distclean clean, and remove .venv"
+	@echo "variables: CONFIG=tiny|small|large  PYTEST_JOBS=N  PYTEST_ARGS='...'  DEMO_ARGS='...'"
+
+venv .venv: $(STAMP)
+
+$(STAMP): pyproject.toml scripts/bootstrap.sh
+	@bash scripts/bootstrap.sh
+
+test: $(STAMP)
+	@$(ENV) pytest -n $(PYTEST_JOBS) -q -m "not slow" $(PYTEST_ARGS)
+
+regress: $(STAMP)
+	@$(ENV) pytest -n $(PYTEST_JOBS) -q $(PYTEST_ARGS)
+
+demo: $(STAMP)
+	@$(ENV) ganforge demo --out build/demo $(DEMO_ARGS)
+
+clean:
+	@echo "clean: build outputs, simulator builds and caches (.venv kept)"
+	@rm -rf build sim_build results.xml .pytest_cache .hypothesis *.egg-info
+	@find . -path ./.venv -prune -o \( -name __pycache__ -o -name sim_build \) -type d -print0 \
+		| xargs -0 rm -rf
+	@find . -path ./.venv -prune -o \( -name '*.vcd' -o -name results.xml \) -type f -print0 \
+		| xargs -0 rm -f
+
+distclean: clean
+	@echo "distclean: removing .venv"
+	@rm -rf .venv

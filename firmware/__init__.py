@@ -1,0 +1,1 @@
+"""ganforge.firmware: the compiler from a GAN model to command streams, the schedulers (ASTM, SELRET) and the host runtime."""

@@ -1,0 +1,1 @@
+"""ganforge.rtl: the accelerator's Amaranth components (``wiring.Component`` blocks)."""
