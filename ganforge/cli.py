@@ -106,27 +106,46 @@ def _cmd_config(args: argparse.Namespace) -> int:
 def _demo_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--out", metavar="DIR", default="build/demo",
                         help="output directory (default: build/demo)")
-    parser.add_argument("--epochs", metavar="N", type=_positive_int, default=None,
-                        help="training epochs (default: the demo's own)")
+    parser.add_argument("--iterations", metavar="N", type=_positive_int, default=None,
+                        help="training iterations (default: 1500; 60 with --quick)")
+    parser.add_argument("--seed", metavar="S", type=int, default=0, help="random seed (default: 0)")
+    parser.add_argument("--no-float", action="store_true",
+                        help="skip the float-trained reference (no fixed/float score ratio)")
     parser.add_argument("--quick", action="store_true",
-                        help="a short run, for smoke tests")
+                        help="a short run, for smoke tests (the score is then meaningless)")
 
 
 @command("demo", "train the reference DCGAN on digits in fixed point",
          arguments=_demo_arguments,
          description="Train the reference DCGAN on scikit-learn's digits in the accelerator's "
-                     "fixed-point arithmetic; write samples.png, the quality score and the "
-                     "per-layer FP/EP sparsity.")
+                     "fixed-point arithmetic (and in float, for reference); write samples.png, "
+                     "the quality score and the per-layer FP/EP sparsity to --out.")
 def _cmd_demo(args: argparse.Namespace) -> int | None:
-    try:
-        from ganforge.demo import run_demo
-    except ModuleNotFoundError as exc:
-        if exc.name != "ganforge.demo":
-            raise
-        print(f"{PROG}: error: the demo is not available in this version "
-              f"(module ganforge.demo is missing)", file=sys.stderr)
-        return 1
+    from ganforge.demo import run_demo
     return run_demo(args)
+
+
+# --- ganforge workloads ------------------------------------------------------
+
+def _workloads_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--out", metavar="DIR", default=None,
+                        help="output directory (default: the package's golden/workloads/)")
+    parser.add_argument("--dcgan-iterations", metavar="N", type=_positive_int, default=1500)
+    parser.add_argument("--i2i-iterations", metavar="N", type=_positive_int, default=600)
+    parser.add_argument("--show", metavar="NAME", default=None,
+                        help="print the layers of a saved workload (dcgan, i2i or a path) and exit")
+
+
+@command("workloads", "train the reference GANs and save their layers for the RTL",
+         arguments=_workloads_arguments,
+         description="Train the DCGAN and the image-to-image generator in fixed point and save "
+                     "one captured training step per network (weights, FP inputs, EP errors, "
+                     "ReLU masks) as dcgan.npz and i2i.npz; --show prints a saved one.")
+def _cmd_workloads(args: argparse.Namespace) -> int | None:
+    from ganforge.demo import run_workloads, show_workload
+    if args.show:
+        return show_workload(args.show)
+    return run_workloads(args)
 
 
 # --- entry point -------------------------------------------------------------

@@ -1,0 +1,285 @@
+"""Layers of the reference GANs, run either in the accelerator's fixed-point
+arithmetic or in float64 (the reference), with one code path for both.
+
+In fixed point, every operation a layer does on the device goes through the
+bit-exact golden functions: the convolution (FP), its input gradient (EP) and
+weight gradient (WG), the output stage (requantise, bias, activation, ReLU
+mask), and the ROLIN instance norm. What stays on the host, in float, is what
+the accelerator leaves to it: the master weights, the optimiser, the loss, the
+generator's output ``tanh``, and the choice of fraction bits.
+
+Fraction bits are chosen per tensor the way a firmware would: the largest
+count for which the tensor fits ``width`` bits (:func:`auto_frac`,
+:func:`auto_shift`). Tensors are :class:`QT` (integer codes and their
+fraction-bit count); in float mode ``frac`` is 0 and ``q`` holds floats.
+"""
+
+from collections import namedtuple
+
+import numpy as np
+
+from . import conv as C
+from . import fixed as F
+from . import instnorm as IN
+
+__all__ = ["QT", "Arith", "ConvLayer", "InstanceNormReLU", "Sequential", "Adam", "auto_frac",
+           "auto_shift"]
+
+QT = namedtuple("QT", "q frac")
+QT.__doc__ = "A tensor: integer codes ``q`` with ``frac`` fraction bits (float mode: floats, frac 0)."
+
+
+def auto_frac(v, width, max_frac=30):
+    """Largest fraction-bit count for which float ``v`` fits ``width`` bits (at most ``max_frac``)."""
+    m = float(np.max(np.abs(v))) if np.size(v) else 0.0
+    if m == 0.0:
+        return max_frac
+    f = int(np.floor(np.log2(((1 << (width - 1)) - 1) / m)))
+    return int(min(max(f, -16), max_frac))
+
+
+def auto_shift(acc, width):
+    """Smallest right shift ``s ≥ 0`` after which integer ``acc`` fits ``width`` bits unsaturated."""
+    m = int(np.max(np.abs(acc))) if np.size(acc) else 0
+    s = max(0, m.bit_length() - (width - 1))
+    while s < 62 and (m + (1 << (s - 1) if s else 0)) >> s > (1 << (width - 1)) - 1:
+        s += 1
+    return s
+
+
+class Arith:
+    """The number system a network runs in: ``Arith(fixed=True, width=16)`` or float."""
+
+    def __init__(self, fixed=True, width=16, acc_width=48):
+        self.fixed, self.width, self.acc_width = fixed, width, acc_width
+
+    def from_float(self, v, frac=None):
+        v = np.asarray(v, dtype=np.float64)
+        if not self.fixed:
+            return QT(v, 0)
+        frac = auto_frac(v, self.width) if frac is None else frac
+        return QT(F.quantize(v, frac, self.width), frac)
+
+    def to_float(self, t):
+        return t.q if not self.fixed else F.dequantize(t.q, t.frac)
+
+    def requantize_auto(self, acc, frac):
+        """Requantise an exact accumulator to ``width`` bits with the finest shift that fits."""
+        s = auto_shift(acc, self.width)
+        return QT(F.requantize(acc, s, self.width), frac - s)
+
+
+def _act_float(pre, activation, slope_shift):
+    if activation == "relu":
+        return np.maximum(pre, 0.0)
+    if activation == "leaky_relu":
+        return np.where(pre > 0, pre, pre * 2.0 ** -slope_shift)
+    return pre
+
+
+def _act_backward_float(dy, mask, activation, slope_shift):
+    if activation == "relu":
+        return np.where(mask, dy, 0.0)
+    if activation == "leaky_relu":
+        return np.where(mask, dy, dy * 2.0 ** -slope_shift)
+    return dy
+
+
+class ConvLayer:
+    """A convolution or transposed convolution with bias and activation.
+
+    Parameters
+    ----------
+    cin, cout, kernel, stride, padding : the layer's shape.
+    transposed : a transposed convolution (generator layer) when True.
+    activation : ``"identity"``, ``"relu"`` or ``"leaky_relu"`` (slope ``2**-slope_shift``).
+    bias : whether the layer has a bias (added in the accumulator by the output stage).
+    """
+
+    def __init__(self, name, cin, cout, kernel, stride=1, padding=0, *, transposed=False,
+                 activation="relu", slope_shift=2, bias=True, rng=None):
+        rng = rng if rng is not None else np.random.default_rng(0)
+        self.name, self.cin, self.cout, self.k = name, cin, cout, kernel
+        self.stride, self.padding, self.transposed = stride, padding, transposed
+        self.activation, self.slope_shift = activation, slope_shift
+        shape = (cin, cout, kernel, kernel) if transposed else (cout, cin, kernel, kernel)
+        self.params = {"w": rng.normal(0.0, 0.02 * 5, shape) / np.sqrt(cin * kernel * kernel / 16)}
+        if bias:
+            self.params["b"] = np.zeros(cout)
+        self.grads = {}
+        self.cache = None
+        self.record = {}
+
+    # --- the device operations -------------------------------------------------
+    def _fp(self, x, w):
+        if self.transposed:
+            return C.conv_transpose2d(x, w, self.stride, self.padding)
+        return C.conv2d(x, w, self.stride, self.padding)
+
+    def _ep(self, dpre, w, in_hw):
+        if self.transposed:
+            return C.conv_transpose2d_input_grad(dpre, w, self.stride, self.padding)
+        return C.conv2d_input_grad(dpre, w, self.stride, self.padding, in_hw)
+
+    def _wg(self, x, dpre):
+        if self.transposed:
+            return C.conv_transpose2d_weight_grad(x, dpre, self.stride, self.padding, self.k)
+        return C.conv2d_weight_grad(x, dpre, self.stride, self.padding, self.k)
+
+    def forward(self, x, ar):
+        """FP of the layer on ``x`` (a :class:`QT`); returns the activated output."""
+        w = self.params["w"]
+        if ar.fixed:
+            wq = ar.from_float(w)
+            acc = self._fp(x.q, wq.q)
+            facc = x.frac + wq.frac
+            bias = F.quantize(self.params["b"], facc, ar.acc_width) if "b" in self.params else None
+            full = acc + (bias[None, :, None, None] if bias is not None else 0)
+            shift = auto_shift(full, ar.width)
+            y, mask = F.output_stage(acc, shift, ar.width, self.activation, self.slope_shift, bias)
+            out = QT(y, facc - shift)
+            self.cache = (x, wq, mask)
+            self.record.update(shift=shift, w_frac=wq.frac, x_frac=x.frac, y_frac=out.frac)
+        else:
+            pre = self._fp(x.q, w)
+            if "b" in self.params:
+                pre = pre + self.params["b"][None, :, None, None]
+            mask = pre > 0
+            out = QT(_act_float(pre, self.activation, self.slope_shift), 0)
+            self.cache = (x, QT(w, 0), mask)
+        self.record["fp_in_zero"] = float(np.mean(x.q == 0))
+        self.record["fp_out_zero"] = float(np.mean(~mask)) if self.activation == "relu" else 0.0
+        return out
+
+    def backward(self, dy, ar, need_input_grad=True):
+        """EP and WG: returns the error at the layer input (or None); fills ``grads``."""
+        x, wq, mask = self.cache
+        in_hw = x.q.shape[2:]
+        if ar.fixed:
+            dpre = F.activation_backward(dy.q, mask, self.activation, self.slope_shift)
+            dw = ar.requantize_auto(self._wg(x.q, dpre), x.frac + dy.frac)
+            self.grads["w"] = ar.to_float(dw)
+            if "b" in self.params:
+                self.grads["b"] = F.dequantize(dpre.sum(axis=(0, 2, 3)), dy.frac)
+            dx = ar.requantize_auto(self._ep(dpre, wq.q, in_hw), dy.frac + wq.frac) \
+                if need_input_grad else None
+        else:
+            dpre = _act_backward_float(dy.q, mask, self.activation, self.slope_shift)
+            self.grads["w"] = self._wg(x.q, dpre)
+            if "b" in self.params:
+                self.grads["b"] = dpre.sum(axis=(0, 2, 3))
+            dx = QT(self._ep(dpre, wq.q, in_hw), 0) if need_input_grad else None
+        self.last_dpre = QT(dpre, dy.frac)
+        self.record["ep_in_zero"] = float(np.mean(dpre == 0))
+        return dx
+
+
+class InstanceNormReLU:
+    """Instance norm + ReLU, in fixed point the ROLIN split of :mod:`.instnorm`.
+
+    ``frac_gamma`` fraction bits for γ and β; the normalised output has
+    ``width − 5`` fraction bits (range ±16); ``x̂`` has ``width − 6``.
+    """
+
+    FRAC_GAMMA = 12
+    SCALE_FRAC = 16
+
+    def __init__(self, name, channels, eps=1e-5):
+        self.name, self.channels, self.eps = name, channels, eps
+        self.params = {"gamma": np.ones(channels), "beta": np.zeros(channels)}
+        self.grads, self.cache, self.record = {}, None, {}
+
+    def forward(self, x, ar):
+        g, b = self.params["gamma"], self.params["beta"]
+        if ar.fixed:
+            fg = self.FRAC_GAMMA
+            gq, bq = F.quantize(g, fg, ar.width), F.quantize(b, fg, ar.width)
+            s1, s2 = IN.in_stats(x.q)
+            count = x.q.shape[2] * x.q.shape[3]
+            fy = ar.width - 5
+            p = IN.in_params(s1, s2, count, gq, bq, frac_x=x.frac, frac_y=fy, frac_gamma=fg,
+                             eps_q=IN.eps_to_fixed(self.eps, x.frac), scale_frac=self.SCALE_FRAC)
+            y, mask = IN.in_apply(x.q, p, ar.width, "relu")
+            self.cache = (x, gq, s1, p, mask, count)
+            out = QT(y, fy)
+        else:
+            pre, xhat, sigma = IN.instance_norm_float(x.q, g, b, self.eps)
+            mask = pre > 0
+            self.cache = (x, xhat, sigma, mask)
+            out = QT(np.maximum(pre, 0.0), 0)
+        self.record["fp_out_zero"] = float(np.mean(~mask))
+        return out
+
+    def backward(self, dy, ar, need_input_grad=True):
+        if ar.fixed:
+            x, gq, s1, p, mask, count = self.cache
+            fg, fxh = self.FRAC_GAMMA, ar.width - 6
+            dpre = np.where(mask, dy.q, 0)
+            xhat = IN.in_xhat(x.q, s1, count, p.rs, p.k, fxh, ar.width)
+            t1, t2 = IN.in_backward_stats(dpre, xhat)
+            dg, db = IN.in_param_grads(t1, t2)
+            self.grads["gamma"] = F.dequantize(dg, dy.frac + fxh)
+            self.grads["beta"] = F.dequantize(db, dy.frac)
+
+            def coefs(frac_dx):
+                return IN.in_backward_params(t1, t2, count, gq, p.rs, p.k, frac_x=x.frac,
+                                             frac_dy=dy.frac, frac_dx=frac_dx, frac_gamma=fg,
+                                             frac_xhat=fxh, coef_frac=self.SCALE_FRAC)
+            # Choose dx's fraction bits the way a firmware would: a trial at dy's, then the
+            # finest count that leaves one bit of headroom.
+            c = coefs(dy.frac)
+            acc = c.c1[:, :, None, None] * dpre + c.c2[:, :, None, None] * xhat + c.c3[:, :, None, None]
+            bits = int(np.max(np.abs(F.shift_round(acc, c.coef_frac)))).bit_length()
+            frac_dx = dy.frac + (ar.width - 2 - bits)
+            c = coefs(frac_dx)
+            dx = QT(IN.in_backward_apply(dpre, xhat, c, ar.width), frac_dx)
+            self.last_dpre = QT(dpre, dy.frac)
+        else:
+            x, xhat, sigma, mask = self.cache
+            dpre = np.where(mask, dy.q, 0.0)
+            dxf, dg, db = IN.instance_norm_float_backward(dpre, xhat, sigma, self.params["gamma"])
+            self.grads["gamma"], self.grads["beta"] = dg, db
+            dx = QT(dxf, 0)
+        self.record["ep_in_zero"] = float(np.mean(dpre == 0))
+        return dx
+
+
+class Sequential:
+    """A chain of layers with FP and the chained EP/WG."""
+
+    def __init__(self, layers):
+        self.layers = layers
+
+    def forward(self, x, ar):
+        for layer in self.layers:
+            x = layer.forward(x, ar)
+        return x
+
+    def backward(self, dy, ar, need_input_grad=False):
+        for i, layer in reversed(list(enumerate(self.layers))):
+            dy = layer.backward(dy, ar, need_input_grad=(i > 0 or need_input_grad))
+        return dy
+
+    def parameters(self):
+        return [(layer, name) for layer in self.layers for name in layer.params]
+
+
+class Adam:
+    """Adam on the float master weights of a :class:`Sequential` (host side)."""
+
+    def __init__(self, net, lr=2e-4, beta1=0.5, beta2=0.999, eps=1e-8):
+        self.net, self.lr, self.b1, self.b2, self.eps = net, lr, beta1, beta2, eps
+        self.m = {(id(l), n): 0.0 for l, n in net.parameters()}
+        self.v = dict(self.m)
+        self.t = 0
+
+    def step(self):
+        self.t += 1
+        for layer, name in self.net.parameters():
+            key = (id(layer), name)
+            g = layer.grads[name]
+            self.m[key] = self.b1 * self.m[key] + (1 - self.b1) * g
+            self.v[key] = self.b2 * self.v[key] + (1 - self.b2) * g * g
+            mh = self.m[key] / (1 - self.b1 ** self.t)
+            vh = self.v[key] / (1 - self.b2 ** self.t)
+            layer.params[name] = layer.params[name] - self.lr * mh / (np.sqrt(vh) + self.eps)
