@@ -39,6 +39,11 @@ def _operand(a, name):
     return as_int_array(a, name)
 
 
+def _absmax(a):
+    """``max|a|`` as a Python int (no wrap-around at the int64 minimum)."""
+    return max(abs(int(a.max())), abs(int(a.min())))
+
+
 def _is_float(*arrays):
     return any(a.dtype == np.float64 for a in arrays)
 
@@ -55,7 +60,7 @@ def exact_matmul(a, b):
         return np.asarray(a, np.float64) @ np.asarray(b, np.float64)
     if a.size == 0 or b.size == 0:
         return np.zeros((a.shape[0], b.shape[1]), dtype=np.int64)
-    bound = int(np.abs(a).max()) * int(np.abs(b).max()) * a.shape[1]
+    bound = _absmax(a) * _absmax(b) * a.shape[1]
     if bound < _EXACT_F64:
         return (a.astype(np.float64) @ b.astype(np.float64)).astype(np.int64)
     if bound < _EXACT_I64:
@@ -117,7 +122,7 @@ def _to_f64_if_exact(a, b, inner):
     """
     if _is_float(a, b):
         return a, b, False
-    if a.size and b.size and int(np.abs(a).max()) * int(np.abs(b).max()) * inner < _EXACT_F64:
+    if a.size and b.size and _absmax(a) * _absmax(b) * inner < _EXACT_F64:
         return a.astype(np.float64), b.astype(np.float64), True
     return a, b, False
 

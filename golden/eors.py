@@ -36,7 +36,9 @@ def eors_operand(v, mantissa_bits=0):
     if not 0 <= int(mantissa_bits) <= 15:
         raise ValueError(f"mantissa_bits must be in 0..15, got {mantissa_bits}")
     mag = np.abs(v)
-    _, bitlen = np.frexp(mag.astype(np.float64))          # exact for |v| < 2**53
+    if mag.size and int(mag.max()) >= 1 << 53:
+        raise OverflowError("eors_operand: operands must be below 2**53 in magnitude")
+    _, bitlen = np.frexp(mag.astype(np.float64))          # the bit length, exact below 2**53
     drop = np.maximum(bitlen.astype(np.int64) - 1 - int(mantissa_bits), 0)
     kept = (mag >> drop) << drop
     return np.sign(v) * kept

@@ -57,20 +57,22 @@ def as_int_array(x, name="x"):
 def shift_round(v, shift):
     """Arithmetic shift right by ``shift`` with round-half-up.
 
-    ``shift`` may be an integer or an integer array broadcast against ``v``
-    (per-channel shifts). ``shift <= 0`` is an exact left shift by ``-shift``.
-    Returns int64.
+    ``floor((v + 2**(s-1)) / 2**s)``, computed as ``(v >> s) + bit s-1 of v``
+    so that it never overflows (the hardware does the same: the rounding bit
+    is the last bit shifted out). ``shift`` may be an integer or an integer
+    array broadcast against ``v`` (per-channel shifts); ``shift <= 0`` is an
+    exact left shift by ``-shift``. Returns int64.
     """
     v = as_int_array(v, "v")
     s = np.asarray(shift, dtype=np.int64)
     if s.ndim == 0:
         s = int(s)
         if s > 0:
-            return (v + (1 << (s - 1))) >> s
+            return (v >> s) + ((v >> (s - 1)) & 1)
         return v << (-s)
     pos = np.maximum(s, 0)
-    half = np.where(s > 0, np.left_shift(1, np.maximum(s - 1, 0)), 0)
-    return np.where(s > 0, (v + half) >> pos, v << np.maximum(-s, 0))
+    rounded = (v >> pos) + ((v >> np.maximum(s - 1, 0)) & 1)
+    return np.where(s > 0, rounded, v << np.maximum(-s, 0))
 
 
 def saturate(v, width):
@@ -85,8 +87,10 @@ def quantize(x_float, frac_bits, width=16):
     if not np.all(np.isfinite(x)):
         raise ValueError("quantize: input holds NaN or infinity")
     lo, hi = int_range(width)
-    scaled = np.floor(np.ldexp(x, int(frac_bits)) + 0.5)
-    return np.clip(scaled, lo, hi).astype(np.int64)
+    scaled = np.ldexp(x, int(frac_bits))
+    low = np.floor(scaled)
+    rounded = low + (scaled - low >= 0.5)          # exact: no float addition that could round
+    return np.clip(rounded, lo, hi).astype(np.int64)
 
 
 def dequantize(q, frac_bits):

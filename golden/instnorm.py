@@ -39,8 +39,11 @@ activation's backward), with ``x̂ = (x − μ)/σ`` recomputed from ``x``:
 Per-channel quantities are computed with Python integers (exact, unbounded);
 the hardware parameter unit is sequential and sized by the widths below. Every
 ``shift_round`` is the round-half-up of :mod:`.fixed`; a negative shift is an
-exact left shift. ``a`` and the ``c`` coefficients saturate to
-``IN_COEF_WIDTH`` bits and ``b``/``c3`` to ``IN_OFFSET_WIDTH`` bits.
+exact left shift. ``a`` and the ``c`` coefficients must fit ``IN_COEF_WIDTH``
+bits and ``b``/``c3`` ``IN_OFFSET_WIDTH`` bits: a value that does not is an
+error (``OverflowError`` here, an error status in the hardware), never a
+silent saturation, because saturating a scale and its offset independently
+would change the sign of the result.
 """
 
 from collections import namedtuple
@@ -56,7 +59,7 @@ __all__ = [
     "in_param_grads", "instance_norm_float", "instance_norm_float_backward",
 ]
 
-#: Bits of the reciprocal-square-root mantissa: ``rs`` lies in ``(2**15, 2**16]``.
+#: Bits of the reciprocal-square-root mantissa: ``rs`` lies in ``[2**15, 2**16]``.
 RSQRT_BITS = 16
 #: ``D`` is normalised by an even shift into ``[2**(P-2), 2**P)`` with ``P = 32``.
 RSQRT_NORM_BITS = 2 * RSQRT_BITS
@@ -78,9 +81,13 @@ def _sr(v, s):
     return (v + (1 << (s - 1))) >> s if s > 0 else v << -s
 
 
-def _sat(v, width):
+def _fit(v, width, what):
+    """``v`` if it fits ``width`` signed bits, else ``OverflowError`` naming it."""
     lo, hi = int_range(width)
-    return min(max(v, lo), hi)
+    if not lo <= v <= hi:
+        raise OverflowError(f"instance norm: {what} = {v} does not fit {width} bits "
+                            f"(a near-constant channel with a large gamma, or fraction bits too fine)")
+    return v
 
 
 def _isqrt(n):
@@ -94,7 +101,7 @@ def rsqrt_fixed(d):
     For each ``D > 0``: ``k = ceil((bitlen(D) − P) / 2)`` with
     ``P = RSQRT_NORM_BITS``; ``m = D >> 2k`` (or ``D << −2k``), so
     ``m ∈ [2**(P−2), 2**P)``; ``rs = isqrt(2**(2·RSQRT_Q) // m)``, so
-    ``rs ∈ (2**(RSQRT_BITS−1), 2**RSQRT_BITS]`` and
+    ``rs ∈ [2**(RSQRT_BITS−1), 2**RSQRT_BITS]`` and
     ``1/sqrt(D) ≈ rs · 2**-(RSQRT_Q + k)``. ``rs`` is ``floor(2**RSQRT_Q/sqrt(m))``
     exactly (a divider and a digit-by-digit square root in hardware).
     Returns ``(rs, k)`` as int64 arrays of the shape of ``d``.
@@ -157,10 +164,11 @@ def in_params(s1, s2, count, gamma, beta, *, frac_x, frac_y, frac_gamma, eps_q, 
     b = np.empty((n, c), dtype=np.int64)
     for idx in np.ndindex(n, c):
         gi, ri, ki = int(g[idx]), int(rs[idx]), int(k[idx])
-        a[idx] = _sat(_sr(gi * m * ri, RSQRT_Q + ki + frac_gamma - frac_y - scale_frac), IN_COEF_WIDTH)
+        a[idx] = _fit(_sr(gi * m * ri, RSQRT_Q + ki + frac_gamma - frac_y - scale_frac),
+                      IN_COEF_WIDTH, "scale a")
         off = (int(bt[idx]) << (frac_y + scale_frac - frac_gamma)) \
             - _sr(gi * int(s1[idx]) * ri, RSQRT_Q + ki + frac_gamma - frac_y - scale_frac)
-        b[idx] = _sat(off, IN_OFFSET_WIDTH)
+        b[idx] = _fit(off, IN_OFFSET_WIDTH, "shift b")
     return INParams(a, b, rs, k, int(scale_frac))
 
 
@@ -206,9 +214,10 @@ def in_backward_params(t1, t2, count, gamma, rs, k, *, frac_x, frac_dy, frac_dx,
     for idx in np.ndindex(n, c):
         gr = int(g[idx]) * int(rs[idx])
         sh = RSQRT_Q + int(k[idx]) + base
-        c1[idx] = _sat(_sr(gr * m, sh + frac_dy), IN_COEF_WIDTH)
-        c2[idx] = _sat(-_sr(gr * int(t2[idx]), sh + frac_dy + 2 * frac_xhat), IN_COEF_WIDTH)
-        c3[idx] = _sat(-_sr(gr * int(t1[idx]), sh + frac_dy), IN_OFFSET_WIDTH)
+        c1[idx] = _fit(_sr(gr * m, sh + frac_dy), IN_COEF_WIDTH, "coefficient c1")
+        c2[idx] = _fit(-_sr(gr * int(t2[idx]), sh + frac_dy + 2 * frac_xhat), IN_COEF_WIDTH,
+                       "coefficient c2")
+        c3[idx] = _fit(-_sr(gr * int(t1[idx]), sh + frac_dy), IN_OFFSET_WIDTH, "coefficient c3")
     return INBackwardCoefs(c1, c2, c3, int(coef_frac))
 
 

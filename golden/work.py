@@ -93,6 +93,10 @@ def weight_grad_work(x, dy, stride=1, padding=0, kernel_size=1, dy_mask=None, tr
     masked = 0
     if dy_mask is not None:
         m = (~np.asarray(dy_mask, dtype=bool)).astype(np.int64)
+        if m.shape != dy.shape:
+            raise ValueError(f"dy_mask shape {m.shape} does not match dy shape {dy.shape}")
+        if np.any(dy[m.astype(bool)]):
+            raise ValueError("dy is non-zero where dy_mask is off: apply the mask first")
         masked = int(conv2d_weight_grad(ones_x, m, stride, padding, k).sum())
     return {"dense": dense, "output_mask_skipped": masked,
             "input_zero_skipped": dense - masked - effective, "effective": effective}
