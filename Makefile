@@ -13,13 +13,14 @@ PYTEST_ARGS ?=
 CONFIG ?= small
 DEMO_ARGS ?=
 
-.PHONY: help venv .venv test regress demo clean distclean
+.PHONY: help venv .venv test regress demo workloads clean distclean
 
 help:
 	@echo "ganforge make targets:"
 	@echo "  make demo      train the reference DCGAN on digits in fixed point; writes build/demo/"
 	@echo "  make test      run the fast test suite (pytest -n $(PYTEST_JOBS), not slow)"
 	@echo "  make regress   run the full regression, slow tests included"
+	@echo "  make workloads retrain the reference GANs and rewrite golden/workloads/*.npz"
 	@echo "  make venv      create/update .venv (also done on demand by the targets above)"
 	@echo "  make clean     remove build outputs and caches (keeps .venv)"
 	@echo "  make distclean clean, and remove .venv"
@@ -38,6 +39,9 @@ regress: $(STAMP)
 
 demo: $(STAMP)
 	@$(ENV) ganforge demo --out build/demo $(DEMO_ARGS)
+
+workloads: $(STAMP)
+	@$(ENV) ganforge workloads
 
 clean:
 	@echo "clean: build outputs, simulator builds and caches (.venv kept)"

@@ -57,8 +57,8 @@ def test_no_subcommand():
 @pytest.mark.parametrize("args", [
     ["--bogus"],
     ["config", "--bogus"],
-    ["demo", "--epochs", "zero"],
-    ["demo", "--epochs", "0"],
+    ["demo", "--iterations", "zero"],
+    ["demo", "--iterations", "0"],
     ["config", "--config"],
 ])
 def test_bad_option(args):
@@ -88,10 +88,10 @@ def test_config_default_and_list():
 
 
 def test_demo_arguments_parse():
-    args = build_parser().parse_args(["demo", "--out", "x", "--epochs", "3", "--quick"])
-    assert (args.out, args.epochs, args.quick) == ("x", 3, True)
+    args = build_parser().parse_args(["demo", "--out", "x", "--iterations", "3", "--quick"])
+    assert (args.out, args.iterations, args.quick) == ("x", 3, True)
     args = build_parser().parse_args(["demo"])
-    assert (args.out, args.epochs, args.quick) == ("build/demo", None, False)
+    assert (args.out, args.iterations, args.quick) == ("build/demo", None, False)
 
 
 def test_main_catches_user_errors(capsys):
