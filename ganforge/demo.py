@@ -4,7 +4,8 @@ The demo trains the DCGAN in the accelerator's bit-exact fixed-point
 arithmetic (FP, EP and WG through :mod:`ganforge.golden`), and the same
 network in float for reference, then writes to ``--out``:
 
-* ``samples.png``: a grid of 64 generated digits (fixed point; float beside it);
+* ``samples.png``: 64 generated digits (fixed point), beside those of the
+  float-trained network and 64 real held-out digits;
 * ``report.json``: the quality scores (fixed, float, the real digits' ceiling),
   the training losses and the per-layer sparsity;
 
@@ -79,7 +80,8 @@ def _save_grid(path, grids, titles):
     axes = np.atleast_1d(axes)
     for ax, imgs, title in zip(axes, grids, titles):
         n = int(np.sqrt(len(imgs)))
-        tiles = imgs[:n * n, 0].reshape(n, n, 16, 16).transpose(0, 2, 1, 3).reshape(16 * n, 16 * n)
+        framed = np.pad(imgs[:n * n, 0], ((0, 0), (1, 1), (1, 1)), constant_values=0.0)  # grey frame
+        tiles = framed.reshape(n, n, 18, 18).transpose(0, 2, 1, 3).reshape(18 * n, 18 * n)
         ax.imshow(tiles, cmap="gray", vmin=-1, vmax=1)
         ax.set_title(title, fontsize=10)
         ax.axis("off")
@@ -122,6 +124,8 @@ def run_demo(args):
     if "float" in results:
         grids.append(results["float"]["images"][:64])
         titles.append(f"float64 reference, score {results['float']['score']:.2f}")
+    grids.append(scorer.held_out[:64])
+    titles.append(f"real digits (held out), score {ceiling:.2f}")
     png = os.path.join(out_dir, "samples.png")
     _save_grid(png, grids, titles)
 
