@@ -15,6 +15,7 @@ Simulator facts this module encodes:
   designs.
 """
 
+import fcntl
 import hashlib
 import json
 import os
@@ -83,6 +84,9 @@ def run_cocotb(component, toplevel, test_module, *, sim="icarus", args=None, bui
     trace = waves is not None
     if sim == "verilator" and trace:
         build_args = build_args + ["--trace"]
+    # Parallel test workers may build the same design: one builds, the others wait.
+    lock = open(os.path.join(build_dir, ".build.lock"), "w")
+    fcntl.flock(lock, fcntl.LOCK_EX)
     saved = os.environ.get("MAKEFLAGS")
     if sim == "verilator":
         os.environ["MAKEFLAGS"] = f"{saved or ''} {_VERILATOR_MAKEFLAGS}".strip()
@@ -95,6 +99,8 @@ def run_cocotb(component, toplevel, test_module, *, sim="icarus", args=None, bui
             os.environ.pop("MAKEFLAGS", None)
         else:
             os.environ["MAKEFLAGS"] = saved
+        fcntl.flock(lock, fcntl.LOCK_UN)
+        lock.close()
     results = runner.test(test_module=test_module, hdl_toplevel=toplevel, build_dir=build_dir,
                           test_dir=build_dir, extra_env={"GANFORGE_TB_ARGS": args_path},
                           waves=trace, testcase=testcase, seed=seed, timescale=("1ns", "1ps"),
