@@ -38,6 +38,7 @@ import numpy as np
 from ganforge.golden import conv as C
 from ganforge.golden.fixed import ACTIVATIONS, as_int_array, output_stage
 from ganforge.rtl.core import LoadKind
+from ganforge.rtl.lane import MASK_WORD
 from ganforge.rtl.descriptor import Op
 
 __all__ = ["Pass", "Program", "compile_op", "OPS", "reference_result"]
@@ -109,6 +110,35 @@ def _beats(slot_lists, lanes):
     return beats
 
 
+def _load_beats(kind, per_lane, lanes):
+    """Load beats writing ``per_lane[l]`` (a list of values) into lane ``l``, all lanes at once."""
+    words = max([len(v) for v in per_lane.values()] + [0])
+    beats = []
+    for addr in range(words):
+        en = [l in per_lane and addr < len(per_lane[l]) for l in range(lanes)]
+        beats.append({"kind": kind, "addr": addr, "en": sum(1 << l for l, e in enumerate(en) if e),
+                      "value": [int(per_lane[l][addr]) if en[l] else 0 for l in range(lanes)]})
+    return beats
+
+
+def _mask_words(bits):
+    """Pack a flat bool array into MASK_WORD-bit words."""
+    bits = np.asarray(bits, dtype=bool).reshape(-1)
+    return [sum(int(b) << n for n, b in enumerate(bits[a:a + MASK_WORD]))
+            for a in range(0, len(bits), MASK_WORD)]
+
+
+def _lane_loads(lanes, enable, weights, masks=None, biases=None):
+    """Every load beat of one pass: enables, weights/operands, masks, biases."""
+    beats = _load_beats(LoadKind.ENABLE, {l: [int(e)] for l, e in enumerate(enable)}, lanes)
+    beats += _load_beats(LoadKind.WEIGHT, weights, lanes)
+    if masks:
+        beats += _load_beats(LoadKind.MASK, {l: _mask_words(b) for l, b in masks.items()}, lanes)
+    if biases:
+        beats += _load_beats(LoadKind.BIAS, {l: [b] for l, b in biases.items()}, lanes)
+    return beats
+
+
 def _pow2_ceil(v):
     p = 1
     while p < v:
@@ -146,20 +176,14 @@ def _fp_program(op, inp, wl, transposed, out_hw, stride, padding, *, lanes, weig
             for q0 in range(0, cin, chunk):
                 q1 = min(cin, q0 + chunk)
                 last = q1 == cin
-                loads = []
-                for l, a in enumerate(assign):
-                    if a is None:
-                        continue
-                    n, c = a
-                    ws = wl[c, q0:q1].reshape(-1)
-                    loads += [{"lane": l, "bcast": 0, "kind": LoadKind.WEIGHT, "addr": i,
-                               "value": int(v)} for i, v in enumerate(ws)]
-                    if q0 == 0:
-                        mbits = (np.ones(out_hw, bool) if out_mask is None else out_mask[n, c]).reshape(-1)
-                        loads += [{"lane": l, "bcast": 0, "kind": LoadKind.MASK, "addr": i,
-                                   "value": int(b)} for i, b in enumerate(mbits)]
-                        loads.append({"lane": l, "bcast": 0, "kind": LoadKind.BIAS, "addr": 0,
-                                      "value": int(bias[c]) if bias is not None else 0})
+                used = {l: a for l, a in enumerate(assign) if a is not None}
+                weights = {l: wl[c, q0:q1].reshape(-1) for l, (n, c) in used.items()}
+                masks = biases = None
+                if q0 == 0:
+                    masks = {l: np.ones(out_hw, bool) if out_mask is None else out_mask[n, c]
+                             for l, (n, c) in used.items()}
+                    biases = {l: int(bias[c]) if bias is not None else 0 for l, (n, c) in used.items()}
+                loads = _lane_loads(lanes, [a is not None for a in assign], weights, masks, biases)
                 slot_lists = []
                 for s in range(slots):
                     n = n0 + s
@@ -174,7 +198,7 @@ def _fp_program(op, inp, wl, transposed, out_hw, stride, padding, *, lanes, weig
 
 
 def _wg_program(X, DY, stride, padding, k, *, lanes, weight_depth, out_depth, shift,
-                activation, slope, dense, swap_result):
+                activation, slope, dense):
     """dw[a, b, kh, kw] = Σ DY[n, a, oh, ow] · X[n, b, oh·s + kh − p]  (result [A, B, K, K])."""
     n_s, cb, h, w = X.shape
     ca, ho, wo = DY.shape[1:]
@@ -194,18 +218,11 @@ def _wg_program(X, DY, stride, padding, k, *, lanes, weight_depth, out_depth, sh
             q1 = min(c_el, q0 + chunk)
             for n in range(n_s):
                 last = n == n_s - 1
-                loads = []
-                for l, c in enumerate(lane_ch):
-                    if c is None:
-                        continue
-                    mp = opnd[n, c].reshape(-1)
-                    loads += [{"lane": l, "bcast": 0, "kind": LoadKind.WEIGHT, "addr": i,
-                               "value": int(v)} for i, v in enumerate(mp)]
-                    loads += [{"lane": l, "bcast": 0, "kind": LoadKind.MASK, "addr": i,
-                               "value": int(v != 0)} for i, v in enumerate(mp)]
-                    if n == 0:
-                        loads.append({"lane": l, "bcast": 0, "kind": LoadKind.BIAS, "addr": 0,
-                                      "value": 0})
+                used = {l: c for l, c in enumerate(lane_ch) if c is not None}
+                maps = {l: opnd[n, c].reshape(-1) for l, c in used.items()}
+                loads = _lane_loads(lanes, [c is not None for c in lane_ch], maps,
+                                    {l: mp != 0 for l, mp in maps.items()},
+                                    {l: 0 for l in used} if n == 0 else None)
                 d = _desc(rel, k, stride, padding, op_hw, q1 - q0, shift, activation, slope,
                           dense, last, 0, False)
                 places = None
@@ -255,11 +272,11 @@ def compile_op(op, tensors, *, lanes, weight_depth, out_depth, stride=1, padding
         if op == "conv_weight_grad":
             passes, shape = _wg_program(x, dy, stride, padding, k, lanes=lanes, weight_depth=weight_depth,
                                         out_depth=out_depth, shift=shift, activation=activation,
-                                        slope=slope_shift, dense=dense, swap_result=False)
+                                        slope=slope_shift, dense=dense)
         else:   # dw[ci, co] = Σ x[n, ci] ⋆ dy[n, co]: the conv WG of (dy, x)
             passes, shape = _wg_program(dy, x, stride, padding, k, lanes=lanes, weight_depth=weight_depth,
                                         out_depth=out_depth, shift=shift, activation=activation,
-                                        slope=slope_shift, dense=dense, swap_result=False)
+                                        slope=slope_shift, dense=dense)
         return Program(op, passes, shape, lanes)
     if wl.shape[1] != inp.shape[1]:
         raise ValueError(f"{op}: the input has {inp.shape[1]} channels but the weights expect {wl.shape[1]}")

@@ -148,6 +148,42 @@ def _cmd_workloads(args: argparse.Namespace) -> int | None:
     return run_workloads(args)
 
 
+# --- ganforge verilog / sim-op -----------------------------------------------
+
+def _verilog_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--config", metavar="NAME", default="small",
+                        help="configuration preset (default: small)")
+    parser.add_argument("-o", "--output", metavar="FILE", required=True, help="Verilog file to write")
+    parser.add_argument("--name", default="ganforge_core", help="top module name")
+
+
+@command("verilog", "write the Verilog of a preset's sparse core", arguments=_verilog_arguments)
+def _cmd_verilog(args: argparse.Namespace) -> int | None:
+    from ganforge.simop import run_verilog
+    return run_verilog(args)
+
+
+def _simop_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("input", metavar="IN.npz", help="the op, its tensors and parameters")
+    parser.add_argument("-o", "--output", metavar="OUT.npz", required=True)
+    parser.add_argument("--config", metavar="NAME", default="small",
+                        help="configuration preset (default: small)")
+    parser.add_argument("--sim", choices=("icarus", "verilator"), default="verilator")
+    parser.add_argument("--dense", action="store_true",
+                        help="every kind of skipping off: the baseline of every speedup")
+    parser.add_argument("--vcd", metavar="FILE", default=None, help="write the waveform")
+
+
+@command("sim-op", "run one layer op on the simulated RTL core", arguments=_simop_arguments,
+         description="Run one op (conv, conv_input_grad, conv_weight_grad, conv_transpose, "
+                     "conv_transpose_input_grad, conv_transpose_weight_grad) from IN.npz on the "
+                     "generated Verilog of the sparse core; write the result, the cycle count and "
+                     "every counter to OUT.npz. See ganforge/simop.py for the keys.")
+def _cmd_sim_op(args: argparse.Namespace) -> int | None:
+    from ganforge.simop import run_sim_op
+    return run_sim_op(args)
+
+
 # --- entry point -------------------------------------------------------------
 
 def build_parser() -> ArgumentParser:

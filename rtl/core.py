@@ -8,7 +8,8 @@ them (weights or error map, mask bits, bias) and which input slot they read.
 Dataflow::
 
     desc ──► check ──► lane configuration (registered for the pass)
-    load ──► lane l: weight/operand word, mask bit or bias   (while idle)
+    load beat ──► every lane with its en bit: weight/operand word, 16 mask bits,
+                  bias or enable, one value per lane   (between passes)
     x_in beat = lanes slots ──► lane l's FIFO takes slot l mod 2**slots
                                    │
                       lane 0 … lane L-1 (rtl/lane.py): look-ahead tap
@@ -52,9 +53,11 @@ __all__ = ["SparseCore", "slot_layout", "beat_layout", "load_layout", "LoadKind"
 
 
 class LoadKind:
+    """What a load beat writes, in every lane whose ``en`` bit is set, from its ``value``."""
     WEIGHT = 0      # weight (FP/EP) or error-map (WG) word at ``addr``
-    MASK = 1        # mask bit at ``addr`` (value bit 0)
+    MASK = 1        # MASK_WORD mask bits (value bits) at mask word ``addr``
     BIAS = 2        # the lane's bias (``value``, accumulator units)
+    ENABLE = 3      # the lane computes (value bit 0 = 1) or sits this pass out (0)
 
 
 def slot_layout(data_width, coord_bits):
@@ -69,9 +72,10 @@ def beat_layout(lanes, data_width, coord_bits):
 
 
 def load_layout(lanes, addr_bits, acc_width):
-    return data.StructLayout({"lane": unsigned(max(1, (lanes - 1).bit_length())),
-                              "bcast": unsigned(1), "kind": unsigned(2),
-                              "addr": unsigned(addr_bits), "value": signed(acc_width)})
+    """One load beat: the same kind and address for every lane, a value per lane."""
+    return data.StructLayout({"kind": unsigned(2), "addr": unsigned(addr_bits),
+                              "en": unsigned(lanes),
+                              "value": data.ArrayLayout(signed(acc_width), lanes)})
 
 
 class SparseCore(wiring.Component):
@@ -164,18 +168,22 @@ class SparseCore(wiring.Component):
         # ---- loads (only between passes) ------------------------------------------------
         ld = self.load.payload
         biases = [Signal(signed(self.aw), name=f"bias{l}") for l in range(L)]
+        enables = [Signal(init=1, name=f"enable{l}") for l in range(L)]
         loading = Signal()
         for l, ln in enumerate(lanes):
-            hit = self.load.valid & loading & (ld.bcast | (ld.lane == l))
+            hit = self.load.valid & loading & ld.en[l]
+            value = ld.value[l]
             m.d.comb += [
-                ln.w_in.payload.addr.eq(ld.addr), ln.w_in.payload.value.eq(ld.value),
+                ln.w_in.payload.addr.eq(ld.addr), ln.w_in.payload.value.eq(value),
                 ln.w_in.valid.eq(hit & (ld.kind == LoadKind.WEIGHT)),
-                ln.mask_in.payload.addr.eq(ld.addr), ln.mask_in.payload.bit.eq(ld.value[0]),
+                ln.mask_in.payload.addr.eq(ld.addr), ln.mask_in.payload.bits.eq(value),
                 ln.mask_in.valid.eq(hit & (ld.kind == LoadKind.MASK)),
-                ln.bias.eq(biases[l]),
+                ln.bias.eq(biases[l]), ln.enable.eq(enables[l]),
             ]
             with m.If(hit & (ld.kind == LoadKind.BIAS)):
-                m.d.sync += biases[l].eq(ld.value)
+                m.d.sync += biases[l].eq(value)
+            with m.If(hit & (ld.kind == LoadKind.ENABLE)):
+                m.d.sync += enables[l].eq(value[0])
         m.d.comb += self.load.ready.eq(loading)
 
         # ---- input beats ------------------------------------------------------------

@@ -40,9 +40,13 @@ adds the bias, and sends the sum through the
 their taps were skipped. The drain clears ``acc`` behind it, so the
 next pass can start at once.
 
+A lane whose ``enable`` is low issues nothing (a lane with no channel in
+this pass); it still ends the pass and drains in step with the others.
+
 Loading: ``w_in`` writes weights (address ``ci·K² + kh·K + kw``) and
-``mask_in`` writes mask bits (address ``oh·out_w + ow``), both while the lane
-is idle.
+``mask_in`` writes ``MASK_WORD`` mask bits at once (word ``addr`` holds the
+bits of positions ``addr·MASK_WORD …``, position ``oh·out_w + ow``), both
+while the lane is idle.
 
 Parameters
 ----------
@@ -63,7 +67,10 @@ from amaranth.lib.wiring import In, Out
 
 from .output_stage import OutputStage, SHIFT_BITS, SLOPE_BITS, output_layout
 
-__all__ = ["ScatterLane", "element_layout"]
+__all__ = ["ScatterLane", "element_layout", "MASK_WORD"]
+
+#: Mask bits written by one ``mask_in`` transfer.
+MASK_WORD = 16
 
 
 def element_layout(data_width, coord_bits):
@@ -90,13 +97,13 @@ class ScatterLane(wiring.Component):
             "w_in": In(stream.Signature(data.StructLayout({"addr": unsigned(self.wa_bits),
                                                           "value": signed(data_width)}))),
             "mask_in": In(stream.Signature(data.StructLayout({"addr": unsigned(self.oa_bits),
-                                                             "bit": unsigned(1)}))),
+                                                             "bits": unsigned(MASK_WORD)}))),
             "o": Out(stream.Signature(output_layout(data_width))),
             # Tile configuration (static while a pass runs).
             "transposed": In(1), "wg": In(1), "drain": In(1), "acc_count": In(self.oa_bits + 1),
             "kernel": In(range(max_kernel + 1)), "stride": In(2),
             "padding": In(range(max_kernel)), "out_h": In(coord_bits), "out_w": In(coord_bits),
-            "skip_zero": In(1), "skip_mask": In(1), "mask_out": In(1),
+            "skip_zero": In(1), "skip_mask": In(1), "mask_out": In(1), "enable": In(1),
             "bias": In(signed(acc_width)),
             "shift": In(SHIFT_BITS), "activation": In(2), "slope_shift": In(SLOPE_BITS),
             # Status and counters.
@@ -138,7 +145,7 @@ class ScatterLane(wiring.Component):
         w_rd = wmem.read_port()
         a_wr = amem.write_port()
         a_rd = amem.read_port(transparent_for=(a_wr,))
-        mask = Signal(self.out_depth)
+        mask = Signal(-(-self.out_depth // MASK_WORD) * MASK_WORD)
         m.submodules.stage = stage = OutputStage(self.aw, self.dw)
         m.d.comb += [stage.shift.eq(self.shift), stage.activation.eq(self.activation),
                      stage.slope_shift.eq(self.slope_shift)]
@@ -150,7 +157,7 @@ class ScatterLane(wiring.Component):
         m.d.comb += [w_wr.addr.eq(self.w_in.payload.addr), w_wr.data.eq(self.w_in.payload.value),
                      w_wr.en.eq(self.w_in.valid & idle)]
         with m.If(self.mask_in.valid & idle):
-            m.d.sync += mask.bit_select(self.mask_in.payload.addr, 1).eq(self.mask_in.payload.bit)
+            m.d.sync += mask.word_select(self.mask_in.payload.addr, MASK_WORD).eq(self.mask_in.payload.bits)
 
         # ---- candidate bitmap of the arriving element (look-ahead) --------------
         x = self.x_in.payload
@@ -162,7 +169,7 @@ class ScatterLane(wiring.Component):
                 v = rv[kh] & cv[kw]
                 addr = Signal(self.oa_bits + 1, name=f"oaddr_{kh}_{kw}")
                 m.d.comb += addr.eq(oh[kh] * self.out_w + ow[kw])
-                v = v & x.valid
+                v = v & x.valid & self.enable
                 keep = v & (mask.bit_select(addr[:self.oa_bits], 1) | ~self.skip_mask)
                 valid_taps.append(v)
                 cand.append(keep)
@@ -269,7 +276,9 @@ class ScatterLane(wiring.Component):
         m.d.sync += d_prev_masked.eq(self.mask_out & ~self.wg &
                                      ~mask.bit_select(d_addr[:self.oa_bits], 1))
         m.d.comb += idle.eq(~running & ~draining)
-        m.d.comb += self.busy.eq(running | draining)
+        # Busy until the last output has left, so the next pass cannot change the output
+        # stage's shift or activation under words still in flight.
+        m.d.comb += self.busy.eq(running | draining | dfifo.r_stream.valid | self.o.valid)
         with m.If(self.busy):
             m.d.sync += self.cycles_busy.eq(self.cycles_busy + 1)
         with m.If(running & ~last_seen & free & ~self.x_in.valid):

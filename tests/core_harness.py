@@ -3,8 +3,8 @@
 import numpy as np
 from amaranth.sim import Simulator
 
-from ganforge.rtl.core import SparseCore
-from ganforge.rtl.descriptor import Op
+from ganforge.rtl.core import SparseCore, beat_layout, load_layout
+from ganforge.rtl.descriptor import Op, descriptor_layout
 
 
 def drain_words(desc):
@@ -23,16 +23,18 @@ def run_program(prog, core_kwargs, *, seed=0, idle=0.25, stall=0.25, extra_descs
     state = {"done": False, "cycles": 0}
     counters = {}
 
+    ll = load_layout(L, dut.addr_bits, dut.aw)
+    bl = beat_layout(L, dut.dw, dut.cb)
+    dl = descriptor_layout(dut.cb)
+
     async def driver(ctx):
         for p in prog.passes:
             for ld in p.loads:
-                for key, v in ld.items():
-                    ctx.set(getattr(dut.load.payload, key), v)
+                ctx.set(dut.load.payload.as_value(), ll.const(ld).as_bits())
                 ctx.set(dut.load.valid, 1)
                 await ctx.tick().until(dut.load.ready)
             ctx.set(dut.load.valid, 0)
-            for key, v in p.desc.items():
-                ctx.set(getattr(dut.desc.payload, key), v)
+            ctx.set(dut.desc.payload.as_value(), dl.const(p.desc).as_bits())
             ctx.set(dut.desc.valid, 1)
             await ctx.tick().until(dut.desc.ready)
             ctx.set(dut.desc.valid, 0)
@@ -40,20 +42,15 @@ def run_program(prog, core_kwargs, *, seed=0, idle=0.25, stall=0.25, extra_descs
                 while rng.random() < idle:
                     ctx.set(dut.x_in.valid, 0)
                     await ctx.tick()
-                for s, (valid, ci, i, j, v) in enumerate(beat["slots"]):
-                    sl = dut.x_in.payload.slot[s]
-                    ctx.set(sl.valid, valid)
-                    ctx.set(sl.ci, ci)
-                    ctx.set(sl.i, i)
-                    ctx.set(sl.j, j)
-                    ctx.set(sl.value, v)
-                ctx.set(dut.x_in.payload.end, beat["end"])
+                word = bl.const({"slot": [{"valid": v, "ci": c, "i": i, "j": j, "value": x}
+                                          for v, c, i, j, x in beat["slots"]],
+                                 "end": beat["end"]}).as_bits()
+                ctx.set(dut.x_in.payload.as_value(), word)
                 ctx.set(dut.x_in.valid, 1)
                 await ctx.tick().until(dut.x_in.ready)
             ctx.set(dut.x_in.valid, 0)
         for d in extra_descs:
-            for key, v in d.items():
-                ctx.set(getattr(dut.desc.payload, key), v)
+            ctx.set(dut.desc.payload.as_value(), dl.const(d).as_bits())
             ctx.set(dut.desc.valid, 1)
             await ctx.tick().until(dut.desc.ready)
             ctx.set(dut.desc.valid, 0)
@@ -67,8 +64,6 @@ def run_program(prog, core_kwargs, *, seed=0, idle=0.25, stall=0.25, extra_descs
             while len(drained[k]) < n:
                 ctx.set(dut.o.ready, int(rng.random() >= stall))
                 await ctx.tick()
-                if ctx.get(dut.o.valid) and ctx.get(dut.o.ready):
-                    pass
         ctx.set(dut.o.ready, 0)
         while ctx.get(dut.busy):
             await ctx.tick()

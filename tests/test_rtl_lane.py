@@ -45,6 +45,9 @@ def run_lane(x, w_lane, *, transposed, stride, padding, out_hw, bias=0, shift=0,
 
     async def bench(ctx):
         ctx.set(dut.transposed, int(transposed))
+        ctx.set(dut.drain, 1)
+        ctx.set(dut.enable, 1)
+        ctx.set(dut.acc_count, out_hw[0] * out_hw[1])
         ctx.set(dut.kernel, k)
         ctx.set(dut.stride, stride)
         ctx.set(dut.padding, padding)
@@ -52,6 +55,7 @@ def run_lane(x, w_lane, *, transposed, stride, padding, out_hw, bias=0, shift=0,
         ctx.set(dut.out_w, out_hw[1])
         ctx.set(dut.skip_zero, int(skip_zero))
         ctx.set(dut.skip_mask, int(skip_mask and mask is not None))
+        ctx.set(dut.mask_out, int(mask is not None))
         ctx.set(dut.bias, int(bias))
         ctx.set(dut.shift, shift)
         ctx.set(dut.activation, ACTIVATIONS[activation])
@@ -64,10 +68,10 @@ def run_lane(x, w_lane, *, transposed, stride, padding, out_hw, bias=0, shift=0,
                     ctx.set(dut.w_in.valid, 1)
                     await ctx.tick().until(dut.w_in.ready)
         ctx.set(dut.w_in.valid, 0)
-        mbits = np.ones(out_hw, bool) if mask is None else mask
-        for a, bit in enumerate(mbits.reshape(-1)):
-            ctx.set(dut.mask_in.payload.addr, a)
-            ctx.set(dut.mask_in.payload.bit, int(bit))
+        mbits = (np.ones(out_hw, bool) if mask is None else mask).reshape(-1)
+        for a in range(0, len(mbits), 16):
+            ctx.set(dut.mask_in.payload.addr, a // 16)
+            ctx.set(dut.mask_in.payload.bits, sum(int(b) << n for n, b in enumerate(mbits[a:a + 16])))
             ctx.set(dut.mask_in.valid, 1)
             await ctx.tick().until(dut.mask_in.ready)
         ctx.set(dut.mask_in.valid, 0)
@@ -80,6 +84,7 @@ def run_lane(x, w_lane, *, transposed, stride, padding, out_hw, bias=0, shift=0,
             ctx.set(dut.x_in.payload.j, j)
             ctx.set(dut.x_in.payload.value, v)
             ctx.set(dut.x_in.payload.last, int(n == len(elems) - 1))
+            ctx.set(dut.x_in.payload.valid, 1)
             ctx.set(dut.x_in.valid, 1)
             await ctx.tick().until(dut.x_in.ready)
         ctx.set(dut.x_in.valid, 0)

@@ -1,0 +1,200 @@
+"""``ganforge sim-op`` and ``ganforge verilog``: one layer op on the simulated RTL.
+
+``sim-op IN.npz -o OUT.npz`` reads an op and its tensors, compiles the op
+into passes of the sparse core with :mod:`ganforge.firmware.core_driver`,
+runs it on the generated Verilog under cocotb, checks the result against
+the golden model, and writes ``OUT.npz``.
+
+The driver tiles layers larger than the lane buffers on the host: output
+channels and samples are spread over lane groups, input channels are split
+into reductions that the core accumulates across passes, and weight
+gradients are split over samples.
+
+``IN.npz`` keys:
+
+==================== =========================================================
+``op``               conv, conv_input_grad, conv_weight_grad, conv_transpose,
+                     conv_transpose_input_grad, conv_transpose_weight_grad
+tensors              as the golden API names them: ``x``, ``w`` (conv,
+                     conv_transpose); ``dy``, ``w`` (input grads); ``x``,
+                     ``dy`` (weight grads)
+``stride padding``   (default 1, 0); ``output_padding`` (conv_transpose)
+``kernel_size``      weight grads (required)
+``input_hw``         conv_input_grad (default: the smallest input)
+``shift``            output-stage requantisation shift (default 0)
+``activation``       identity | relu | leaky_relu (default identity); ``slope_shift``
+``bias``             optional, per output channel, in accumulator units (FP/EP ops)
+``out_mask``         optional bool output mask (FP/EP ops): masked outputs are 0
+                     and never computed
+==================== =========================================================
+
+``OUT.npz`` keys: ``result``, the golden op followed by the output stage and
+the mask, as :func:`~ganforge.firmware.core_driver.reference_result` defines
+it. ``relu_mask`` is the ReLU mask the core wrote. ``cycles`` counts from
+reset to the last output, loads included. The core's counters appear by
+name: ``macs_issued``, ``input_zero_skipped``, ``output_mask_skipped``,
+``cycles_busy``, ``cycles_stalled`` and ``cycles_idle``. The golden work
+counts sit beside them: ``dense_macs``, ``effective_macs``,
+``ideal_cycles = effective_macs / lanes``, and ``lanes``.
+
+With the compressed input stream (the default), zero elements never reach the
+core, so ``input_zero_skipped`` counts only zeros that do reach it. The MACs
+that input sparsity saved are ``dense_macs − effective_macs −
+output_mask_skipped``.
+"""
+
+import os
+
+import numpy as np
+
+from ganforge.errors import UserError
+
+__all__ = ["run_sim_op", "run_verilog", "load_op", "OP_KEYS"]
+
+OP_KEYS = {
+    "conv": ("x", "w"), "conv_transpose": ("x", "w"),
+    "conv_input_grad": ("dy", "w"), "conv_transpose_input_grad": ("dy", "w"),
+    "conv_weight_grad": ("x", "dy"), "conv_transpose_weight_grad": ("x", "dy"),
+}
+_SCALARS = {"stride": 1, "padding": 0, "output_padding": 0, "shift": 0, "slope_shift": 2}
+
+
+def load_op(path):
+    """Read and check an op file: ``(op, tensors, params)``; UserError on bad input."""
+    try:
+        z = np.load(path, allow_pickle=False)
+    except FileNotFoundError:
+        raise UserError(f"{path}: no such file")
+    except (OSError, ValueError) as exc:
+        raise UserError(f"{path}: not a readable .npz file ({exc})")
+    with z:
+        if "op" not in z.files:
+            raise UserError(f"{path}: missing key 'op'")
+        op = str(z["op"])
+        if op not in OP_KEYS:
+            raise UserError(f"{path}: unknown op {op!r} (expected one of {', '.join(OP_KEYS)})")
+        tensors = {}
+        for key in OP_KEYS[op]:
+            if key not in z.files:
+                raise UserError(f"{path}: op {op} needs key {key!r}")
+            t = z[key]
+            if t.ndim != 4 or not np.issubdtype(t.dtype, np.integer):
+                raise UserError(f"{path}: {key} must be a 4-D integer array, got {t.dtype} {t.shape}")
+            if t.size and (t.min() < -32768 or t.max() > 32767):
+                raise UserError(f"{path}: {key} has values outside the 16-bit range")
+            tensors[key] = t.astype(np.int64)
+        params = {}
+        for key, default in _SCALARS.items():
+            params[key] = int(z[key]) if key in z.files else default
+        params["activation"] = str(z["activation"]) if "activation" in z.files else "identity"
+        if op.endswith("weight_grad"):
+            if "kernel_size" not in z.files:
+                raise UserError(f"{path}: op {op} needs key 'kernel_size'")
+            params["kernel_size"] = int(z["kernel_size"])
+        if op == "conv_input_grad" and "input_hw" in z.files:
+            params["input_hw"] = tuple(int(v) for v in z["input_hw"])
+        for key in ("bias", "out_mask"):
+            if key in z.files:
+                if op.endswith("weight_grad"):
+                    raise UserError(f"{path}: {key} does not apply to {op}")
+                params[key] = z[key].astype(bool if key == "out_mask" else np.int64)
+    if op != "conv_transpose":
+        params.pop("output_padding")
+    return op, tensors, params
+
+
+def _reference(op, tensors, params):
+    from ganforge.firmware.core_driver import reference_result
+    try:
+        return reference_result(op, tensors, **params)
+    except (ValueError, TypeError) as exc:
+        raise UserError(f"{op}: {exc}")
+
+
+def _work(op, tensors, params, lanes):
+    """Golden work counts: dense and effective MACs of the op."""
+    from ganforge import golden as G
+    t, p = tensors, params
+    mask = p.get("out_mask")
+    s, pad = p["stride"], p["padding"]
+    if op == "conv":
+        wk = G.conv2d_work(t["x"], t["w"].shape, s, pad, mask)
+    elif op == "conv_transpose":
+        wk = G.conv_transpose2d_work(t["x"], t["w"].shape, s, pad, p.get("output_padding", 0), mask)
+    elif op == "conv_input_grad":
+        w = t["w"]
+        hw = p.get("input_hw") or G.conv_transpose2d_out_hw(t["dy"].shape[2:], w.shape[2], s, pad)
+        op_pad = tuple(a - b for a, b in zip(hw, G.conv_transpose2d_out_hw(t["dy"].shape[2:], w.shape[2], s, pad)))
+        wk = G.conv_transpose2d_work(t["dy"], (w.shape[0], w.shape[1], *w.shape[2:]), s, pad, op_pad, mask)
+    elif op == "conv_transpose_input_grad":
+        w = t["w"]
+        wk = G.conv2d_work(t["dy"], (w.shape[0], w.shape[1], *w.shape[2:]), s, pad, mask)
+    else:
+        wk = G.weight_grad_work(t["x"], t["dy"], s, pad, p["kernel_size"],
+                                transposed=(op == "conv_transpose_weight_grad"))
+    return {"dense_macs": wk["dense"], "effective_macs": wk["effective"],
+            "ideal_cycles": wk["effective"] / lanes}
+
+
+def simulate_op(op, tensors, params, config, *, sim="verilator", dense=False, vcd=None,
+                throttle=False, build_root="build/sim"):
+    """Run one op on the simulated core: a dict of everything OUT.npz holds."""
+    from ganforge.firmware.core_driver import compile_op
+    from ganforge.testbench.core_sim import core_from_config, simulate
+    core = core_from_config(config)
+    want_y, want_m = _reference(op, tensors, params)
+    try:
+        prog = compile_op(op, tensors, lanes=core["lanes"], weight_depth=core["weight_depth"],
+                          out_depth=core["out_depth"], dense=dense, **params)
+    except ValueError as exc:
+        raise UserError(f"{op}: {exc}")
+    drained, counters, cycles = simulate(prog, core, sim=sim, throttle=throttle, waves=vcd,
+                                         build_root=build_root)
+    y, m = prog.assemble(drained)
+    out = {"result": y, "relu_mask": m, "cycles": cycles, "lanes": core["lanes"],
+           "matches_golden": bool(np.array_equal(y, want_y) and np.array_equal(m, want_m))}
+    out.update({k: v for k, v in counters.items() if k != "error"})
+    out["error"] = counters["error"]
+    out.update(_work(op, tensors, params, core["lanes"]))
+    return out
+
+
+def run_sim_op(args):
+    from ganforge.config import get_preset
+    from ganforge.testbench.runner import require_simulator
+    config = get_preset(args.config)
+    op, tensors, params = load_op(args.input)
+    try:
+        require_simulator(args.sim)
+    except RuntimeError as exc:
+        raise UserError(str(exc))
+    out = simulate_op(op, tensors, params, config, sim=args.sim, dense=args.dense,
+                      vcd=os.path.abspath(args.vcd) if args.vcd else None)
+    os.makedirs(os.path.dirname(os.path.abspath(args.output)), exist_ok=True)
+    np.savez(args.output, **out)
+    eff = out["effective_macs"] / max(out["cycles"], 1)
+    print(f"{op} on {args.config} ({out['lanes']} lanes, {args.sim}{', dense' if args.dense else ''}): "
+          f"{out['cycles']} cycles, {out['macs_issued']} MACs issued "
+          f"(dense {out['dense_macs']}, effective {out['effective_macs']}, "
+          f"ideal {out['ideal_cycles']:.0f} cycles); "
+          f"{'matches the golden model' if out['matches_golden'] else 'MISMATCH with the golden model'}")
+    print(f"wrote {args.output}")
+    return 0 if out["matches_golden"] and out["error"] == 0 else 1
+
+
+def run_verilog(args):
+    from amaranth.back import verilog
+    from ganforge.config import get_preset
+    from ganforge.rtl.core import SparseCore
+    from ganforge.testbench.core_sim import core_from_config
+    config = get_preset(args.config)
+    text = verilog.convert(SparseCore(**core_from_config(config)), name=args.name, emit_src=False)
+    try:
+        os.makedirs(os.path.dirname(os.path.abspath(args.output)), exist_ok=True)
+        with open(args.output, "w") as f:
+            f.write(text)
+    except OSError as exc:
+        raise UserError(f"cannot write {args.output}: {exc.strerror}")
+    print(f"wrote {args.output}: module {args.name}, the sparse core of preset {args.config} "
+          f"({config.lanes_per_core} lanes), {len(text.splitlines())} lines")
+    return 0
