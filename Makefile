@@ -12,8 +12,9 @@ PYTEST_JOBS ?= 2
 PYTEST_ARGS ?=
 CONFIG ?= small
 DEMO_ARGS ?=
+AREA_ARGS ?=
 
-.PHONY: help venv .venv test regress demo workloads clean distclean
+.PHONY: help venv .venv test regress demo workloads area clean distclean
 
 help:
 	@echo "ganforge make targets:"
@@ -21,10 +22,11 @@ help:
 	@echo "  make test      run the fast test suite (pytest -n $(PYTEST_JOBS), not slow)"
 	@echo "  make regress   run the full regression, slow tests included"
 	@echo "  make workloads retrain the reference GANs and rewrite golden/workloads/*.npz"
+	@echo "  make area      Yosys area of the components for CONFIG (generic, iCE40, ECP5); writes build/area/"
 	@echo "  make venv      create/update .venv (also done on demand by the targets above)"
 	@echo "  make clean     remove build outputs and caches (keeps .venv)"
 	@echo "  make distclean clean, and remove .venv"
-	@echo "variables: CONFIG=tiny|small|large  PYTEST_JOBS=N  PYTEST_ARGS='...'  DEMO_ARGS='...'"
+	@echo "variables: CONFIG=tiny|small|large  PYTEST_JOBS=N  PYTEST_ARGS='...'  DEMO_ARGS='...'  AREA_ARGS='...'"
 
 venv .venv: $(STAMP)
 
@@ -42,6 +44,9 @@ demo: $(STAMP)
 
 workloads: $(STAMP)
 	@$(ENV) ganforge workloads
+
+area: $(STAMP)
+	@$(ENV) python scripts/area.py --config $(CONFIG) $(AREA_ARGS)
 
 clean:
 	@echo "clean: build outputs, simulator builds and caches (.venv kept)"
