@@ -12,9 +12,10 @@ PYTEST_JOBS ?= 2
 PYTEST_ARGS ?=
 CONFIG ?= small
 DEMO_ARGS ?=
+BENCH_ARGS ?=
 AREA_ARGS ?=
 
-.PHONY: help venv .venv test regress demo workloads area clean distclean
+.PHONY: help venv .venv test regress demo workloads area bench-core clean distclean
 
 help:
 	@echo "ganforge make targets:"
@@ -22,6 +23,8 @@ help:
 	@echo "  make test      run the fast test suite (pytest -n $(PYTEST_JOBS), not slow)"
 	@echo "  make regress   run the full regression, slow tests included"
 	@echo "  make workloads retrain the reference GANs and rewrite golden/workloads/*.npz"
+	@echo "  make bench-core cycles of the sparse core on Verilator (reference layers, sparsity sweep,"
+	@echo "                 transposed conv); writes build/bench/core.json and core.png"
 	@echo "  make area      Yosys area of the components for CONFIG (generic, iCE40, ECP5); writes build/area/"
 	@echo "  make venv      create/update .venv (also done on demand by the targets above)"
 	@echo "  make clean     remove build outputs and caches (keeps .venv)"
@@ -44,6 +47,9 @@ demo: $(STAMP)
 
 workloads: $(STAMP)
 	@$(ENV) ganforge workloads
+
+bench-core: $(STAMP)
+	@$(ENV) python scripts/bench_core.py --config $(CONFIG) $(BENCH_ARGS)
 
 area: $(STAMP)
 	@$(ENV) python scripts/area.py --config $(CONFIG) $(AREA_ARGS)

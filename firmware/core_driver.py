@@ -167,21 +167,27 @@ def _fp_program(op, inp, wl, transposed, out_hw, stride, padding, *, lanes, weig
     chunk = max(1, min(cin, weight_depth // (k * k)))
     passes = []
     rel = Op.TCONV if transposed else Op.CONV
-    for n0 in range(0, n_s, slots):
-        for c0 in range(0, cout, group):
+    # Weight-stationary: for one group of output channels, the lanes keep their weights
+    # across the sample passes when one chunk of input channels holds them all.
+    single_chunk = chunk >= cin
+    for c0 in range(0, cout, group):
+        for n0 in range(0, n_s, slots):
             assign = []                                   # lane -> (n, c) or None
             for l in range(lanes):
                 n, c = n0 + l % slots, c0 + l // slots
                 assign.append((n, c) if n < n_s and c < cout else None)
+            first = n0 == 0
             for q0 in range(0, cin, chunk):
                 q1 = min(cin, q0 + chunk)
                 last = q1 == cin
                 used = {l: a for l, a in enumerate(assign) if a is not None}
-                weights = {l: wl[c, q0:q1].reshape(-1) for l, (n, c) in used.items()}
+                weights = {} if single_chunk and not first else \
+                    {l: wl[c, q0:q1].reshape(-1) for l, (n, c) in used.items()}
                 masks = biases = None
-                if q0 == 0:
+                if q0 == 0 and (out_mask is not None or first):
                     masks = {l: np.ones(out_hw, bool) if out_mask is None else out_mask[n, c]
                              for l, (n, c) in used.items()}
+                if q0 == 0 and first:
                     biases = {l: int(bias[c]) if bias is not None else 0 for l, (n, c) in used.items()}
                 loads = _lane_loads(lanes, [a is not None for a in assign], weights, masks, biases)
                 slot_lists = []

@@ -149,7 +149,7 @@ def simulate_op(op, tensors, params, config, *, sim="verilator", dense=False, vc
     except ValueError as exc:
         raise UserError(f"{op}: {exc}")
     drained, counters, cycles = simulate(prog, core, sim=sim, throttle=throttle, waves=vcd,
-                                         build_root=build_root)
+                                         build_root=build_root, quiet=True)
     y, m = prog.assemble(drained)
     out = {"result": y, "relu_mask": m, "cycles": cycles, "lanes": core["lanes"],
            "matches_golden": bool(np.array_equal(y, want_y) and np.array_equal(m, want_m))}

@@ -146,22 +146,19 @@ def _lane(config):
             f"{config.weight_buffer_depth} weights, {config.output_buffer_depth} accumulators", 1)
 
 
+def _core(config):
+    from ganforge.rtl.core import SparseCore
+    from ganforge.testbench.core_sim import core_from_config
+    return (SparseCore(**core_from_config(config)),
+            f"sparse core: {config.lanes_per_core} lanes, {config.weight_buffer_depth} weights and "
+            f"{config.output_buffer_depth} accumulators per lane", config.lanes_per_core)
+
+
 REGISTRY: dict[str, Callable] = {
     "output_stage": _output_stage,
     "lane": _lane,
+    "core": _core,
     # Register another component by adding a builder above and one line here.
-    # The sparse core goes here as "core", with lanes = config.lanes_per_core:
-    #
-    #   def _core(config):
-    #       from ganforge.rtl.core import SparseCore
-    #       return (SparseCore(lanes=config.lanes_per_core, data_width=config.data_width,
-    #                          acc_width=config.acc_width, max_kernel=config.max_kernel,
-    #                          max_stride=config.max_stride,
-    #                          weight_depth=config.weight_buffer_depth,
-    #                          out_depth=config.output_buffer_depth),
-    #               "sparse core: ...", config.lanes_per_core)
-    #
-    #   "core": _core,
 }
 
 

@@ -54,7 +54,7 @@ def _pack_program(core, prog):
 
 
 def simulate(prog, core_kwargs, *, sim="verilator", throttle=True, seed=0, waves=None,
-             build_root="build/sim"):
+             build_root="build/sim", quiet=False):
     """Run ``prog``; return ``(drained, counters, cycles)``.
 
     ``drained`` is, for every pass that drains, its output beats, each a list
@@ -68,14 +68,16 @@ def simulate(prog, core_kwargs, *, sim="verilator", throttle=True, seed=0, waves
     budget = 10000 + 40 * sum(len(p["loads"]) + 30 * len(p["beats"]) + p["drain_words"]
                               for p in passes)
     args = {"passes": passes, "seed": seed, "idle": 0.25 if throttle else 0.0,
-            "stall": 0.25 if throttle else 0.0, "out": out_path, "timeout_cycles": budget}
+            "stall": 0.25 if throttle else 0.0, "out": out_path,
+            "timeout_cycles": budget if throttle else None}
     try:
         run_cocotb(core, "sparse_core", "ganforge.testbench.tb_core", sim=sim, args=args,
-                   build_root=build_root, waves=waves)
+                   build_root=build_root, waves=waves, quiet=quiet)
         with open(out_path) as f:
             text = f.read()
         if not text:
-            raise RuntimeError("the core simulation did not finish (see the cocotb log above)")
+            raise RuntimeError("the core simulation did not finish (see sim.log in the build "
+                               f"directory under {build_root})")
         res = json.loads(text)
     finally:
         os.unlink(out_path)

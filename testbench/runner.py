@@ -55,11 +55,13 @@ def write_verilog(component, name, path):
 
 
 def run_cocotb(component, toplevel, test_module, *, sim="icarus", args=None, build_root="build/sim",
-               waves=None, testcase=None, seed=None):
+               waves=None, testcase=None, seed=None, quiet=False):
     """Simulate ``component`` under cocotb; return the path of the results XML.
 
     ``args`` (JSON-serialisable) reach the test through :func:`tb_args`.
     ``waves``: a VCD/FST path to keep the waveform of the run, or None.
+    ``quiet``: send the simulator's log to ``sim.log`` in the build directory
+    instead of the terminal.
     The build directory is keyed by a hash of the Verilog, so a changed design
     rebuilds and an unchanged one is reused.
     """
@@ -104,6 +106,7 @@ def run_cocotb(component, toplevel, test_module, *, sim="icarus", args=None, bui
     results = runner.test(test_module=test_module, hdl_toplevel=toplevel, build_dir=build_dir,
                           test_dir=build_dir, extra_env={"GANFORGE_TB_ARGS": args_path},
                           waves=trace, testcase=testcase, seed=seed, timescale=("1ns", "1ps"),
+                          log_file=os.path.join(build_dir, "sim.log") if quiet else None,
                           results_xml=os.path.join(build_dir, f"results-{os.getpid()}.xml"))
     if trace:
         produced = [f for f in os.listdir(build_dir) if f.endswith((".vcd", ".fst"))]

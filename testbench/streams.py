@@ -68,10 +68,11 @@ class StreamSource:
             self.valid.value = 1
             while True:
                 await ReadOnly()
-                fire = bool(self.ready.value)
-                await RisingEdge(self.dut.clk)
-                if fire:
+                if self.ready.value:
+                    await RisingEdge(self.dut.clk)
                     break
+                # Not ready: sleep until ready rises instead of polling every cycle.
+                await RisingEdge(self.ready)
         self.valid.value = 0
 
 
@@ -99,6 +100,9 @@ class StreamSink:
             await ReadOnly()
             fire = ready and bool(self.valid.value)
             item = self._sample() if fire else None
+            if not fire and ready and self.stall == 0 and timeout_cycles is None:
+                await RisingEdge(self.valid)          # unthrottled: sleep until data comes
+                continue
             await RisingEdge(self.dut.clk)
             if fire:
                 out.append(item)

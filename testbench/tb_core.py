@@ -1,5 +1,7 @@
 """cocotb test bench of the generated SparseCore Verilog: runs a packed program.
 
+The run's cycle count is the core's own: busy plus idle cycles since reset.
+
 The program comes from :func:`ganforge.testbench.core_sim.simulate` (through
 ``tb_args``), already packed into port integers: per pass the load words, the
 descriptor word, the input beats, and the number of output beats the pass
@@ -13,7 +15,7 @@ import json
 import random
 
 import cocotb
-from cocotb.triggers import ReadOnly, RisingEdge
+from cocotb.triggers import FallingEdge, ReadOnly, RisingEdge
 
 from ganforge.testbench.runner import tb_args
 from ganforge.testbench.streams import StreamSink, StreamSource, reset, start_clock
@@ -30,33 +32,24 @@ async def run_program(dut):
     await start_clock(dut)
     dut.error_clear.value = 0
     await reset(dut)
-    clock = {"cycles": 0}
-
-    async def count():
-        while True:
-            await RisingEdge(dut.clk)
-            clock["cycles"] += 1
-    cocotb.start_soon(count())
-
     loads = StreamSource(dut, "load", idle=idle, rng=rng)
     descs = StreamSource(dut, "desc", idle=idle, rng=rng)
     beats = StreamSource(dut, "x_in", idle=idle, rng=rng)
     sink = StreamSink(dut, "o", stall=stall, rng=rng)
     total = sum(p["drain_words"] for p in args["passes"])
     collected = cocotb.start_soon(sink.receive(total, timeout_cycles=args["timeout_cycles"]))
-    start = clock["cycles"]
     for p in args["passes"]:
         await loads.send(p["loads"])
         await descs.send([p["desc"]])
         await beats.send(p["beats"])
     words = await collected
-    while True:
-        await ReadOnly()
-        if not dut.busy.value:
-            break
-        await RisingEdge(dut.clk)
-    cycles = clock["cycles"] - start
+    await ReadOnly()
+    if dut.busy.value:
+        await FallingEdge(dut.busy)
     await RisingEdge(dut.clk)
+    await ReadOnly()
+    # The core counts every cycle since reset as busy or idle: the run's length.
+    cycles = int(dut.cycles_busy.value) + int(dut.cycles_idle.value)
     result = {"words": [int(w) for w in words], "cycles": cycles,
               "counters": {name: int(getattr(dut, name).value) for name in COUNTERS}}
     with open(args["out"], "w") as f:
