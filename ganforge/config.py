@@ -54,14 +54,19 @@ class AcceleratorConfig:
             (see :attr:`required_acc_width`; the legal ranges of the other
             parameters keep this at most 54). At most 64.
 
-    On-chip tile buffers (depths in ``data_width``-bit words, per core)
+    On-chip tile buffers (depths in words)
         input_buffer_depth
-            Input-activation (or error) tile buffer. Power of two, 16 to 65536.
+            Input-activation (or error) tile buffer of a core. Power of two,
+            16 to 65536.
         weight_buffer_depth
-            Weight tile buffer. Power of two, 16 to 65536; at least
+            Weight (or error-map) memory of each lane of the sparse core: it
+            holds ``C_in·K²`` weights of one output channel (FP/EP) or one
+            ``H×W`` error map (WG). Power of two, 16 to 65536; at least
             ``max_kernel**2`` so one full kernel fits.
         output_buffer_depth
-            Output/accumulator tile buffer. Power of two, 16 to 65536.
+            Accumulator memory of each lane: one ``H_out×W_out`` output map
+            (FP/EP) or ``C_in·K²`` weight gradients (WG); the mask register
+            has as many bits. Power of two, 16 to 65536.
 
     Convolution geometry
         max_kernel
@@ -101,8 +106,8 @@ class AcceleratorConfig:
     data_width: int = 16
     acc_width: int = 48
     input_buffer_depth: int = 2048
-    weight_buffer_depth: int = 2048
-    output_buffer_depth: int = 1024
+    weight_buffer_depth: int = 1024
+    output_buffer_depth: int = 256
     max_kernel: int = 5
     max_stride: int = 2
     axi_data_width: int = 64
@@ -212,8 +217,8 @@ class AcceleratorConfig:
             f"x {self.lanes_per_core} lanes = {self.peak_macs_per_cycle} MACs/cycle peak",
             f"  arithmetic   {w}-bit signed fixed point, {self.acc_width}-bit accumulators "
             f"(never wrap: needs {self.required_acc_width})",
-            f"  buffers      input {self.input_buffer_depth}, weight {self.weight_buffer_depth}, "
-            f"output {self.output_buffer_depth} words per core "
+            f"  buffers      input {self.input_buffer_depth} words per core; weight "
+            f"{self.weight_buffer_depth} and accumulator {self.output_buffer_depth} words per lane "
             f"({self.buffer_bits_per_core // 8192} KiB per core)",
             f"  convolution  kernel up to {self.max_kernel}x{self.max_kernel}, "
             f"stride up to {self.max_stride}",
@@ -227,18 +232,20 @@ class AcceleratorConfig:
 
     @property
     def buffer_bits_per_core(self) -> int:
-        """Tile-buffer storage of one core, in bits (input, weight and output buffers)."""
-        words = self.input_buffer_depth + self.weight_buffer_depth + self.output_buffer_depth
-        return words * self.data_width
+        """Tile-buffer storage of one core, in bits: the input buffer, and each lane's
+        weight memory and accumulators (``acc_width`` bits a word)."""
+        lane = self.weight_buffer_depth * self.data_width + self.output_buffer_depth * self.acc_width
+        return self.input_buffer_depth * self.data_width + self.lanes_per_core * lane
 
 
 PRESETS: dict[str, AcceleratorConfig] = {
-    # Fits an iCE40 UP5K: 4 lanes use 4 of its 8 DSPs, 3 x 512 words of 16 bits
-    # (24 Kibit) fit its 30 block RAMs.
+    # The smallest preset: 4 lanes, meant for an iCE40 UP5K (4 of its 8 DSPs). The
+    # current lane keeps its mask in flip-flops behind wide multiplexers and does not
+    # fit one yet: `make area CONFIG=tiny` prints the numbers.
     "tiny": AcceleratorConfig(
         clusters=1, cores_per_cluster=1, lanes_per_core=4,
         data_width=16, acc_width=48,
-        input_buffer_depth=512, weight_buffer_depth=512, output_buffer_depth=512,
+        input_buffer_depth=512, weight_buffer_depth=256, output_buffer_depth=256,
         max_kernel=5, max_stride=2,
         axi_data_width=32, axi_addr_width=32, axi_max_burst=16, axi_max_outstanding_reads=2,
         eors_acc_width=16, eors_extra_mantissa_bits=0,

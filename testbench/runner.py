@@ -83,8 +83,23 @@ def run_cocotb(component, toplevel, test_module, *, sim="icarus", args=None, bui
         json.dump(args or {}, f)
     runner = get_runner(sim)
     build_args = _VERILATOR_ARGS if sim == "verilator" else []
-    trace = waves is not None
-    if sim == "verilator" and trace:
+    sources = [src]
+    trace = waves is not None and sim == "verilator"      # Verilator writes dump.vcd itself
+    if waves is not None and sim == "icarus":
+        # A second root module dumps VCD (cocotb's own Icarus dump is FST).
+        dump = os.path.join(build_dir, "ganforge_waves.v")
+        with open(dump, "w") as f:
+            f.write("module ganforge_waves;\n  initial begin\n"
+                    f'    $dumpfile("{os.path.abspath(waves)}");\n'
+                    f"    $dumpvars(0, {toplevel});\n  end\nendmodule\n")
+        sources.append(dump)
+        build_args = ["-s", "ganforge_waves"]
+        # cocotb runs vvp with "-none" (dumping off) unless it dumps FST itself: ask for VCD.
+        plain = runner._test_command
+        runner._test_command = lambda: [["-vcd" if a == "-none" else a for a in c] for c in plain()]
+        build_dir = build_dir + "-waves"
+        os.makedirs(build_dir, exist_ok=True)
+    if trace:
         build_args = build_args + ["--trace"]
     # Parallel test workers may build the same design: one builds, the others wait.
     lock = open(os.path.join(build_dir, ".build.lock"), "w")
@@ -93,7 +108,7 @@ def run_cocotb(component, toplevel, test_module, *, sim="icarus", args=None, bui
     if sim == "verilator":
         os.environ["MAKEFLAGS"] = f"{saved or ''} {_VERILATOR_MAKEFLAGS}".strip()
     try:
-        runner.build(sources=[src], hdl_toplevel=toplevel, build_dir=build_dir,
+        runner.build(sources=sources, hdl_toplevel=toplevel, build_dir=build_dir,
                      timescale=("1ns", "1ps"), build_args=build_args, waves=trace,
                      log_file=os.path.join(build_dir, "build.log"))
     finally:
@@ -109,7 +124,7 @@ def run_cocotb(component, toplevel, test_module, *, sim="icarus", args=None, bui
                           log_file=os.path.join(build_dir, "sim.log") if quiet else None,
                           results_xml=os.path.join(build_dir, f"results-{os.getpid()}.xml"))
     if trace:
-        produced = [f for f in os.listdir(build_dir) if f.endswith((".vcd", ".fst"))]
+        produced = [f for f in os.listdir(build_dir) if f.endswith(".vcd")]
         if produced:
             shutil.copy(os.path.join(build_dir, produced[0]), waves)
     return results
