@@ -1,0 +1,89 @@
+"""ganforge sim-op and ganforge verilog: input checks, one real run, the Verilog."""
+
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+
+from ganforge.errors import UserError
+from ganforge.firmware.core_driver import reference_result
+from ganforge.simop import load_op
+
+
+def cli(*args, timeout=600):
+    return subprocess.run([sys.executable, "-m", "ganforge", *args], capture_output=True,
+                          text=True, timeout=timeout)
+
+
+def one_line_error(proc):
+    assert proc.returncode == 2, proc.stderr
+    assert proc.stderr.count("\n") == 1 and proc.stderr.startswith("ganforge: error:"), proc.stderr
+    return proc.stderr
+
+
+@pytest.fixture
+def conv_case(tmp_path):
+    rng = np.random.default_rng(0)
+    x = rng.integers(-500, 500, (2, 3, 5, 5))
+    x[rng.random(x.shape) < 0.6] = 0
+    w = rng.integers(-500, 500, (3, 3, 3, 3))
+    path = tmp_path / "in.npz"
+    np.savez(path, op="conv", x=x, w=w, stride=1, padding=1, shift=5, activation="relu")
+    return path, x, w
+
+
+@pytest.mark.parametrize("content,message", [
+    (dict(x=np.zeros((1, 1, 2, 2), int)), "missing key 'op'"),
+    (dict(op="deconv"), "unknown op 'deconv'"),
+    (dict(op="conv", x=np.zeros((1, 1, 2, 2), int)), "needs key 'w'"),
+    (dict(op="conv", x=np.zeros((1, 2, 2), int), w=np.zeros((1, 1, 1, 1), int)), "4-D integer"),
+    (dict(op="conv", x=np.zeros((1, 1, 2, 2)), w=np.zeros((1, 1, 1, 1), int)), "4-D integer"),
+    (dict(op="conv", x=np.full((1, 1, 2, 2), 40000), w=np.zeros((1, 1, 1, 1), int)), "16-bit"),
+    (dict(op="conv_weight_grad", x=np.zeros((1, 1, 2, 2), int), dy=np.zeros((1, 1, 2, 2), int)),
+     "kernel_size"),
+    (dict(op="conv_weight_grad", x=np.zeros((1, 1, 2, 2), int), dy=np.zeros((1, 1, 2, 2), int),
+          kernel_size=1, bias=np.zeros(1, int)), "does not apply"),
+])
+def test_load_op_refuses_bad_input(tmp_path, content, message):
+    path = tmp_path / "bad.npz"
+    np.savez(path, **content)
+    with pytest.raises(UserError, match=message):
+        load_op(str(path))
+
+
+def test_sim_op_cli_errors_are_one_line(tmp_path):
+    one_line_error(cli("sim-op", str(tmp_path / "missing.npz"), "-o", str(tmp_path / "o.npz")))
+    (tmp_path / "junk.npz").write_text("not an npz")
+    one_line_error(cli("sim-op", str(tmp_path / "junk.npz"), "-o", str(tmp_path / "o.npz")))
+    np.savez(tmp_path / "shape.npz", op="conv", x=np.zeros((1, 2, 4, 4), int), w=np.zeros((3, 5, 3, 3), int))
+    line = one_line_error(cli("sim-op", str(tmp_path / "shape.npz"), "-o", str(tmp_path / "o.npz"),
+                              "--config", "tiny"))
+    assert "channels" in line
+    one_line_error(cli("sim-op", str(tmp_path / "shape.npz"), "-o", "x.npz", "--sim", "modelsim"))
+
+
+def test_sim_op_runs_on_the_rtl(conv_case, tmp_path):
+    path, x, w = conv_case
+    out = tmp_path / "out.npz"
+    proc = cli("sim-op", str(path), "-o", str(out), "--config", "tiny", "--sim", "icarus")
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    r = np.load(out)
+    want, mask = reference_result("conv", {"x": x, "w": w}, stride=1, padding=1, shift=5,
+                                  activation="relu")
+    assert np.array_equal(r["result"], want) and np.array_equal(r["relu_mask"], mask)
+    assert bool(r["matches_golden"])
+    assert int(r["macs_issued"]) == int(r["effective_macs"]) < int(r["dense_macs"])
+    for key in ("cycles", "cycles_busy", "cycles_stalled", "cycles_idle", "output_mask_skipped",
+                "input_zero_skipped", "ideal_cycles", "lanes"):
+        assert key in r.files
+    assert int(r["cycles"]) >= float(r["ideal_cycles"])
+
+
+def test_verilog_writes_the_core(tmp_path):
+    out = tmp_path / "core.v"
+    proc = cli("verilog", "--config", "tiny", "-o", str(out))
+    assert proc.returncode == 0, proc.stderr
+    text = out.read_text()
+    assert "module ganforge_core" in text and "x_in__payload" in text
+    one_line_error(cli("verilog", "--config", "huge", "-o", str(out)))
