@@ -85,6 +85,9 @@ def run_cocotb(component, toplevel, test_module, *, sim="icarus", args=None, bui
     build_args = _VERILATOR_ARGS if sim == "verilator" else []
     sources = [src]
     trace = waves is not None and sim == "verilator"      # Verilator writes dump.vcd itself
+    if waves is not None:                                  # a traced build lives apart
+        build_dir = build_dir + "-waves"
+        os.makedirs(build_dir, exist_ok=True)
     if waves is not None and sim == "icarus":
         # A second root module dumps VCD (cocotb's own Icarus dump is FST).
         dump = os.path.join(build_dir, "ganforge_waves.v")
@@ -97,8 +100,6 @@ def run_cocotb(component, toplevel, test_module, *, sim="icarus", args=None, bui
         # cocotb runs vvp with "-none" (dumping off) unless it dumps FST itself: ask for VCD.
         plain = runner._test_command
         runner._test_command = lambda: [["-vcd" if a == "-none" else a for a in c] for c in plain()]
-        build_dir = build_dir + "-waves"
-        os.makedirs(build_dir, exist_ok=True)
     if trace:
         build_args = build_args + ["--trace"]
     # Parallel test workers may build the same design: one builds, the others wait.

@@ -66,8 +66,11 @@ def test_sim_op_cli_errors_are_one_line(tmp_path):
 def test_sim_op_runs_on_the_rtl(conv_case, tmp_path):
     path, x, w = conv_case
     out = tmp_path / "out.npz"
-    proc = cli("sim-op", str(path), "-o", str(out), "--config", "tiny", "--sim", "icarus")
+    vcd = tmp_path / "wave.vcd"
+    proc = cli("sim-op", str(path), "-o", str(out), "--config", "tiny", "--sim", "icarus",
+               "--vcd", str(vcd))
     assert proc.returncode == 0, proc.stdout + proc.stderr
+    assert "$enddefinitions" in vcd.read_text()[:200000]
     r = np.load(out)
     want, mask = reference_result("conv", {"x": x, "w": w}, stride=1, padding=1, shift=5,
                                   activation="relu")
