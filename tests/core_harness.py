@@ -4,12 +4,8 @@ import numpy as np
 from amaranth.sim import Simulator
 
 from ganforge.rtl.core import SparseCore, beat_layout, load_layout
-from ganforge.rtl.descriptor import Op, descriptor_layout
-
-
-def drain_words(desc):
-    wg = desc["op"] in (Op.CONV_WG, Op.TCONV_WG)
-    return desc["cin"] * desc["kernel"] ** 2 if wg else desc["out_h"] * desc["out_w"]
+from ganforge.rtl.descriptor import descriptor_layout
+from ganforge.testbench.core_sim import drain_words
 
 
 def run_program(prog, core_kwargs, *, seed=0, idle=0.25, stall=0.25, extra_descs=()):
