@@ -14,12 +14,12 @@ import tempfile
 
 from amaranth.lib import data
 
-from ganforge.rtl.core import SparseCore, beat_layout, load_layout
-from ganforge.rtl.descriptor import Op, descriptor_layout
+from ganforge.rtl.core import SparseCore, beat_layout
+from ganforge.rtl.descriptor import CmdKind, Op, cmd_layout
 from ganforge.rtl.output_stage import output_layout
 from ganforge.testbench.runner import run_cocotb
 
-__all__ = ["simulate", "core_from_config", "drain_words"]
+__all__ = ["simulate", "core_from_config", "drain_words", "pack_program"]
 
 
 def drain_words(desc):
@@ -38,19 +38,23 @@ def core_from_config(config):
                 out_depth=config.output_buffer_depth)
 
 
-def _pack_program(core, prog):
-    ll = load_layout(core.lanes, core.addr_bits, core.aw)
+def pack_program(core, prog):
+    """The port integers of ``prog`` for ``core`` (a :class:`SparseCore`): ``(cmd, x, drains)``.
+
+    ``cmd`` is the command stream (each pass's DESC, then its loads), ``x`` the element
+    beats of every pass in order, ``drains`` the output beats of each pass (0 if none).
+    """
+    cl = cmd_layout(core.lanes, core.addr_bits, core.aw, core.cb, core.out_depth)
     bl = beat_layout(core.lanes, core.dw, core.cb)
-    dl = descriptor_layout(core.cb)
-    passes = []
+    cmd, x, drains = [], [], []
     for p in prog.passes:
-        beats = [bl.const({"slot": [{"valid": v, "ci": c, "i": i, "j": j, "value": x}
-                                    for v, c, i, j, x in b["slots"]], "end": b["end"]}).as_bits()
-                 for b in p.beats]
-        passes.append({"loads": [ll.const(ld).as_bits() for ld in p.loads],
-                       "desc": dl.const(p.desc).as_bits(), "beats": beats,
-                       "drain_words": drain_words(p.desc)})
-    return passes
+        cmd.append(cl.const({"kind": int(CmdKind.DESC), "desc": p.desc}).as_bits())
+        cmd += [cl.const(ld).as_bits() for ld in p.loads]
+        x += [bl.const({"slot": [{"valid": v, "ci": c, "i": i, "j": j, "value": val}
+                                 for v, c, i, j, val in b["slots"]], "end": b["end"]}).as_bits()
+              for b in p.beats]
+        drains.append(drain_words(p.desc))
+    return cmd, x, drains
 
 
 def simulate(prog, core_kwargs, *, sim="verilator", throttle=True, seed=0, waves=None,
@@ -61,13 +65,13 @@ def simulate(prog, core_kwargs, *, sim="verilator", throttle=True, seed=0, waves
     of ``(value, mask)`` per lane, as :meth:`Program.assemble` takes them.
     """
     core = SparseCore(**core_kwargs)
-    passes = _pack_program(core, prog)
+    cmd, x, drains = pack_program(core, prog)
     ol = data.ArrayLayout(output_layout(core.dw), core.lanes)
     fd, out_path = tempfile.mkstemp(suffix=".json", prefix="core-")
     os.close(fd)
-    budget = 10000 + 40 * sum(len(p["loads"]) + 30 * len(p["beats"]) + p["drain_words"]
-                              for p in passes)
-    args = {"passes": passes, "seed": seed, "idle": 0.25 if throttle else 0.0,
+    budget = 10000 + 40 * (len(cmd) + 30 * len(x) + sum(drains))
+    args = {"cmd": cmd, "x": x, "words": sum(drains), "seed": seed,
+            "idle": 0.25 if throttle else 0.0,
             "stall": 0.25 if throttle else 0.0, "out": out_path,
             "timeout_cycles": budget if throttle else None}
     try:
@@ -83,10 +87,10 @@ def simulate(prog, core_kwargs, *, sim="verilator", throttle=True, seed=0, waves
         os.unlink(out_path)
     words = iter(res["words"])
     drained = []
-    for p in passes:
-        if p["drain_words"]:
+    for n in drains:
+        if n:
             beats = []
-            for _ in range(p["drain_words"]):
+            for _ in range(n):
                 view = ol.from_bits(next(words))
                 beats.append([(int(view[l].value), int(view[l].mask)) for l in range(core.lanes)])
             drained.append(beats)
