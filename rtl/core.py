@@ -73,13 +73,14 @@ from amaranth.lib import data, fifo, stream, wiring
 from amaranth.lib.wiring import In, Out
 
 from .descriptor import CmdKind, Error, Op, cmd_layout, descriptor_layout, MASK_WORD
-from .lane import NBANK, NCTX, ScatterLane, axis_taps, element_layout, pass_config_layout
+from .lane import (NBANK, NCTX, OUT_FIFO_DEPTH, ScatterLane, axis_taps, element_layout,
+                   pass_config_layout)
 from .output_stage import output_layout
 
 __all__ = ["SparseCore", "slot_layout", "beat_layout"]
 
 #: Output words a drain keeps in flight per lane (the lane's output FIFO depth).
-DRAIN_CREDITS = 4
+DRAIN_CREDITS = OUT_FIFO_DEPTH
 
 
 def slot_layout(data_width, coord_bits):
@@ -450,7 +451,11 @@ class SparseCore(wiring.Component):
         r_wg = (rd.op == Op.CONV_WG) | (rd.op == Op.TCONV_WG)
         r_lg = Array(lg)[rctx]
         r_bank = Array(abank)[rctx]
-        d_issue = d_active & (inflight < DRAIN_CREDITS)
+        # A tile's drain issues its first word in the cycle its last pass is found complete,
+        # so back-to-back tiles drain without a gap (the counters restart at 0 behind the
+        # previous tile's last word).
+        d_start = r_complete & ~d_active & rd.drain
+        d_issue = (d_active | d_start) & (inflight < DRAIN_CREDITS)
         d_addr = Signal(self.addr_bits + 1)
         m.d.comb += d_addr.eq(Mux(r_wg, d_lin, (d_oh << r_lg) | d_ow))
         m.d.comb += d_last.eq(Mux(r_wg, d_lin + 1 == rd.cin * Array(kk)[rctx],
@@ -464,20 +469,20 @@ class SparseCore(wiring.Component):
                          ln.d_slope.eq(rd.slope)]
         with m.If(r_open & r_bad & x_ended.bit_select(rctx, 1)):
             m.d.comb += retire.eq(1)
-        with m.Elif(r_complete & ~d_active):
-            with m.If(rd.drain):
-                m.d.sync += [d_active.eq(1), d_oh.eq(0), d_ow.eq(0), d_lin.eq(0)]
-            with m.Else():
-                m.d.comb += retire.eq(1)
+        with m.Elif(r_complete & ~d_active & ~rd.drain):
+            m.d.comb += retire.eq(1)
+        with m.If(d_start & ~(d_issue & d_last)):
+            m.d.sync += d_active.eq(1)
         with m.If(d_issue):
-            m.d.sync += d_lin.eq(d_lin + 1)
-            with m.If(d_ow + 1 == rd.out_w):
-                m.d.sync += [d_ow.eq(0), d_oh.eq(d_oh + 1)]
-            with m.Else():
-                m.d.sync += d_ow.eq(d_ow + 1)
             with m.If(d_last):
-                m.d.sync += d_active.eq(0)
+                m.d.sync += [d_active.eq(0), d_lin.eq(0), d_oh.eq(0), d_ow.eq(0)]
                 m.d.comb += retire.eq(1)
+            with m.Else():
+                m.d.sync += d_lin.eq(d_lin + 1)
+                with m.If(d_ow + 1 == rd.out_w):
+                    m.d.sync += [d_ow.eq(0), d_oh.eq(d_oh + 1)]
+                with m.Else():
+                    m.d.sync += d_ow.eq(d_ow + 1)
         with m.If(retire):
             m.d.sync += rctx.eq(_next(rctx))
         # Each context bit has one next-state expression: a descriptor can be taken, another

@@ -47,8 +47,8 @@ Maps are pitched: position ``(oh, ow)`` is word ``oh·2**lg + ow`` (see
 Drain: the core reads the same accumulator word in every lane (``d_rd``,
 ``d_bank``, ``d_addr``), lockstep. The lane adds its bias, forces masked
 outputs to 0 (``mask_out``), sends the sum through the
-:class:`~.output_stage.OutputStage` into a 4-word FIFO, and clears the word
-behind it. The core keeps at most 4 words in flight per lane.
+:class:`~.output_stage.OutputStage` into an ``OUT_FIFO_DEPTH``-word FIFO, and
+clears the word behind it. The core keeps at most that many words in flight.
 
 Latency: an element taken from ``x_in`` issues its first tap the next cycle;
 a tap reaches the accumulator one cycle after it issues (read-modify-write
@@ -73,12 +73,16 @@ from amaranth.lib.wiring import In, Out
 from .descriptor import CmdKind, MASK_WORD
 from .output_stage import OutputStage, SHIFT_BITS, SLOPE_BITS, output_layout
 
-__all__ = ["ScatterLane", "element_layout", "pass_config_layout", "NCTX", "NBANK", "axis_taps"]
+__all__ = ["ScatterLane", "element_layout", "pass_config_layout", "NCTX", "NBANK", "axis_taps",
+           "OUT_FIFO_DEPTH"]
 
 #: Pass contexts: passes that can be in flight at once (loading, computing, draining).
 NCTX = 3
 #: Accumulator banks: tiles in flight at once.
 NBANK = 3
+#: Drained words a lane buffers. A word takes about five cycles from its read to leaving
+#: the core, so eight in flight let a drain send one word per cycle.
+OUT_FIFO_DEPTH = 8
 
 
 def element_layout(data_width, coord_bits):
@@ -313,7 +317,7 @@ class ScatterLane(wiring.Component):
 
         m.submodules.stage = stage = OutputStage(self.aw, self.dw)
         m.submodules.ofifo = ofifo = fifo.SyncFIFOBuffered(width=len(self.o.payload.as_value()),
-                                                            depth=4)
+                                                            depth=OUT_FIFO_DEPTH)
         m.d.comb += [stage.shift.eq(dd_shift), stage.activation.eq(dd_act),
                      stage.slope_shift.eq(dd_slope),
                      stage.i.valid.eq(dd_valid),
