@@ -82,6 +82,7 @@ class RolinParams(wiring.Component):
             "busy": Out(1),
             "overflow": Out(3),
             "maps": Out(32),
+            "start": In(1),
         })
 
     def elaborate(self, platform):
@@ -241,4 +242,6 @@ class RolinParams(wiring.Component):
                 m.d.sync += maps.eq(maps + 1)
                 m.next = "IDLE"
         m.d.comb += self.busy.eq(~fsm.ongoing("IDLE"))
+        with m.If(self.start):
+            m.d.sync += maps.eq(0)
         return m

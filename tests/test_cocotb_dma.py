@@ -28,3 +28,14 @@ def test_dma_icarus(tmp_path, axi_data_width, max_burst, outstanding):
 def test_dma_verilator(tmp_path):
     total, failed = _run("verilator", tmp_path, 128, 256, 8)
     assert total == 2 and failed == 0
+
+
+@pytest.mark.parametrize("kwargs, word", [
+    ({"axi_data_width": 48}, "axi_data_width"), ({"axi_max_burst": 0}, "axi_max_burst"),
+    ({"axi_max_outstanding_reads": 17}, "axi_max_outstanding_reads"),
+    ({"axi_addr_width": 16}, "axi_addr_width"), ({"fifo_depth": 48}, "fifo_depth"),
+    ({"data_width": 12}, "data_width"), ({"count_bits": 17}, "count_bits"),
+])
+def test_engine_refuses_bad_configuration(kwargs, word):
+    with pytest.raises(ValueError, match=word):
+        RolinEngine(**kwargs)
