@@ -23,7 +23,7 @@ accepted; a write answers the cycle after both AW and W are in.
 
 from dataclasses import dataclass
 
-from amaranth.hdl import Module, Signal, Cat, Const
+from amaranth.hdl import Module, Signal
 from amaranth.lib import wiring
 from amaranth.lib.wiring import In, Out
 

@@ -26,10 +26,12 @@ Keys of the JSON file: see docs/rolin.md.
 """
 
 import argparse
+import glob
 import json
 import os
 import sys
 import tempfile
+import threading
 import time
 
 sys.path.insert(0, os.path.join(os.path.dirname(__file__), ".."))
@@ -56,6 +58,28 @@ def _samples(text):
     if not 1 <= v <= 16:
         raise argparse.ArgumentTypeError(f"must be an integer from 1 to 16 (the saved batch), got {text!r}")
     return v
+
+
+def follow_progress(worker, start, quiet):
+    """While the simulation runs, copy its ``progress:`` lines from the newest sim.log to stderr."""
+    seen, log_path = 0, None
+    wall = time.time() - (time.monotonic() - start)
+    while worker.is_alive():
+        worker.join(2.0)
+        if log_path is None:
+            logs = glob.glob(os.path.join("build", "sim", "rolin_engine-*", "sim.log"))
+            logs = [p for p in logs if os.path.getmtime(p) >= wall - 1]
+            log_path = max(logs, key=os.path.getmtime) if logs else None
+            continue
+        try:
+            with open(log_path, errors="replace") as f:
+                lines = f.read().splitlines()
+        except OSError:
+            continue
+        for line in lines[seen:]:
+            if "progress:" in line:
+                log(f"[{time.monotonic() - start:5.0f} s] {line.split('progress:', 1)[1].strip()}", quiet)
+        seen = len(lines)
 
 
 def ideal_bytes(layers, samples, width_bytes=2):
@@ -88,16 +112,29 @@ def main(argv=None):
 
     layers, _ = load_workload("i2i")
     log(f"running FP and EP of the i2i generator, ROLIN on and off, {args.samples} sample(s), "
-        f"on {args.sim} (the simulator prints its progress to sim.log)", args.quiet)
+        f"on {args.sim}", args.quiet)
     start = time.monotonic()
+    result = {}
     with tempfile.TemporaryDirectory() as tmp:
         counts_path = os.path.join(tmp, "counts.json")
-        try:
-            total, failed, counts = run_flow(args.sim, os.path.join("build", "sim"),
-                                             samples=args.samples, throttle=0.0, out=counts_path)
-        except SystemExit:
-            total, failed, counts = 1, 1, None
+
+        def simulate():
+            try:
+                result["run"] = run_flow(args.sim, os.path.join("build", "sim"), samples=args.samples,
+                                         throttle=0.0, out=counts_path, verbose=True)
+            except SystemExit:
+                result["run"] = (1, 1, None)
+            except Exception as exc:           # a build failure: reported in one line below
+                result["error"] = f"{type(exc).__name__}: {exc}".splitlines()[0]
+
+        worker = threading.Thread(target=simulate, daemon=True)
+        worker.start()
+        follow_progress(worker, start, args.quiet)
     seconds = time.monotonic() - start
+    if "error" in result:
+        print(f"{PROG}: error: {result['error']}", file=sys.stderr)
+        return 1
+    total, failed, counts = result["run"]
     if failed or counts is None:
         print(f"{PROG}: error: the simulation failed (see build/sim/rolin_engine-*/sim.log)",
               file=sys.stderr)

@@ -10,14 +10,15 @@
   streams driven by :mod:`ganforge.testbench.streams`.
 """
 
+import logging
 import random
 
-from cocotb.triggers import ClockCycles, RisingEdge, ReadOnly
+from cocotb.triggers import ClockCycles
 from cocotbext.axi import AxiBus, AxiLiteBus, AxiLiteMaster, AxiRam
 
 from ganforge.rtl.dma import rd_cmd_layout, wr_cmd_layout
 from ganforge.rtl.rolin_engine import REG
-from ganforge.testbench.streams import StreamSink, StreamSource, pack
+from ganforge.testbench.streams import StreamSink, StreamSource
 
 __all__ = ["RolinEnv", "split_bursts"]
 
@@ -48,6 +49,8 @@ class RolinEnv:
         self.rng = random.Random(seed)
         self.bpb = data_width // 8
         self.addr_width = addr_width
+        for name in ("axi", "csr"):          # the models' per-burst INFO lines: quiet
+            logging.getLogger(f"cocotb.{dut._name}.{name}").setLevel(logging.WARNING)
         self.ram = AxiRam(AxiBus.from_prefix(dut, "axi", bus_separator="__"), dut.clk, dut.rst,
                           reset_active_level=True, size=mem_size)
         self.csr = AxiLiteMaster(AxiLiteBus.from_prefix(dut, "csr", bus_separator="__"), dut.clk,
@@ -64,9 +67,6 @@ class RolinEnv:
                                    rng=random.Random(self.rng.random()))
         self.st = StreamSource(dut, "st", None, idle=idle, rng=random.Random(self.rng.random()))
         self.ld = StreamSink(dut, "ld", None, stall=idle, rng=random.Random(self.rng.random()))
-        for log in ("cocotb.rolin_engine.axi", "cocotb.rolin_engine.csr", "cocotb.rolin_engine"):
-            import logging
-            logging.getLogger(log).setLevel(logging.WARNING)
 
     # --- CSRs ------------------------------------------------------------------
     async def read_word(self, addr):
@@ -97,9 +97,6 @@ class RolinEnv:
             assert resp == 0, f"CSR write of {name} answered {resp}"
 
     # --- DMA --------------------------------------------------------------------
-    def rd_cmd_word(self, addr, length, tag=0):
-        return {"addr": addr, "length": length, "tag": tag}
-
     async def read(self, cmds):
         """Send read commands ``[(addr, length, tag)]``."""
         await self.rd_cmd.send([{"addr": a, "length": n, "tag": t} for a, n, t in cmds])

@@ -169,6 +169,7 @@ class Flow:
         self.log(f"FP, ROLIN {'on' if rolin else 'off'}")
         for i, k in enumerate(CONVS):
             rec = L[k]
+            self.log(f"FP {k}, ROLIN {'on' if rolin else 'off'}")
             await self.mode()
             w = await self.load_plain(f"{k}.w", rec["w"].shape)
             assert np.array_equal(w, rec["w"])
@@ -229,6 +230,7 @@ class Flow:
         for i in reversed(range(len(CONVS))):
             k = CONVS[i]
             rec = L[k]
+            self.log(f"EP {k}, ROLIN {'on' if rolin else 'off'}")
             await self.mode()
             w = await self.load_plain(f"{k}.w", rec["w"].shape)
             blk = self.blocks.get(f"{k}.in")
@@ -296,7 +298,7 @@ async def rolin_i2i(dut):
     await env.set("limit", args["mem_size"] - 1)
 
     def log(msg):
-        dut._log.warning(msg) if args.get("verbose") else dut._log.info(msg)
+        (dut._log.warning if args.get("verbose") else dut._log.info)(f"progress: {msg}")
 
     flow = Flow(env, dut, samples, args["fifo_depth"], log)
     L = flow.layers
