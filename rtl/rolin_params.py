@@ -31,8 +31,8 @@ host reads the sticky error in the CSRs (the golden model raises
 shift beyond 32 bits pulses bit 2.
 
 One multiplier (52 × 36 bits) and one shifter are shared by all steps.
-Latency: FP 8 + 2·17 = 42 cycles per map, EP 6 cycles, plus one to accept
-the record.
+Latency: 45 cycles per map in FP (accept, γ/β read, 5 for ``D`` and its
+normalisation, 2·17 for ``rs``, 4 for ``a`` and ``b``), 6 in EP.
 
 Parameters
 ----------

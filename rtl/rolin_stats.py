@@ -27,9 +27,9 @@ count_bits : maps hold at most ``2**count_bits`` elements.
 table_depth : entries of the parameter tables; chan_bits : bits of a channel number.
 
 Latency: combinational from ``i`` to ``o``; the stats of a map leave the
-cycle after its last beat. One cycle of bubble at the start of every map in
-EP (the table read), and the last beat of a map waits while the previous
-stats record is still unconsumed.
+cycle after its last beat. One cycle of bubble at the start of every map
+(while statistics are gathered: the table read), and the last beat of a map
+waits while the previous stats record is still unconsumed.
 """
 
 from amaranth.hdl import Module, Mux, Signal, signed, unsigned

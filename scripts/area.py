@@ -174,12 +174,6 @@ def _dma(config):
             f"{config.axi_max_outstanding_reads} outstanding reads", 1)
 
 
-def _rolin_engine(config):
-    from ganforge.rtl.rolin_engine import RolinEngine
-    return (RolinEngine.from_config(config),
-            "DMA + AXI-Lite CSRs + ROLIN units, 1024-entry tables, 64-beat FIFOs", 1)
-
-
 REGISTRY: dict[str, Callable] = {
     "output_stage": _output_stage,
     "lane": _lane,
@@ -188,7 +182,6 @@ REGISTRY: dict[str, Callable] = {
     "rolin_stats": _rolin("RolinStats", "statistics unit"),
     "rolin_params": _rolin("RolinParams", "parameter unit (sequential)"),
     "rolin_norm": _rolin("RolinNorm", "normalise/activate unit"),
-    "rolin_engine": _rolin_engine,
     # Register another component by adding a builder above and one line here.
 }
 
