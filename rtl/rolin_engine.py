@@ -118,8 +118,12 @@ class RolinEngine(wiring.Component):
         self.fifo_depth, self.table_depth, self.max_channels = fifo_depth, table_depth, max_channels
         self.count_bits = count_bits
         self.chan_bits = max(1, (max_channels - 1).bit_length())
-        self._dma = Dma(addr_width=axi_addr_width, data_width=axi_data_width, max_burst=axi_max_burst,
-                        max_outstanding_reads=axi_max_outstanding_reads, tag_width=2)
+        try:
+            self._dma = Dma(addr_width=axi_addr_width, data_width=axi_data_width,
+                            max_burst=axi_max_burst, max_outstanding_reads=axi_max_outstanding_reads,
+                            tag_width=2)
+        except ValueError as exc:
+            refuse(str(exc))
         self._csr = AxiLiteCsr(REGS, addr_width=12)
         super().__init__({
             "axi": Out(AxiSignature(axi_addr_width, axi_data_width)),

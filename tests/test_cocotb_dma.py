@@ -11,7 +11,7 @@ def _run(sim, tmp_path, axi_data_width, max_burst, outstanding, testcase=None, s
     dut = RolinEngine(axi_data_width=axi_data_width, axi_max_burst=max_burst,
                       axi_max_outstanding_reads=outstanding)
     args = {"seed": seed, "mem_size": 1 << 16, "axi_data_width": axi_data_width,
-            "max_burst": max_burst, "max_outstanding": outstanding, "random_cmds": 12}
+            "max_burst": max_burst, "max_outstanding": outstanding, "random_cmds": 8}
     results = run_cocotb(dut, "rolin_engine", "ganforge.testbench.tb_dma", sim=sim, args=args,
                          build_root=str(tmp_path), testcase=testcase, quiet=True)
     total, failed = get_results(results)
