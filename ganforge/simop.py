@@ -32,15 +32,13 @@ tensors              as the golden API names them: ``x``, ``w`` (conv,
 the mask, as :func:`~ganforge.firmware.core_driver.reference_result` defines
 it. ``relu_mask`` is the ReLU mask the core wrote. ``cycles`` counts from
 reset to the last output, loads included. The core's counters appear by
-name: ``macs_issued``, ``input_zero_skipped``, ``output_mask_skipped``,
-``cycles_busy``, ``cycles_stalled`` and ``cycles_idle``. The golden work
-counts sit beside them: ``dense_macs``, ``effective_macs``,
-``ideal_cycles = effective_macs / lanes``, and ``lanes``.
-
-With the compressed input stream (the default), zero elements never reach the
-core, so ``input_zero_skipped`` counts only zeros that do reach it. The MACs
-that input sparsity saved are ``dense_macs − effective_macs −
-output_mask_skipped``.
+name: ``macs_issued``, ``dense_macs``, ``output_mask_skipped``,
+``input_zero_skipped``, ``zero_insertion_skipped``, ``cycles_busy``,
+``cycles_stalled``, ``cycles_idle`` and ``error``. Each MAC counter has its
+golden work count beside it (``golden_dense_macs``, ...; the core's must
+equal them), then ``effective_macs`` (what a perfect dual-sparsity machine
+issues), ``ideal_cycles = effective_macs / lanes``, ``lanes`` and
+``matches_golden``.
 """
 
 import os

@@ -17,7 +17,9 @@ from amaranth.lib import data
 from ganforge.rtl.core import SparseCore, beat_layout
 from ganforge.rtl.descriptor import CmdKind, Op, cmd_layout
 from ganforge.rtl.output_stage import output_layout
+from ganforge.rtl.export import to_verilog
 from ganforge.testbench.runner import run_cocotb
+from ganforge.testbench.streams import packer
 
 __all__ = ["simulate", "core_from_config", "drain_words", "pack_program"]
 
@@ -44,17 +46,22 @@ def pack_program(core, prog):
     ``cmd`` is the command stream (each pass's DESC, then its loads), ``x`` the element
     beats of every pass in order, ``drains`` the output beats of each pass (0 if none).
     """
-    cl = cmd_layout(core.lanes, core.addr_bits, core.aw, core.cb, core.out_depth)
-    bl = beat_layout(core.lanes, core.dw, core.cb)
+    pack_cmd = packer(cmd_layout(core.lanes, core.addr_bits, core.aw, core.cb, core.out_depth))
+    pack_beat = packer(beat_layout(core.lanes, core.dw, core.cb))
     cmd, x, drains = [], [], []
     for p in prog.passes:
-        cmd.append(cl.const({"kind": int(CmdKind.DESC), "desc": p.desc}).as_bits())
-        cmd += [cl.const(ld).as_bits() for ld in p.loads]
-        x += [bl.const({"slot": [{"valid": v, "ci": c, "i": i, "j": j, "value": val}
-                                 for v, c, i, j, val in b["slots"]], "end": b["end"]}).as_bits()
+        cmd.append(pack_cmd({"kind": int(CmdKind.DESC), "desc": p.desc}))
+        cmd += [pack_cmd(ld) for ld in p.loads]
+        x += [pack_beat({"slot": [{"valid": v, "ci": c, "i": i, "j": j, "value": val}
+                                  for v, c, i, j, val in b["slots"]], "end": b["end"]})
               for b in p.beats]
         drains.append(drain_words(p.desc))
     return cmd, x, drains
+
+
+#: The core and its Verilog per configuration, kept for the process: converting a 16-lane
+#: core takes longer than simulating most layers.
+_CORES = {}
 
 
 def simulate(prog, core_kwargs, *, sim="verilator", throttle=True, seed=0, waves=None,
@@ -64,7 +71,11 @@ def simulate(prog, core_kwargs, *, sim="verilator", throttle=True, seed=0, waves
     ``drained`` is, for every pass that drains, its output beats, each a list
     of ``(value, mask)`` per lane, as :meth:`Program.assemble` takes them.
     """
-    core = SparseCore(**core_kwargs)
+    key = tuple(sorted(core_kwargs.items()))
+    if key not in _CORES:
+        core = SparseCore(**core_kwargs)
+        _CORES[key] = core, to_verilog(core, "sparse_core")
+    core, verilog = _CORES[key]
     cmd, x, drains = pack_program(core, prog)
     ol = data.ArrayLayout(output_layout(core.dw), core.lanes)
     fd, out_path = tempfile.mkstemp(suffix=".json", prefix="core-")
@@ -76,7 +87,7 @@ def simulate(prog, core_kwargs, *, sim="verilator", throttle=True, seed=0, waves
             "timeout_cycles": budget if throttle else None}
     try:
         run_cocotb(core, "sparse_core", "ganforge.testbench.tb_core", sim=sim, args=args,
-                   build_root=build_root, waves=waves, quiet=quiet)
+                   build_root=build_root, waves=waves, quiet=quiet, verilog=verilog)
         with open(out_path) as f:
             text = f.read()
         if not text:
