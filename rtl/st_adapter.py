@@ -1,0 +1,145 @@
+"""Store-path adapter: the core's drained outputs, transposed into map-major words.
+
+The core drains a tile as ``positions`` beats (``positions = out_h·out_w``,
+raster order), each with one output per lane; lane ``l`` is output channel
+``c0 + l`` of one sample. :class:`RolinEngine`'s store path, and the
+statistics unit on it, take whole maps one after the other (NCHW, element 0
+of a word in the low bits). So the two orders are transposed: the core gives
+all channels of one position, the store path wants all positions of one
+channel.
+
+This adapter is a double-buffered transpose buffer. A tile is written
+position by position into ``words`` banks (position ``p`` goes to bank
+``p mod words``, word ``p // words``, each word holding the ``lanes``
+values). It is then read map by map: for lane ``l`` and word ``w`` the
+``words`` banks are read at once and lane ``l`` of each gives positions
+``w·words .. w·words + words − 1`` of channel ``c0 + l``, one output word per
+cycle. The next tile is written into the other buffer meanwhile. A tile's
+``lanes`` maps leave in channel order, so they are one contiguous run of
+NCHW memory, and the statistics unit sees whole maps in order.
+
+The mask bits of the core's outputs are not stored (the IN layer recomputes
+its own mask).
+
+``positions`` is static while tiles flow. It must be a non-zero multiple of
+``words`` and at most ``max_positions``; otherwise the beats are consumed
+and dropped, nothing is sent, and the sticky ``error`` bit is set (cleared by
+``error_clear``).
+
+Parameters
+----------
+lanes : the core's lanes. words : elements per store word (the engine's
+lanes); a power of two. data_width : element width.
+max_positions : the largest tile (``out_h·out_w``); a multiple of ``words``.
+
+Storage: two buffers of ``max_positions × lanes`` elements.
+
+Latency: a tile's first word leaves two cycles after its last beat is taken.
+Throughput: the reader sends ``lanes·positions/words`` words per tile and the
+writer takes ``positions`` beats; with ``lanes > words`` the reader sets the
+pace and the core's drain waits on it.
+"""
+
+from amaranth.hdl import Cat, Module, Mux, Signal, unsigned
+from amaranth.lib import data, stream, wiring
+from amaranth.lib.memory import Memory
+from amaranth.lib.wiring import In, Out
+
+from .output_stage import output_layout
+
+__all__ = ["OutputsToMaps"]
+
+
+class OutputsToMaps(wiring.Component):
+    def __init__(self, *, lanes=4, words=4, data_width=16, max_positions=256):
+        def refuse(msg):
+            self._MustUse__silence = True
+            raise ValueError(msg)
+        if lanes < 1:
+            refuse(f"lanes must be at least 1, got {lanes}")
+        if words < 1 or words & (words - 1):
+            refuse(f"words must be a power of two, got {words}")
+        if data_width not in (8, 16):
+            refuse(f"data_width must be 8 or 16, got {data_width}")
+        if max_positions < words or max_positions % words:
+            refuse(f"max_positions must be a non-zero multiple of words={words}, got {max_positions}")
+        self.lanes, self.words, self.dw, self.max_positions = lanes, words, data_width, max_positions
+        self.depth = max_positions // words
+        super().__init__({
+            "i": In(stream.Signature(data.ArrayLayout(output_layout(data_width), lanes))),
+            "o": Out(stream.Signature(unsigned(words * data_width))),
+            "positions": In(range(max_positions + 1)),
+            "error": Out(1),
+            "error_clear": In(1),
+        })
+
+    def elaborate(self, platform):
+        m = Module()
+        L, R, dw, D = self.lanes, self.words, self.dw, self.depth
+        s = (R - 1).bit_length()
+
+        bad = Signal()
+        m.d.comb += bad.eq((self.positions == 0) | (self.positions > self.max_positions) |
+                           ((self.positions[:s] != 0) if s else 0))
+        last_word = Signal(range(D))
+        m.d.comb += last_word.eq((self.positions >> s) - 1)
+
+        banks = []
+        for b in range(R):
+            mem = Memory(shape=unsigned(L * dw), depth=2 * D, init=[])
+            m.submodules[f"bank{b}"] = mem
+            banks.append((mem.write_port(), mem.read_port()))
+
+        full = Signal(2)
+
+        # ---- write side: one core beat (every lane at one position) per cycle ----
+        wbuf = Signal()
+        wpos = Signal(range(self.max_positions))
+        m.d.comb += self.i.ready.eq(bad | ~full.bit_select(wbuf, 1))
+        wtake = self.i.valid & self.i.ready & ~bad
+        beat = Cat(*[self.i.payload[l].value for l in range(L)])
+        for b, (wp, _) in enumerate(banks):
+            m.d.comb += [wp.addr.eq(Mux(wbuf, D, 0) + (wpos >> s)), wp.data.eq(beat),
+                         wp.en.eq(wtake & ((wpos[:s] == b) if s else 1))]
+        wdone = wtake & (wpos + 1 == self.positions)
+        with m.If(wtake):
+            m.d.sync += wpos.eq(Mux(wdone, 0, wpos + 1))
+            with m.If(wdone):
+                m.d.sync += wbuf.eq(~wbuf)
+
+        # ---- read side: lane by lane, ``words`` positions per output word ----
+        rbuf = Signal()
+        rlane = Signal(range(L))
+        rword = Signal(range(D))
+        sel = Signal(range(L))            # the lane of the word in the read registers
+        advance = ~self.o.valid | self.o.ready
+        issue = advance & full.bit_select(rbuf, 1) & ~bad
+        rdone = issue & (rlane == L - 1) & (rword == last_word)
+        for _, rp in banks:
+            m.d.comb += [rp.addr.eq(Mux(rbuf, D, 0) + rword), rp.en.eq(advance)]
+        m.d.comb += self.o.payload.eq(Cat(*[rp.data.word_select(sel, dw) for _, rp in banks]))
+        with m.If(advance):
+            m.d.sync += [self.o.valid.eq(issue), sel.eq(rlane)]
+        with m.If(issue):
+            with m.If(rword == last_word):
+                m.d.sync += rword.eq(0)
+                with m.If(rlane == L - 1):
+                    m.d.sync += [rlane.eq(0), rbuf.eq(~rbuf)]
+                with m.Else():
+                    m.d.sync += rlane.eq(rlane + 1)
+            with m.Else():
+                m.d.sync += rword.eq(rword + 1)
+
+        # Each buffer's full bit: set by its last write, cleared by its last read (a buffer
+        # is written only while empty and read only while full, so never both at once).
+        for b in range(2):
+            with m.If(wdone & (wbuf == b)):
+                m.d.sync += full[b].eq(1)
+            with m.Elif(rdone & (rbuf == b)):
+                m.d.sync += full[b].eq(0)
+
+        with m.If(self.error_clear):
+            m.d.sync += self.error.eq(0)
+        with m.Elif(bad & self.i.valid):
+            m.d.sync += self.error.eq(1)
+        return m

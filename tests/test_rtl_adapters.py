@@ -1,0 +1,180 @@
+"""The adapters between the ROLIN engine and the sparse core, in the Amaranth simulator:
+random geometries and data, every stream throttled at random, every beat checked."""
+
+import random
+
+import numpy as np
+import pytest
+from amaranth.sim import Simulator
+
+from ganforge.rtl.ld_adapter import LoadToElements
+from ganforge.rtl.st_adapter import OutputsToMaps
+
+DW = 16
+
+
+def _word(vals, dw=DW):
+    return sum((int(v) & ((1 << dw) - 1)) << (dw * n) for n, v in enumerate(vals))
+
+
+def _send(stream, items, rng, idle):
+    async def bench(ctx):
+        for item in items:
+            while rng.random() < idle:
+                ctx.set(stream.valid, 0)
+                await ctx.tick()
+            ctx.set(stream.payload, item)
+            ctx.set(stream.valid, 1)
+            await ctx.tick().until(stream.ready)
+        ctx.set(stream.valid, 0)
+    return bench
+
+
+def _run(dut, benches, budget):
+    sim = Simulator(dut)
+    sim.add_clock(1e-8)
+    for b in benches:
+        sim.add_testbench(b)
+
+    async def watchdog(ctx):
+        for _ in range(budget):
+            await ctx.tick()
+        raise AssertionError(f"not finished in {budget} cycles")
+    sim.add_testbench(watchdog, background=True)
+    sim.run()
+
+
+def _load_case(rng, words, n_pass):
+    """Passes [(geom, tensor [cin, h, w])] with rows a multiple of ``words``."""
+    passes = []
+    for _ in range(n_pass):
+        cin, h, w = rng.randint(1, 3), rng.randint(1, 4), words * rng.randint(1, 3)
+        t = np.array([[[rng.choice([0, 0, 1, -1, 32767, -32768, rng.randint(-999, 999)])
+                        for _ in range(w)] for _ in range(h)] for _ in range(cin)])
+        if rng.random() < 0.3:
+            t[:] = 0                                  # an all-zero pass: only the end beat
+        passes.append(((cin, h, w), t))
+    return passes
+
+
+@pytest.mark.parametrize("words,keep_zero,seed", [(4, 0, 1), (4, 1, 2), (2, 0, 3), (1, 0, 4), (8, 0, 5)])
+def test_load_adapter(words, keep_zero, seed):
+    """Coordinates, values and ``end`` of every element beat; zeros dropped or kept."""
+    rng = random.Random(seed)
+    lanes = 4
+    dut = LoadToElements(lanes=lanes, words=words, data_width=DW, coord_bits=6)
+    passes = _load_case(rng, words, 8)
+    geoms, ld_words, want = [], [], []
+    for (cin, h, w), t in passes:
+        geoms.append({"cin": cin, "in_h": h, "in_w": w})
+        flat = t.reshape(-1)
+        ld_words += [{"data": _word(flat[a:a + words]), "mask": 0} for a in range(0, flat.size, words)]
+        idx = list(np.ndindex(t.shape))
+        for n, (c, i, j) in enumerate(idx):
+            last = n == len(idx) - 1
+            v = int(t[c, i, j])
+            if v or keep_zero or last:
+                want.append((int(v != 0 or keep_zero), c, i, j, v, int(last)))
+    got = []
+
+    async def init(ctx):
+        ctx.set(dut.keep_zero, keep_zero)
+
+    async def sink(ctx):
+        while len(got) < len(want):
+            ctx.set(dut.o.ready, int(rng.random() < 0.7))
+            _, _, valid, ready, p = await ctx.tick().sample(dut.o.valid, dut.o.ready, dut.o.payload)
+            if valid and ready:
+                s = p.slot[0]
+                got.append((int(s.valid), int(s.ci), int(s.i), int(s.j), int(s.value), int(p.end)))
+                assert all(int(p.slot[n].valid) == 0 for n in range(1, lanes))
+        await ctx.tick().repeat(20)
+        assert not ctx.get(dut.o.valid) and not ctx.get(dut.geom.valid) and not ctx.get(dut.error)
+
+    _run(dut, [init, _send(dut.i, ld_words, rng, 0.3), _send(dut.geom, geoms, rng, 0.3), sink],
+         40 * len(ld_words) + 10 * len(want) + 200)
+    assert got == want
+
+
+def test_load_adapter_refuses_bad_geometry():
+    """A row that is not a multiple of the word, or a zero field: the geometry is dropped,
+    ``error`` is set, and the next good pass runs normally."""
+    rng = random.Random(7)
+    dut = LoadToElements(lanes=2, words=4, data_width=DW, coord_bits=6)
+    geoms = [{"cin": 1, "in_h": 2, "in_w": 6}, {"cin": 0, "in_h": 1, "in_w": 4},
+             {"cin": 1, "in_h": 1, "in_w": 4}]
+    got = []
+    state = {}
+
+    async def sink(ctx):
+        ctx.set(dut.o.ready, 1)
+        while not got:
+            _, _, valid, p = await ctx.tick().sample(dut.o.valid, dut.o.payload)
+            if valid:
+                got.append((int(p.slot[0].j), int(p.slot[0].value), int(p.end)))
+                state["error"] = ctx.get(dut.error)
+        ctx.set(dut.error_clear, 1)
+        await ctx.tick()
+        ctx.set(dut.error_clear, 0)
+        state["cleared"] = ctx.get(dut.error)
+
+    _run(dut, [_send(dut.geom, geoms, rng, 0), _send(dut.i, [{"data": _word([0, 0, 0, 5]), "mask": 0}], rng, 0),
+               sink], 200)
+    assert got == [(3, 5, 1)] and state == {"error": 1, "cleared": 0}
+
+
+@pytest.mark.parametrize("lanes,words,seed", [(4, 4, 1), (8, 4, 2), (2, 4, 3), (4, 1, 4), (3, 2, 5)])
+def test_store_adapter(lanes, words, seed):
+    """Tiles of core beats leave as the tile's maps, channel after channel, back to back."""
+    rng = random.Random(seed)
+    positions = words * rng.randint(1, 5)
+    dut = OutputsToMaps(lanes=lanes, words=words, data_width=DW, max_positions=words * 6)
+    tiles = [np.array([[rng.randint(-32768, 32767) for _ in range(lanes)] for _ in range(positions)])
+             for _ in range(5)]
+    beats = [[{"value": int(v), "mask": int(v > 0)} for v in row] for t in tiles for row in t]
+    want = [_word(t[a:a + words, l]) for t in tiles for l in range(lanes) for a in range(0, positions, words)]
+    got = []
+
+    async def init(ctx):
+        ctx.set(dut.positions, positions)
+
+    async def sink(ctx):
+        while len(got) < len(want):
+            ctx.set(dut.o.ready, int(rng.random() < 0.7))
+            _, _, valid, ready, p = await ctx.tick().sample(dut.o.valid, dut.o.ready, dut.o.payload)
+            if valid and ready:
+                got.append(int(p))
+        await ctx.tick().repeat(20)
+        assert not ctx.get(dut.o.valid) and not ctx.get(dut.error)
+
+    _run(dut, [init, _send(dut.i, beats, rng, 0.3), sink], 20 * len(want) + 10 * len(beats) + 200)
+    assert got == want
+
+
+def test_store_adapter_bad_positions():
+    """Positions that are not a multiple of the word: beats dropped, nothing sent, error set."""
+    dut = OutputsToMaps(lanes=2, words=4, data_width=DW, max_positions=16)
+    state = {}
+
+    async def bench(ctx):
+        ctx.set(dut.positions, 6)
+        ctx.set(dut.o.ready, 1)
+        for _ in range(12):
+            ctx.set(dut.i.valid, 1)
+            await ctx.tick().until(dut.i.ready)
+        ctx.set(dut.i.valid, 0)
+        await ctx.tick().repeat(10)
+        state["error"], state["valid"] = ctx.get(dut.error), ctx.get(dut.o.valid)
+
+    _run(dut, [bench], 300)
+    assert state == {"error": 1, "valid": 0}
+
+
+@pytest.mark.parametrize("cls,kwargs,word", [
+    (LoadToElements, dict(lanes=3), "lanes"), (LoadToElements, dict(words=6), "words"),
+    (LoadToElements, dict(data_width=12), "data_width"), (LoadToElements, dict(words=8, coord_bits=2), "coord_bits"),
+    (OutputsToMaps, dict(words=3), "words"), (OutputsToMaps, dict(max_positions=10), "max_positions"),
+    (OutputsToMaps, dict(data_width=32), "data_width"), (OutputsToMaps, dict(lanes=0), "lanes")])
+def test_adapters_refuse_bad_parameters(cls, kwargs, word):
+    with pytest.raises(ValueError, match=word):
+        cls(**kwargs)
