@@ -7,7 +7,10 @@
   backpressure.
 * The CSRs are driven by cocotbext-axi's :class:`AxiLiteMaster` on ``csr__*``.
 * DMA commands, the store path ``st`` and the load path ``ld`` are Amaranth
-  streams driven by :mod:`ganforge.testbench.streams`.
+  streams driven by :mod:`ganforge.testbench.streams` (``data_streams=False``
+  when the DUT connects ``st`` and ``ld`` inside, as the accelerator does).
+* :meth:`RolinEnv.store_side` and :meth:`RolinEnv.load_side` program the
+  statistics, parameter and normalise units for one IN block.
 """
 
 import logging
@@ -16,8 +19,10 @@ import random
 from cocotb.triggers import ClockCycles
 from cocotbext.axi import AxiBus, AxiLiteBus, AxiLiteMaster, AxiRam
 
+from ganforge.firmware.rolin_driver import ep_settings, fp_settings
 from ganforge.rtl.dma import rd_cmd_layout, wr_cmd_layout
 from ganforge.rtl.rolin_engine import REG
+from ganforge.testbench.rolin_ref import COEF_FRAC, FRAC_XHAT, FRAC_Y, SCALE_FRAC
 from ganforge.testbench.streams import StreamSink, StreamSource
 
 __all__ = ["RolinEnv", "split_bursts"]
@@ -44,7 +49,8 @@ def _pauses(rng, p):
 class RolinEnv:
     """Memory, CSR master and stream drivers around a RolinEngine DUT."""
 
-    def __init__(self, dut, *, mem_size, addr_width=32, data_width=64, throttle=0.3, seed=0):
+    def __init__(self, dut, *, mem_size, addr_width=32, data_width=64, throttle=0.3, seed=0,
+                 data_streams=True):
         self.dut = dut
         self.rng = random.Random(seed)
         self.bpb = data_width // 8
@@ -65,8 +71,9 @@ class RolinEnv:
                                    rng=random.Random(self.rng.random()))
         self.wr_cmd = StreamSource(dut, "wr_cmd", wr_cmd_layout(addr_width), idle=idle,
                                    rng=random.Random(self.rng.random()))
-        self.st = StreamSource(dut, "st", None, idle=idle, rng=random.Random(self.rng.random()))
-        self.ld = StreamSink(dut, "ld", None, stall=idle, rng=random.Random(self.rng.random()))
+        if data_streams:
+            self.st = StreamSource(dut, "st", None, idle=idle, rng=random.Random(self.rng.random()))
+            self.ld = StreamSink(dut, "ld", None, stall=idle, rng=random.Random(self.rng.random()))
 
     # --- CSRs ------------------------------------------------------------------
     async def read_word(self, addr):
@@ -111,3 +118,32 @@ class RolinEnv:
                 return
             await ClockCycles(self.dut.clk, 4)
         raise TimeoutError("engine still busy")
+
+    # --- ROLIN settings of one IN block (a dict of rolin_ref.in_block / in_golden) -------
+    async def set_gb(self, b):
+        """The block's γ and β into the γ/β table, channel by channel."""
+        for c, (g, bt) in enumerate(zip(b["gamma"], b["beta"])):
+            await self.set("gb_addr", c)
+            await self.set("gb_data", (int(g) & 0xFFFF) | (int(bt) & 0xFFFF) << 16)
+
+    async def store_side(self, b, base):
+        """Statistics and parameter units for block ``b``, its first map at table entry ``base``."""
+        fp = fp_settings(frac_x=b["fx"], frac_y=FRAC_Y, frac_gamma=b["fg"], scale_frac=SCALE_FRAC)
+        eps = ep_settings(frac_x=b["fx"], frac_dy=b["fdy"], frac_dx=b["frac_dx"], frac_gamma=b["fg"],
+                          frac_xhat=FRAC_XHAT, coef_frac=COEF_FRAC)
+        await self.set("st_count", b["count"])
+        await self.set("channels", b["x"].shape[1])
+        await self.set("st_base", base)
+        await self.set("eps_q", b["eps_q"])
+        await self.set("st_shifts", (fp["sh_a"] & 0xFF) | fp["b_lshift"] << 8 | fp["scale_frac"] << 16
+                       | (eps["xhat_base"] & 0xFF) << 24)
+        await self.set("st_ep_shifts", (eps["sh_c"] & 0xFF) | eps["c2_extra"] << 8)
+        await self.set_gb(b)
+
+    async def load_side(self, b, base):
+        """Normalise unit for block ``b``, its first map at table entry ``base``."""
+        eps = ep_settings(frac_x=b["fx"], frac_dy=b["fdy"], frac_dx=b["frac_dx"], frac_gamma=b["fg"],
+                          frac_xhat=FRAC_XHAT, coef_frac=COEF_FRAC)
+        await self.set("ld_count", b["count"])
+        await self.set("ld_base", base)
+        await self.set("ld_shifts", SCALE_FRAC | COEF_FRAC << 8 | (eps["xhat_base"] & 0xFF) << 16)

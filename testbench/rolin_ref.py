@@ -24,7 +24,7 @@ from ganforge.golden.nn import Arith
 from ganforge.golden.workloads import load_workload
 
 __all__ = ["WIDTH", "FRAC_XHAT", "SCALE_FRAC", "COEF_FRAC", "FRAC_Y", "EPS", "in_block",
-           "conv_fp", "conv_ep", "check_against_workload", "i2i_layers", "IN_BLOCKS"]
+           "in_golden", "conv_fp", "conv_ep", "check_against_workload", "i2i_layers", "IN_BLOCKS"]
 
 WIDTH = 16
 FRAC_Y = WIDTH - 5        # nn.InstanceNormReLU: the normalised output's fraction bits
@@ -76,16 +76,26 @@ def in_block(name):
     prod, _, cons = next(b for b in IN_BLOCKS if b[1] == name)
     rec = layers[name]
     x = rec["x"].astype(np.int64)
-    fx, fg = int(rec["x_frac"]), int(rec["frac_gamma"])
-    gamma, beta = rec["gamma"].astype(np.int64), rec["beta"].astype(np.int64)
+    # EP: the consuming conv's error propagation gives dy at the IN+ReLU output.
+    dy_in, fdy = conv_ep(layers[cons], layers[cons]["dy"].astype(np.int64), x.shape[2:])
+    out = in_golden(x, rec["gamma"], rec["beta"], fx=int(rec["x_frac"]), fg=int(rec["frac_gamma"]),
+                    dy_in=dy_in, fdy=fdy)
+    out.update(name=name, producer=prod, consumer=cons)
+    _CACHE[name] = out
+    return out
+
+
+def in_golden(x, gamma, beta, *, fx, fg, dy_in, fdy):
+    """The golden IN + ReLU block on ``x`` (FP) and on the error ``dy_in`` at its output
+    (EP, ``fdy`` fraction bits), as a dict with the keys of :func:`in_block` (no names)."""
+    x = np.asarray(x, dtype=np.int64)
+    gamma, beta = np.asarray(gamma, dtype=np.int64), np.asarray(beta, dtype=np.int64)
     count = x.shape[2] * x.shape[3]
     eps_q = IN.eps_to_fixed(EPS, fx)
     s1, s2 = IN.in_stats(x)
     p = IN.in_params(s1, s2, count, gamma, beta, frac_x=fx, frac_y=FRAC_Y, frac_gamma=fg,
                      eps_q=eps_q, scale_frac=SCALE_FRAC)
     y, mask = IN.in_apply(x, p, WIDTH, "relu")
-    # EP: the consuming conv's error propagation gives dy at the IN+ReLU output.
-    dy_in, fdy = conv_ep(layers[cons], layers[cons]["dy"].astype(np.int64), x.shape[2:])
     dpre = np.where(mask, dy_in, 0)
     xhat = IN.in_xhat(x, s1, count, p.rs, p.k, FRAC_XHAT, WIDTH)
     t1, t2 = IN.in_backward_stats(dpre, xhat)
@@ -96,11 +106,9 @@ def in_block(name):
                               frac_dx=frac_dx, frac_gamma=fg, frac_xhat=FRAC_XHAT,
                               coef_frac=COEF_FRAC)
     dx = IN.in_backward_apply(dpre, xhat, c, WIDTH)
-    out = dict(name=name, producer=prod, consumer=cons, x=x, fx=fx, fg=fg, gamma=gamma, beta=beta,
-               count=count, eps_q=eps_q, s1=s1, s2=s2, p=p, y=y, mask=mask, dy_in=dy_in, fdy=fdy,
-               dpre=dpre, xhat=xhat, t1=t1, t2=t2, frac_dx=frac_dx, c=c, dx=dx)
-    _CACHE[name] = out
-    return out
+    return dict(x=x, fx=fx, fg=fg, gamma=gamma, beta=beta, count=count, eps_q=eps_q, s1=s1, s2=s2,
+                p=p, y=y, mask=mask, dy_in=dy_in, fdy=fdy, dpre=dpre, xhat=xhat, t1=t1, t2=t2,
+                frac_dx=frac_dx, c=c, dx=dx)
 
 
 def check_against_workload(name):

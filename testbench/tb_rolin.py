@@ -38,11 +38,9 @@ import numpy as np
 from cocotb.triggers import ClockCycles
 
 from ganforge import golden as G
-from ganforge.firmware.rolin_driver import ep_settings, fp_settings
 from ganforge.rtl.rolin_engine import TAG_LOAD, TAG_LOAD_AUX, TAG_STORE_AUX
 from ganforge.testbench.rolin_env import RolinEnv
-from ganforge.testbench.rolin_ref import (COEF_FRAC, FRAC_XHAT, FRAC_Y, IN_BLOCKS, SCALE_FRAC, WIDTH,
-                                          conv_fp, i2i_layers, in_block)
+from ganforge.testbench.rolin_ref import IN_BLOCKS, WIDTH, conv_fp, i2i_layers, in_block
 from ganforge.testbench.runner import tb_args
 from ganforge.testbench.streams import reset, start_clock
 
@@ -125,32 +123,12 @@ class Flow:
         await env.st.send(to_words(arr, self.bpb))
         await env.wait_idle(0b11)
 
-    async def set_gb(self, b):
-        for c, (g, bt) in enumerate(zip(b["gamma"], b["beta"])):
-            await self.env.set("gb_addr", c)
-            await self.env.set("gb_data", (int(g) & 0xFFFF) | (int(bt) & 0xFFFF) << 16)
-
     async def store_side(self, b, ep):
         """Settings of the statistics and parameter units for IN block ``b``."""
-        env = self.env
-        fp = fp_settings(frac_x=b["fx"], frac_y=FRAC_Y, frac_gamma=b["fg"], scale_frac=SCALE_FRAC)
-        eps = ep_settings(frac_x=b["fx"], frac_dy=b["fdy"], frac_dx=b["frac_dx"], frac_gamma=b["fg"],
-                          frac_xhat=FRAC_XHAT, coef_frac=COEF_FRAC)
-        await env.set("st_count", b["count"])
-        await env.set("channels", b["x"].shape[1])
-        await env.set("st_base", self.base[b["name"]])
-        await env.set("eps_q", b["eps_q"])
-        await env.set("st_shifts", (fp["sh_a"] & 0xFF) | fp["b_lshift"] << 8 | fp["scale_frac"] << 16
-                      | (eps["xhat_base"] & 0xFF) << 24)
-        await env.set("st_ep_shifts", (eps["sh_c"] & 0xFF) | eps["c2_extra"] << 8)
-        await self.set_gb(b)
+        await self.env.store_side(b, self.base[b["name"]])
 
     async def load_side(self, b):
-        eps = ep_settings(frac_x=b["fx"], frac_dy=b["fdy"], frac_dx=b["frac_dx"], frac_gamma=b["fg"],
-                          frac_xhat=FRAC_XHAT, coef_frac=COEF_FRAC)
-        await self.env.set("ld_count", b["count"])
-        await self.env.set("ld_base", self.base[b["name"]])
-        await self.env.set("ld_shifts", SCALE_FRAC | COEF_FRAC << 8 | (eps["xhat_base"] & 0xFF) << 16)
+        await self.env.load_side(b, self.base[b["name"]])
 
     async def wait_params(self, maps):
         for _ in range(100000):
