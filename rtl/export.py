@@ -13,6 +13,12 @@ while synthesising) and ```ifndef VERILATOR`` (Verilator settles all
 combinational logic at time 0 by itself, and a delay needs its ``--timing``),
 so event-driven simulators run every block once and synthesis sees the
 netlist unchanged.
+
+Yosys also writes some ``always @*`` blocks of a single statement without
+reading that register (a constant, or a copy of one register into part of an
+output). Icarus never runs such a block if its inputs never change, so
+:func:`to_verilog` gives each of them the same trigger as the other blocks of
+its module (an empty ``if``, a no-op everywhere else).
 """
 
 import re
@@ -25,9 +31,25 @@ _TRIGGER = re.compile(r"^(\s*)reg (\\\$auto\$verilog_backend\.cc:\d+:dump_module
                       re.MULTILINE)
 
 
+_SINGLE = re.compile(r"^(\s*)always @\*\n(\s*)([^\n]*;)$", re.MULTILINE)
+
+
+def _trigger_single_blocks(text):
+    out = []
+    for module in re.split(r"(?<=\nendmodule\n)", text):
+        trig = _TRIGGER.search(module)
+        if trig:
+            name = trig.group(2)
+            module = _SINGLE.sub(lambda mt: f"{mt.group(1)}always @* begin\n{mt.group(2)}if ({name} ) "
+                                            f"begin end\n{mt.group(2)}{mt.group(3)}\n{mt.group(1)}end",
+                                 module)
+        out.append(module)
+    return "".join(out)
+
+
 def to_verilog(component, name):
     """Verilog text of ``component`` as module ``name`` (no source attributes)."""
-    text = verilog.convert(component, name=name, emit_src=False)
+    text = _trigger_single_blocks(verilog.convert(component, name=name, emit_src=False))
     return _TRIGGER.sub(lambda mt: f"{mt.group(0)}\n`ifndef SYNTHESIS\n`ifndef VERILATOR\n"
                                    f"{mt.group(1)}initial #0 {mt.group(2)} = 1'h1;\n"
                                    f"`endif\n`endif", text)

@@ -1,0 +1,120 @@
+"""The accelerator: one sparse core behind the ROLIN engine's DMA.
+
+::
+
+  host ── cmd (descriptors, weights) ───────────────────────────────┐
+  host ── geom (one per pass) ──────────┐                           ▼
+                                        ▼                  ┌──────────────┐
+  AXI4 ◄─► RolinEngine ── ld ──► LoadToElements ── x_in ──►│  SparseCore  │
+  AXI-Lite ─► (DMA, CSRs,                                  │  (lanes)     │
+   rd_cmd ──►  RolinNorm on ld,                            └──────┬───────┘
+   wr_cmd ──►  RolinStats on st) ◄── st ── OutputsToMaps ◄──── o ─┘
+
+* **Load path.** The DMA reads a pass's input (one sample, ``cin`` maps,
+  NCHW) through :class:`RolinNorm` (bypass, IN + ReLU in FP, or the IN
+  backward with the ReLU mask in EP). :class:`LoadToElements` counts the
+  coordinates ``(ci, i, j)`` of each element from the pass geometry the host
+  puts on ``geom`` and drops zeros (``ld_keep_zero`` keeps them).
+* **Store path.** The core drains a tile as one beat per output position,
+  one output channel per lane. :class:`OutputsToMaps` transposes each tile
+  into its ``lanes`` maps, channel after channel, which are one contiguous
+  NCHW run in memory, so :class:`RolinStats` sees whole maps in order and the
+  host writes each tile with one DMA command. ``st_positions`` is the tiles'
+  ``out_h·out_w``.
+* The core's command stream (``cmd``) and the engine's DMA commands and CSRs
+  come from the host.
+
+Rules for the host: a pass carries one sample (descriptor ``slots = 0``),
+``in_w`` is a multiple of the engine's lanes (``axi_data_width /
+data_width``), and a tile's ``out_h·out_w`` is a multiple of them too.
+
+``irq`` is the OR of the engine's and the core's interrupts and the two
+adapters' error bits. ``error_clear`` clears the core's and the adapters'
+errors (the engine's are cleared through its ``ERROR_CLEAR`` register).
+
+Parameters: ``core``, the keyword arguments of :class:`SparseCore`;
+``engine``, those of :class:`RolinEngine`; ``max_positions``, the largest
+tile of the store adapter.
+"""
+
+from amaranth.hdl import Module
+from amaranth.lib import stream, wiring
+from amaranth.lib.wiring import In, Out, connect
+
+from .core import SparseCore
+from .ld_adapter import LoadToElements, geom_layout
+from .rolin_engine import RolinEngine
+from .st_adapter import OutputsToMaps
+
+__all__ = ["Accelerator"]
+
+COUNTERS = ("macs_issued", "dense_macs", "input_zero_skipped", "output_mask_skipped",
+            "zero_insertion_skipped", "cycles_busy", "cycles_stalled", "cycles_idle")
+
+
+class Accelerator(wiring.Component):
+    def __init__(self, *, core=None, engine=None, max_positions=256):
+        def refuse(msg):
+            self._MustUse__silence = True
+            raise ValueError(msg)
+        core, engine = dict(core or {}), dict(engine or {})
+        try:
+            self._core = SparseCore(**core)
+            self._engine = RolinEngine(**engine)
+        except ValueError as exc:
+            refuse(str(exc))
+        if self._core.dw != self._engine.data_width:
+            refuse(f"data_width of the core ({self._core.dw}) and of the engine "
+                   f"({self._engine.data_width}) must be equal")
+        if max_positions > self._core.out_depth:
+            refuse(f"max_positions ({max_positions}) exceeds the core's out_depth "
+                   f"({self._core.out_depth})")
+        try:
+            self._ld = LoadToElements(lanes=self._core.lanes, words=self._engine.lanes,
+                                      data_width=self._core.dw, coord_bits=self._core.cb)
+            self._st = OutputsToMaps(lanes=self._core.lanes, words=self._engine.lanes,
+                                     data_width=self._core.dw, max_positions=max_positions)
+        except ValueError as exc:
+            refuse(str(exc))
+        c, e = self._core, self._engine
+        members = {
+            # the engine's buses and DMA commands, and the core's command stream, as they are
+            **{name: e.signature.members[name] for name in ("axi", "csr", "rd_cmd", "wr_cmd")},
+            "cmd": c.signature.members["cmd"],
+            "geom": In(stream.Signature(geom_layout(c.cb))),
+            "st_positions": In(range(max_positions + 1)),
+            "ld_keep_zero": In(1),
+            "core_error": Out(4), "ld_error": Out(1), "st_error": Out(1),
+            "error_clear": In(1), "irq": Out(1), "core_busy": Out(1),
+        }
+        for name in COUNTERS:
+            members[name] = Out(c.signature.members[name].shape)
+        super().__init__(members)
+
+    def elaborate(self, platform):
+        m = Module()
+        m.submodules.core = core = self._core
+        m.submodules.engine = engine = self._engine
+        m.submodules.ld_adapter = ld = self._ld
+        m.submodules.st_adapter = st = self._st
+        connect(m, wiring.flipped(self.axi), engine.axi)
+        connect(m, wiring.flipped(self.csr), engine.csr)
+        connect(m, wiring.flipped(self.rd_cmd), engine.rd_cmd)
+        connect(m, wiring.flipped(self.wr_cmd), engine.wr_cmd)
+        connect(m, wiring.flipped(self.cmd), core.cmd)
+        connect(m, wiring.flipped(self.geom), ld.geom)
+        connect(m, engine.ld, ld.i)
+        connect(m, ld.o, core.x_in)
+        connect(m, core.o, st.i)
+        connect(m, st.o, engine.st)
+        m.d.comb += [
+            ld.keep_zero.eq(self.ld_keep_zero), st.positions.eq(self.st_positions),
+            core.error_clear.eq(self.error_clear), ld.error_clear.eq(self.error_clear),
+            st.error_clear.eq(self.error_clear),
+            self.core_error.eq(core.error), self.ld_error.eq(ld.error), self.st_error.eq(st.error),
+            self.core_busy.eq(core.busy),
+            self.irq.eq(engine.irq | core.irq | ld.error | st.error),
+        ]
+        for name in COUNTERS:
+            m.d.comb += getattr(self, name).eq(getattr(core, name))
+        return m

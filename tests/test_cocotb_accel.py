@@ -1,0 +1,36 @@
+"""The accelerator (sparse core + ROLIN engine, rtl/accelerator.py) under cocotb: conv → IN →
+ReLU → conv of the i2i generator, FP and EP, with AxiRam as external memory, every stream
+and AXI channel throttled, bit-exact against the golden model (testbench/tb_accel.py)."""
+
+import pytest
+
+from ganforge.rtl.accelerator import Accelerator
+from ganforge.testbench.accel_flow import FULL_CUT, run_chain
+
+
+def test_accel_chain_icarus(tmp_path):
+    """T2 cut to 4 input and 8 IN channels, T3 to 4 outputs, one sample, FP and EP."""
+    total, failed, res = run_chain("icarus", str(tmp_path), samples=1, cut=(4, 8, 4, 16),
+                                   out=str(tmp_path / "r.json"))
+    assert total == 1 and failed == 0
+    assert set(res["cycles"]) == {"fp_T2", "fp_T3", "ep_T3", "ep_T2"}
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("sim,samples,lanes", [("verilator", 2, 8), ("icarus", 1, 4)])
+def test_accel_chain_full_layers(tmp_path, sim, samples, lanes):
+    """The whole T2 → T2.in → T3, FP and EP: the results equal the saved workload too."""
+    total, failed, res = run_chain(sim, str(tmp_path), samples=samples, cut=FULL_CUT, lanes=lanes,
+                                   out=str(tmp_path / "r.json"))
+    assert total == 1 and failed == 0
+
+
+@pytest.mark.parametrize("kwargs,word", [
+    (dict(core=dict(data_width=8)), "data_width"),
+    (dict(core=dict(out_depth=64), max_positions=256), "max_positions"),
+    (dict(engine=dict(fifo_depth=6)), "fifo_depth"),
+    (dict(core=dict(lanes=3)), "lanes"),
+    (dict(max_positions=6), "max_positions")])
+def test_accelerator_refuses_bad_configurations(kwargs, word):
+    with pytest.raises(ValueError, match=word):
+        Accelerator(**kwargs)
