@@ -37,7 +37,7 @@ Parameters: ``core``, the keyword arguments of :class:`SparseCore`;
 tile of the store adapter.
 """
 
-from amaranth.hdl import Module
+from amaranth.hdl import Elaboratable, Module
 from amaranth.lib import stream, wiring
 from amaranth.lib.wiring import In, Out, connect
 
@@ -55,7 +55,13 @@ COUNTERS = ("macs_issued", "dense_macs", "input_zero_skipped", "output_mask_skip
 class Accelerator(wiring.Component):
     def __init__(self, *, core=None, engine=None, max_positions=256):
         def refuse(msg):
-            self._MustUse__silence = True
+            # Refused: no "never elaborated" warnings for this or the units already built.
+            def silence(unit):
+                unit._MustUse__silence = True
+                for sub in vars(unit).values():
+                    if isinstance(sub, Elaboratable) and not getattr(sub, "_MustUse__silence", False):
+                        silence(sub)
+            silence(self)
             raise ValueError(msg)
         core, engine = dict(core or {}), dict(engine or {})
         try:

@@ -37,7 +37,7 @@ import cocotb
 import numpy as np
 from cocotb.triggers import ClockCycles, ReadOnly, RisingEdge
 
-from ganforge.firmware.core_driver import compile_op, reference_result, work_counts
+from ganforge.firmware.core_driver import Program, compile_op, reference_result, work_counts
 from ganforge.rtl.core import SparseCore
 from ganforge.rtl.ld_adapter import geom_layout
 from ganforge.rtl.rolin_engine import TAG_LOAD, TAG_LOAD_AUX, TAG_STORE_AUX
@@ -157,8 +157,7 @@ class Host:
                 q0 += p.desc["cin"]
                 if p.desc["drain"]:
                     q0, c0 = 0, c0 + lanes
-        prog.passes = [p for _, _, _, p in passes]
-        cmd, _, _ = pack_program(self.core, prog)
+        cmd, _, _ = pack_program(self.core, Program(op, [p for _, _, _, p in passes], out_shape, lanes))
         geoms = [{"cin": p.desc["cin"], "in_h": p.desc["in_h"], "in_w": p.desc["in_w"]}
                  for _, _, _, p in passes]
         tiles = [(n, c0) for n, _, c0, p in passes if p.desc["drain"]]
