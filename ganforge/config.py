@@ -244,9 +244,9 @@ class AcceleratorConfig:
 
 
 PRESETS: dict[str, AcceleratorConfig] = {
-    # The smallest preset: 4 lanes, its buffers sized for an iCE40 UP5K's 30 block RAMs
-    # and 4 of its 8 DSPs (maps up to 8x8). Its logic does not fit the UP5K's 5280 LUTs:
-    # `make area CONFIG=tiny` prints the numbers.
+    # The smallest preset: 4 lanes, maps up to 8x8. Its core synthesises to about 19.5k LUT,
+    # 20-30 DSP and 28 (ECP5) to 52 (iCE40) block RAMs: an ECP5 45F holds it, an iCE40 UP5K
+    # does not. `make area CONFIG=tiny` prints the numbers.
     "tiny": AcceleratorConfig(
         clusters=1, cores_per_cluster=1, lanes_per_core=4,
         data_width=16, acc_width=48,
