@@ -1,4 +1,9 @@
-"""EORS in the training path (golden/nn.py, golden/train.py)."""
+"""EORS in the training path (golden/nn.py, golden/train.py) and scripts/eors_study.py."""
+
+import json
+import pathlib
+import subprocess
+import sys
 
 import numpy as np
 import pytest
@@ -7,6 +12,11 @@ from ganforge import golden as G
 from ganforge.golden.data import load_digits16
 from ganforge.golden.nn import Arith, ConvLayer, QT
 from ganforge.golden.train import train_dcgan
+from ganforge.golden.workloads import load_workload
+
+ROOT = pathlib.Path(__file__).resolve().parents[1]
+SCRIPT = ROOT / "scripts" / "eors_study.py"
+
 
 @pytest.fixture(scope="module")
 def digits():
@@ -86,3 +96,69 @@ def test_leaky_discriminator_gets_no_eors(digits):
     res = train_dcgan(Arith(fixed=True), iterations=1, batch=4, data=digits,
                       d_activation="leaky_relu", eors=G.EorsKnobs())
     assert set(res["eors_totals"]) == {"G1", "G2"}
+
+
+def _run(*args):
+    return subprocess.run([sys.executable, str(SCRIPT), *args], cwd=ROOT, capture_output=True,
+                          text=True, timeout=600)
+
+
+def test_study_rates_match_the_golden_model(tmp_path):
+    proc = _run("--no-train", "--mantissa-bits", "0", "2", "--margins-lsb", "0", "256",
+                "--out", str(tmp_path))
+    assert proc.returncode == 0, proc.stderr
+    res = json.loads((tmp_path / "eors_golden.json").read_text())
+    assert set(res["layers"]) == {"G1", "G2", "D1", "D2"}
+    assert len(res["sweep"]) == 4 and "training" not in res
+    layers, _ = load_workload("dcgan")
+    row = next(r for r in res["sweep"] if r["mantissa_bits"] == 2 and r["margin_lsb"] == 256)
+    for name, e in row["layers"].items():
+        rec = layers[name]
+        margin = 256 << int(rec["shift"])
+        pred = G.eors_predict(rec["x"], rec["w"], rec["bias"], rec["stride"], rec["padding"],
+                              op=rec["op"], mantissa_bits=2, margin=margin)
+        assert e["margin_acc"] == margin
+        assert e["counts"] == G.eors_counts(pred, rec["mask"])
+        work = (G.conv2d_work if rec["op"] == "conv" else G.conv_transpose2d_work)(
+            rec["x"], rec["w"].shape, rec["stride"], rec["padding"], out_mask=~pred)
+        assert e["effective_macs"] == work["effective"]
+        assert e["ideal_speedup"] == pytest.approx(res["layers"][name]["effective_macs"]
+                                                   / work["effective"])
+    chosen = res["chosen"]
+    if chosen["meets_bar"]:
+        best = next(r for r in res["sweep"] if r["mantissa_bits"] == chosen["mantissa_bits"]
+                    and r["margin_lsb"] == chosen["margin_lsb"])
+        assert all(e["rates"]["false_zero_rate"] <= res["bar"] for e in best["layers"].values())
+    assert "chosen knobs" in proc.stdout and "false-zero" in proc.stdout
+
+
+def test_study_short_training(tmp_path):
+    proc = _run("--mantissa-bits", "1", "--margins-lsb", "64", "--knobs", "1", "64",
+                "--iterations", "3", "--batch", "8", "--seeds", "5", "--jobs", "2",
+                "--out", str(tmp_path))
+    assert proc.returncode == 0, proc.stderr
+    t = json.loads((tmp_path / "eors_golden.json").read_text())["training"]
+    assert t["knobs"] == {"mantissa_bits": 1, "margin_lsb": 64}
+    assert [r["seed"] for r in t["runs"]] == [5] and t["jobs"] == 2
+    for r in t["runs"]:
+        assert 1.0 <= r["score_off"] <= 10.0 and 1.0 <= r["score_on"] <= 10.0
+        assert r["score_ratio"] == pytest.approx(r["score_on"] / r["score_off"])
+        assert set(r["eors_totals"]) == {"G1", "G2", "D1", "D2"}
+        # 3 steps; per step G runs FP twice on 8 samples, D once on 8 + 8 and once on 8
+        assert r["eors_totals"]["G1"]["counts"]["outputs"] == 3 * 2 * 8 * 64 * 4 * 4
+        assert r["eors_totals"]["D1"]["counts"]["outputs"] == 3 * (16 + 8) * 32 * 8 * 8
+    assert t["score_ratio_of_means"] == pytest.approx(t["score_on_mean"] / t["score_off_mean"])
+
+
+@pytest.mark.parametrize("args, text", [
+    (["--workload", "nonexistent"], "no workload"),
+    (["--workload", "i2i", "--no-train"], "no ReLU conv layers"),
+    (["--mantissa-bits", "16"], "0..15"),
+    (["--iterations", "0"], "positive"),
+    (["--bar", "2"], "fractions"),
+])
+def test_study_errors_are_one_line(args, text):
+    proc = _run(*args)
+    assert proc.returncode == 2
+    assert proc.stderr.count("\n") == 1 and proc.stderr.startswith("eors_study: error:")
+    assert text in proc.stderr
