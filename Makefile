@@ -15,7 +15,7 @@ DEMO_ARGS ?=
 BENCH_ARGS ?=
 AREA_ARGS ?=
 
-.PHONY: help venv .venv test regress demo workloads area bench-core clean distclean
+.PHONY: help venv .venv test regress demo workloads area bench-core bench-rolin clean distclean
 
 help:
 	@echo "ganforge make targets:"
@@ -25,6 +25,8 @@ help:
 	@echo "  make workloads retrain the reference GANs and rewrite golden/workloads/*.npz"
 	@echo "  make bench-core cycles of the sparse core on Verilator (reference layers, sparsity sweep,"
 	@echo "                 transposed conv); writes build/bench/core.json and core.png"
+	@echo "  make bench-rolin external-memory bytes of instance norm, ROLIN off and on (i2i, RTL DMA"
+	@echo "                 counters, Verilator); writes build/bench/rolin.json"
 	@echo "  make area      Yosys area of the components for CONFIG (generic, iCE40, ECP5); writes build/area/"
 	@echo "  make venv      create/update .venv (also done on demand by the targets above)"
 	@echo "  make clean     remove build outputs and caches (keeps .venv)"
@@ -50,6 +52,9 @@ workloads: $(STAMP)
 
 bench-core: $(STAMP)
 	@$(ENV) python scripts/bench_core.py --config $(CONFIG) $(BENCH_ARGS)
+
+bench-rolin: $(STAMP)
+	@$(ENV) python scripts/bench_rolin.py $(BENCH_ARGS)
 
 area: $(STAMP)
 	@$(ENV) python scripts/area.py --config $(CONFIG) $(AREA_ARGS)

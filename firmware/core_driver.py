@@ -36,12 +36,11 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from ganforge.golden import conv as C
+from ganforge.golden import work as C_work
 from ganforge.golden.fixed import ACTIVATIONS, as_int_array, output_stage
-from ganforge.rtl.core import LoadKind
-from ganforge.rtl.lane import MASK_WORD
-from ganforge.rtl.descriptor import Op
+from ganforge.rtl.descriptor import MASK_WORD, CmdKind, Op, map_words, pitch_log2
 
-__all__ = ["Pass", "Program", "compile_op", "OPS", "reference_result"]
+__all__ = ["Pass", "Program", "compile_op", "OPS", "reference_result", "work_counts"]
 
 OPS = ("conv", "conv_transpose", "conv_input_grad", "conv_transpose_input_grad",
        "conv_weight_grad", "conv_transpose_weight_grad")
@@ -50,6 +49,7 @@ OPS = ("conv", "conv_transpose", "conv_input_grad", "conv_transpose_input_grad",
 @dataclass
 class Pass:
     desc: dict
+    #: setup beats (ENABLE, BIAS, MASK), then operand words (WEIGHT): the loads after the DESC.
     loads: list
     beats: list
     #: per lane, where its drained outputs go: (index tuple into the result, shape) or None.
@@ -89,7 +89,8 @@ class Program:
 
 
 def _elements(t2d_channels, dense):
-    """Elements ``(ci, i, j, value)`` of a ``[C, H, W]`` map: non-zero only unless dense."""
+    """Elements ``(ci, i, j, value)`` of a ``[C, H, W]`` map, channel by channel in raster
+    order (operand words arrive in that order too): non-zero only unless dense."""
     if dense:
         idx = np.argwhere(np.ones(t2d_channels.shape, dtype=bool))
     else:
@@ -116,27 +117,24 @@ def _load_beats(kind, per_lane, lanes):
     beats = []
     for addr in range(words):
         en = [l in per_lane and addr < len(per_lane[l]) for l in range(lanes)]
-        beats.append({"kind": kind, "addr": addr, "en": sum(1 << l for l, e in enumerate(en) if e),
+        beats.append({"kind": int(kind), "addr": addr, "en": sum(1 << l for l, e in enumerate(en) if e),
                       "value": [int(per_lane[l][addr]) if en[l] else 0 for l in range(lanes)]})
     return beats
 
 
-def _mask_words(bits):
-    """Pack a flat bool array into MASK_WORD-bit words."""
-    bits = np.asarray(bits, dtype=bool).reshape(-1)
+def _pitched(maps_hw):
+    """A ``[H, W]`` map laid out pitched (rows ``2**lg`` words apart, zeros between), flat."""
+    h, w = maps_hw.shape
+    out = np.zeros((h, 1 << pitch_log2(w)), dtype=maps_hw.dtype)
+    out[:, :w] = maps_hw
+    return out.reshape(-1)
+
+
+def _mask_words(bits_hw):
+    """Pack a ``[H, W]`` bool map, pitched, into MASK_WORD-bit words."""
+    bits = _pitched(np.asarray(bits_hw, dtype=bool))
     return [sum(int(b) << n for n, b in enumerate(bits[a:a + MASK_WORD]))
             for a in range(0, len(bits), MASK_WORD)]
-
-
-def _lane_loads(lanes, enable, weights, masks=None, biases=None):
-    """Every load beat of one pass: enables, weights/operands, masks, biases."""
-    beats = _load_beats(LoadKind.ENABLE, {l: [int(e)] for l, e in enumerate(enable)}, lanes)
-    beats += _load_beats(LoadKind.WEIGHT, weights, lanes)
-    if masks:
-        beats += _load_beats(LoadKind.MASK, {l: _mask_words(b) for l, b in masks.items()}, lanes)
-    if biases:
-        beats += _load_beats(LoadKind.BIAS, {l: [b] for l, b in biases.items()}, lanes)
-    return beats
 
 
 def _pow2_ceil(v):
@@ -146,13 +144,52 @@ def _pow2_ceil(v):
     return p
 
 
-def _desc(op, k, stride, padding, out_hw, cin, shift, activation, slope, dense, drain, slots,
-          mask_out):
+class _Banks:
+    """Which operands each of the core's two operand banks holds: a pass whose operands are
+    already in a bank reuses it; otherwise they load into the bank the previous pass did not
+    read, so the loads overlap the previous pass's compute."""
+
+    def __init__(self):
+        self.held = [None, None]
+        self.last = 1
+
+    def place(self, key):
+        """``(bank, load)`` for operands named ``key`` (None: never reused)."""
+        if key is not None and key in self.held:
+            bank, load = self.held.index(key), False
+        else:
+            bank, load = 1 - self.last, True
+            self.held[bank] = key
+        self.last = bank
+        return bank, load
+
+
+def _pass(lanes, desc, enable, *, weights, bank, load, masks=None, biases=None, beats, places=None):
+    """One pass: its descriptor (with wbank, wload and nloads filled in) and load beats.
+
+    Setup beats come first: ENABLE when a lane sits out, BIAS when a lane has one,
+    MASK words when given; then the operand words when ``load``.
+    """
+    setup = []
+    if not all(enable):
+        setup.append({"kind": int(CmdKind.ENABLE), "addr": 0, "en": (1 << lanes) - 1,
+                      "value": [int(e) for e in enable]})
+    if biases and any(biases.values()):
+        setup += _load_beats(CmdKind.BIAS, {l: [b] for l, b in biases.items()}, lanes)
+    if masks:
+        setup += _load_beats(CmdKind.MASK, {l: _mask_words(b) for l, b in masks.items()}, lanes)
+    loads = setup + (_load_beats(CmdKind.WEIGHT, weights, lanes) if load else [])
+    desc = dict(desc, wbank=bank, wload=int(load), nloads=len(setup))
+    return Pass(desc, loads, beats, places)
+
+
+def _desc(op, k, stride, padding, out_hw, in_hw, cin, shift, activation, slope, dense, drain,
+          slots, mask_out, skip_mask):
     return {"op": int(op), "kernel": k, "stride": stride, "padding": padding,
-            "out_h": out_hw[0], "out_w": out_hw[1], "cin": cin, "shift": shift,
-            "activation": ACTIVATIONS[activation], "slope": slope,
-            "skip_zero": int(not dense), "skip_mask": int(not dense), "mask_out": int(mask_out),
-            "drain": int(drain), "slots": slots}
+            "out_h": out_hw[0], "out_w": out_hw[1], "in_h": in_hw[0], "in_w": in_hw[1],
+            "cin": cin, "shift": shift, "activation": ACTIVATIONS[activation], "slope": slope,
+            "skip_zero": int(not dense), "skip_mask": int(skip_mask and not dense),
+            "mask_out": int(mask_out), "drain": int(drain), "slots": slots}
 
 
 def _fp_program(op, inp, wl, transposed, out_hw, stride, padding, *, lanes, weight_depth,
@@ -160,46 +197,43 @@ def _fp_program(op, inp, wl, transposed, out_hw, stride, padding, *, lanes, weig
     n_s, cin, h, w = inp.shape
     cout = wl.shape[0]
     k = wl.shape[2]
-    if out_hw[0] * out_hw[1] > out_depth:
-        raise ValueError(f"output map {out_hw} exceeds the lane accumulator ({out_depth} words)")
+    if map_words(*out_hw) > out_depth:
+        raise ValueError(f"output map {out_hw} exceeds the lane accumulator ({out_depth} words; "
+                         f"a map takes out_h x 2**ceil(log2(out_w)) words)")
     group = min(lanes, _pow2_ceil(cout))
     slots = lanes // group
     chunk = max(1, min(cin, weight_depth // (k * k)))
     passes = []
+    banks = _Banks()
     rel = Op.TCONV if transposed else Op.CONV
-    # Weight-stationary: for one group of output channels, the lanes keep their weights
-    # across the sample passes when one chunk of input channels holds them all.
-    single_chunk = chunk >= cin
     for c0 in range(0, cout, group):
         for n0 in range(0, n_s, slots):
             assign = []                                   # lane -> (n, c) or None
             for l in range(lanes):
                 n, c = n0 + l % slots, c0 + l // slots
                 assign.append((n, c) if n < n_s and c < cout else None)
-            first = n0 == 0
+            used = {l: a for l, a in enumerate(assign) if a is not None}
             for q0 in range(0, cin, chunk):
                 q1 = min(cin, q0 + chunk)
                 last = q1 == cin
-                used = {l: a for l, a in enumerate(assign) if a is not None}
-                weights = {} if single_chunk and not first else \
-                    {l: wl[c, q0:q1].reshape(-1) for l, (n, c) in used.items()}
-                masks = biases = None
-                if q0 == 0 and (out_mask is not None or first):
-                    masks = {l: np.ones(out_hw, bool) if out_mask is None else out_mask[n, c]
-                             for l, (n, c) in used.items()}
-                if q0 == 0 and first:
-                    biases = {l: int(bias[c]) if bias is not None else 0 for l, (n, c) in used.items()}
-                loads = _lane_loads(lanes, [a is not None for a in assign], weights, masks, biases)
-                slot_lists = []
-                for s in range(slots):
-                    n = n0 + s
-                    slot_lists.append(_elements(inp[n, q0:q1], dense) if n < n_s else [])
-                d = _desc(rel, k, stride, padding, out_hw, q1 - q0, shift, activation, slope,
-                          dense, last, (slots - 1).bit_length(), out_mask is not None)
-                places = None
-                if last:
-                    places = [None if a is None else ((a[0], a[1]), out_hw) for a in assign]
-                passes.append(Pass(d, loads, _beats(slot_lists, lanes), places))
+                # Lanes of one output channel group keep their weights across sample passes.
+                bank, load = banks.place(("w", c0, q0))
+                weights = {l: wl[c, q0:q1].reshape(-1) for l, (n, c) in used.items()}
+                masks = None
+                if out_mask is not None:
+                    masks = {l: out_mask[n, c] for l, (n, c) in used.items()}
+                biases = None
+                if last and bias is not None:
+                    biases = {l: int(bias[c]) for l, (n, c) in used.items()}
+                slot_lists = [_elements(inp[n0 + s, q0:q1], dense) if n0 + s < n_s else []
+                              for s in range(slots)]
+                d = _desc(rel, k, stride, padding, out_hw, (h, w), q1 - q0, shift, activation,
+                          slope, dense, last, (slots - 1).bit_length(), out_mask is not None,
+                          out_mask is not None)
+                places = [None if a is None else ((a[0], a[1]), out_hw) for a in assign] if last else None
+                passes.append(_pass(lanes, d, [a is not None for a in assign], weights=weights,
+                                    bank=bank, load=load, masks=masks, biases=biases,
+                                    beats=_beats(slot_lists, lanes), places=places))
     return passes
 
 
@@ -210,27 +244,28 @@ def _wg_program(X, DY, stride, padding, k, *, lanes, weight_depth, out_depth, sh
     ca, ho, wo = DY.shape[1:]
     result_shape = (ca, cb, k, k)
     passes = []
+    banks = _Banks()
     lanes_over_a = ca >= cb
     if lanes_over_a:                  # elements X (channels b), operand DY[n, a]: conv relation
-        elems, opnd, rel, c_lane, c_el, op_hw = X, DY, Op.CONV_WG, ca, cb, (ho, wo)
+        elems, opnd, rel, c_lane, c_el, op_hw, el_hw = X, DY, Op.CONV_WG, ca, cb, (ho, wo), (h, w)
     else:                             # elements DY (channels a), operand X[n, b]: transposed
-        elems, opnd, rel, c_lane, c_el, op_hw = DY, X, Op.TCONV_WG, cb, ca, (h, w)
-    if op_hw[0] * op_hw[1] > weight_depth:
-        raise ValueError(f"operand map {op_hw} exceeds the lane operand memory ({weight_depth} words)")
+        elems, opnd, rel, c_lane, c_el, op_hw, el_hw = DY, X, Op.TCONV_WG, cb, ca, (h, w), (ho, wo)
+    if map_words(*op_hw) > min(weight_depth, out_depth):
+        raise ValueError(f"operand map {op_hw} exceeds the lane operand memory or mask "
+                         f"({min(weight_depth, out_depth)} words, pitched)")
     chunk = max(1, min(c_el, out_depth // (k * k)))
     for c0 in range(0, c_lane, lanes):
         lane_ch = [c0 + l if c0 + l < c_lane else None for l in range(lanes)]
+        used = {l: c for l, c in enumerate(lane_ch) if c is not None}
         for q0 in range(0, c_el, chunk):
             q1 = min(c_el, q0 + chunk)
             for n in range(n_s):
                 last = n == n_s - 1
-                used = {l: c for l, c in enumerate(lane_ch) if c is not None}
-                maps = {l: opnd[n, c].reshape(-1) for l, c in used.items()}
-                loads = _lane_loads(lanes, [c is not None for c in lane_ch], maps,
-                                    {l: mp != 0 for l, mp in maps.items()},
-                                    {l: 0 for l in used} if n == 0 else None)
-                d = _desc(rel, k, stride, padding, op_hw, q1 - q0, shift, activation, slope,
-                          dense, last, 0, False)
+                bank, load = banks.place(("op", c0, n))
+                maps = {l: _pitched(opnd[n, c]) for l, c in used.items()}
+                masks = None if dense else {l: opnd[n, c] != 0 for l, c in used.items()}
+                d = _desc(rel, k, stride, padding, op_hw, el_hw, q1 - q0, shift, activation, slope,
+                          dense, last, 0, False, True)
                 places = None
                 if last:
                     places = []
@@ -241,8 +276,10 @@ def _wg_program(X, DY, stride, padding, k, *, lanes, weight_depth, out_depth, sh
                             places.append(((c, slice(q0, q1)), (q1 - q0, k, k)))
                         else:                   # acc[(a - q0)·K² + kh·K + kw] = dw[a, c]
                             places.append(((slice(q0, q1), c), (q1 - q0, k, k)))
-                passes.append(Pass(d, loads, _beats([_elements(elems[n, q0:q1], dense)], lanes),
-                                   places))
+                passes.append(_pass(lanes, d, [c is not None for c in lane_ch], weights=maps,
+                                    bank=bank, load=load, masks=masks,
+                                    beats=_beats([_elements(elems[n, q0:q1], dense)], lanes),
+                                    places=places))
     return passes, result_shape
 
 
@@ -317,3 +354,37 @@ def reference_result(op, tensors, *, stride=1, padding=0, output_padding=0, kern
         om = np.asarray(out_mask, dtype=bool)
         y, m = np.where(om, y, 0), m & om
     return y, m
+
+
+def work_counts(op, tensors, *, stride=1, padding=0, output_padding=0, kernel_size=None,
+                input_hw=None, out_mask=None, **_):
+    """The golden work counts of ``op``, named as the core's counters.
+
+    ``dense_macs``, ``output_mask_skipped``, ``input_zero_skipped``,
+    ``zero_insertion_skipped`` (transposed FP/EP ops; 0 otherwise) and
+    ``effective_macs``: what a perfect dual-sparsity machine issues. Weight
+    gradients attribute every skipped MAC to input zeros (both operands are data).
+    """
+    t = {name: as_int_array(v, name) for name, v in tensors.items()}
+    s, p = stride, padding
+    if op == "conv":
+        wk = C_work.conv2d_work(t["x"], t["w"].shape, s, p, out_mask)
+    elif op == "conv_transpose":
+        wk = C_work.conv_transpose2d_work(t["x"], t["w"].shape, s, p, output_padding, out_mask)
+    elif op == "conv_input_grad":
+        w = t["w"]
+        natural = C.conv_transpose2d_out_hw(t["dy"].shape[2:], w.shape[2], s, p)
+        hw = tuple(input_hw) if input_hw is not None else natural
+        op_pad = tuple(a - b for a, b in zip(hw, natural))
+        wk = C_work.conv_transpose2d_work(t["dy"], w.shape, s, p, op_pad, out_mask)
+    elif op == "conv_transpose_input_grad":
+        wk = C_work.conv2d_work(t["dy"], t["w"].shape, s, p, out_mask)
+    elif op in ("conv_weight_grad", "conv_transpose_weight_grad"):
+        wk = C_work.weight_grad_work(t["x"], t["dy"], s, p, kernel_size,
+                                     transposed=(op == "conv_transpose_weight_grad"))
+    else:
+        raise ValueError(f"unknown op {op!r}")
+    return {"dense_macs": wk["dense"], "output_mask_skipped": wk["output_mask_skipped"],
+            "input_zero_skipped": wk["input_zero_skipped"],
+            "zero_insertion_skipped": wk.get("zero_insertion_skipped", 0),
+            "effective_macs": wk["effective"]}

@@ -59,14 +59,18 @@ class AcceleratorConfig:
             Input-activation (or error) tile buffer of a core. Power of two,
             16 to 65536.
         weight_buffer_depth
-            Weight (or error-map) memory of each lane of the sparse core: it
-            holds ``C_in·K²`` weights of one output channel (FP/EP) or one
-            ``H×W`` error map (WG). Power of two, 16 to 65536; at least
-            ``max_kernel**2`` so one full kernel fits.
+            Words of each of the two operand banks of a lane of the sparse
+            core: a bank holds the ``C_in·K²`` weights of one output channel
+            (FP/EP) or one pitched ``H×2**ceil(log2 W)`` error map (WG). While
+            a pass reads one bank, the next pass's operands load into the
+            other. Power of two, 16 to 65536; at least ``max_kernel**2`` so one
+            full kernel fits.
         output_buffer_depth
-            Accumulator memory of each lane: one ``H_out×W_out`` output map
-            (FP/EP) or ``C_in·K²`` weight gradients (WG); the mask register
-            has as many bits. Power of two, 16 to 65536.
+            Words of each of the three accumulator banks of a lane (one tile
+            accumulates while another drains): one pitched output map
+            ``H_out×2**ceil(log2 W_out)`` (FP/EP) or ``C_in·K²`` weight
+            gradients (WG); each of the lane's three pass contexts has a mask
+            of as many bits. Power of two, 16 to 65536.
 
     Convolution geometry
         max_kernel
@@ -232,20 +236,21 @@ class AcceleratorConfig:
 
     @property
     def buffer_bits_per_core(self) -> int:
-        """Tile-buffer storage of one core, in bits: the input buffer, and each lane's
-        weight memory and accumulators (``acc_width`` bits a word)."""
-        lane = self.weight_buffer_depth * self.data_width + self.output_buffer_depth * self.acc_width
+        """Tile-buffer storage of one core, in bits: the input buffer, and each lane's two
+        operand banks and three accumulator banks (``acc_width`` bits a word)."""
+        lane = 2 * self.weight_buffer_depth * self.data_width + \
+            3 * self.output_buffer_depth * self.acc_width
         return self.input_buffer_depth * self.data_width + self.lanes_per_core * lane
 
 
 PRESETS: dict[str, AcceleratorConfig] = {
-    # The smallest preset: 4 lanes, meant for an iCE40 UP5K (4 of its 8 DSPs). The
-    # current lane keeps its mask in flip-flops behind wide multiplexers and does not
-    # fit one yet: `make area CONFIG=tiny` prints the numbers.
+    # The smallest preset: 4 lanes, its buffers sized for an iCE40 UP5K's 30 block RAMs
+    # and 4 of its 8 DSPs (maps up to 8x8). Its logic does not fit the UP5K's 5280 LUTs:
+    # `make area CONFIG=tiny` prints the numbers.
     "tiny": AcceleratorConfig(
         clusters=1, cores_per_cluster=1, lanes_per_core=4,
         data_width=16, acc_width=48,
-        input_buffer_depth=512, weight_buffer_depth=256, output_buffer_depth=256,
+        input_buffer_depth=512, weight_buffer_depth=128, output_buffer_depth=64,
         max_kernel=5, max_stride=2,
         axi_data_width=32, axi_addr_width=32, axi_max_burst=16, axi_max_outstanding_reads=2,
         eors_acc_width=16, eors_extra_mantissa_bits=0,

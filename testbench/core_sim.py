@@ -14,12 +14,14 @@ import tempfile
 
 from amaranth.lib import data
 
-from ganforge.rtl.core import SparseCore, beat_layout, load_layout
-from ganforge.rtl.descriptor import Op, descriptor_layout
+from ganforge.rtl.core import SparseCore, beat_layout
+from ganforge.rtl.descriptor import CmdKind, Op, cmd_layout
 from ganforge.rtl.output_stage import output_layout
+from ganforge.rtl.export import to_verilog
 from ganforge.testbench.runner import run_cocotb
+from ganforge.testbench.streams import packer
 
-__all__ = ["simulate", "core_from_config", "drain_words"]
+__all__ = ["simulate", "core_from_config", "drain_words", "pack_program"]
 
 
 def drain_words(desc):
@@ -38,19 +40,28 @@ def core_from_config(config):
                 out_depth=config.output_buffer_depth)
 
 
-def _pack_program(core, prog):
-    ll = load_layout(core.lanes, core.addr_bits, core.aw)
-    bl = beat_layout(core.lanes, core.dw, core.cb)
-    dl = descriptor_layout(core.cb)
-    passes = []
+def pack_program(core, prog):
+    """The port integers of ``prog`` for ``core`` (a :class:`SparseCore`): ``(cmd, x, drains)``.
+
+    ``cmd`` is the command stream (each pass's DESC, then its loads), ``x`` the element
+    beats of every pass in order, ``drains`` the output beats of each pass (0 if none).
+    """
+    pack_cmd = packer(cmd_layout(core.lanes, core.addr_bits, core.aw, core.cb, core.out_depth))
+    pack_beat = packer(beat_layout(core.lanes, core.dw, core.cb))
+    cmd, x, drains = [], [], []
     for p in prog.passes:
-        beats = [bl.const({"slot": [{"valid": v, "ci": c, "i": i, "j": j, "value": x}
-                                    for v, c, i, j, x in b["slots"]], "end": b["end"]}).as_bits()
-                 for b in p.beats]
-        passes.append({"loads": [ll.const(ld).as_bits() for ld in p.loads],
-                       "desc": dl.const(p.desc).as_bits(), "beats": beats,
-                       "drain_words": drain_words(p.desc)})
-    return passes
+        cmd.append(pack_cmd({"kind": int(CmdKind.DESC), "desc": p.desc}))
+        cmd += [pack_cmd(ld) for ld in p.loads]
+        x += [pack_beat({"slot": [{"valid": v, "ci": c, "i": i, "j": j, "value": val}
+                                  for v, c, i, j, val in b["slots"]], "end": b["end"]})
+              for b in p.beats]
+        drains.append(drain_words(p.desc))
+    return cmd, x, drains
+
+
+#: The core and its Verilog per configuration, kept for the process: converting a 16-lane
+#: core takes longer than simulating most layers.
+_CORES = {}
 
 
 def simulate(prog, core_kwargs, *, sim="verilator", throttle=True, seed=0, waves=None,
@@ -60,19 +71,23 @@ def simulate(prog, core_kwargs, *, sim="verilator", throttle=True, seed=0, waves
     ``drained`` is, for every pass that drains, its output beats, each a list
     of ``(value, mask)`` per lane, as :meth:`Program.assemble` takes them.
     """
-    core = SparseCore(**core_kwargs)
-    passes = _pack_program(core, prog)
+    key = tuple(sorted(core_kwargs.items()))
+    if key not in _CORES:
+        core = SparseCore(**core_kwargs)
+        _CORES[key] = core, to_verilog(core, "sparse_core")
+    core, verilog = _CORES[key]
+    cmd, x, drains = pack_program(core, prog)
     ol = data.ArrayLayout(output_layout(core.dw), core.lanes)
     fd, out_path = tempfile.mkstemp(suffix=".json", prefix="core-")
     os.close(fd)
-    budget = 10000 + 40 * sum(len(p["loads"]) + 30 * len(p["beats"]) + p["drain_words"]
-                              for p in passes)
-    args = {"passes": passes, "seed": seed, "idle": 0.25 if throttle else 0.0,
+    budget = 10000 + 40 * (len(cmd) + 30 * len(x) + sum(drains))
+    args = {"cmd": cmd, "x": x, "words": sum(drains), "seed": seed,
+            "idle": 0.25 if throttle else 0.0,
             "stall": 0.25 if throttle else 0.0, "out": out_path,
             "timeout_cycles": budget if throttle else None}
     try:
         run_cocotb(core, "sparse_core", "ganforge.testbench.tb_core", sim=sim, args=args,
-                   build_root=build_root, waves=waves, quiet=quiet)
+                   build_root=build_root, waves=waves, quiet=quiet, verilog=verilog)
         with open(out_path) as f:
             text = f.read()
         if not text:
@@ -83,10 +98,10 @@ def simulate(prog, core_kwargs, *, sim="verilator", throttle=True, seed=0, waves
         os.unlink(out_path)
     words = iter(res["words"])
     drained = []
-    for p in passes:
-        if p["drain_words"]:
+    for n in drains:
+        if n:
             beats = []
-            for _ in range(p["drain_words"]):
+            for _ in range(n):
                 view = ol.from_bits(next(words))
                 beats.append([(int(view[l].value), int(view[l].mask)) for l in range(core.lanes)])
             drained.append(beats)

@@ -46,8 +46,8 @@ def require_simulator(sim):
 
 def write_verilog(component, name, path):
     """Elaborate ``component`` to Verilog module ``name`` in ``path``; return the text."""
-    from amaranth.back import verilog
-    text = verilog.convert(component, name=name, emit_src=False)
+    from ganforge.rtl.export import to_verilog
+    text = to_verilog(component, name)
     os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
     with open(path, "w") as f:
         f.write(text)
@@ -55,7 +55,7 @@ def write_verilog(component, name, path):
 
 
 def run_cocotb(component, toplevel, test_module, *, sim="icarus", args=None, build_root="build/sim",
-               waves=None, testcase=None, seed=None, quiet=False):
+               waves=None, testcase=None, seed=None, quiet=False, verilog=None):
     """Simulate ``component`` under cocotb; return the path of the results XML.
 
     ``args`` (JSON-serialisable) reach the test through :func:`tb_args`.
@@ -63,14 +63,15 @@ def run_cocotb(component, toplevel, test_module, *, sim="icarus", args=None, bui
     ``quiet``: send the simulator's log to ``sim.log`` in the build directory
     instead of the terminal.
     The build directory is keyed by a hash of the Verilog, so a changed design
-    rebuilds and an unchanged one is reused.
+    rebuilds and an unchanged one is reused. ``verilog``: the component's Verilog
+    text when the caller already has it (converting a large core takes a while).
     """
     from cocotb_tools.runner import get_runner
 
     require_simulator(sim)
     os.makedirs(build_root, exist_ok=True)
-    from amaranth.back import verilog
-    text = verilog.convert(component, name=toplevel, emit_src=False)
+    from ganforge.rtl.export import to_verilog
+    text = verilog if verilog is not None else to_verilog(component, toplevel)
     key = hashlib.sha1(text.encode()).hexdigest()[:12]
     build_dir = os.path.abspath(os.path.join(build_root, f"{toplevel}-{sim}-{key}"))
     os.makedirs(build_dir, exist_ok=True)

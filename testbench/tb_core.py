@@ -3,12 +3,12 @@
 The run's cycle count is the core's own: busy plus idle cycles since reset.
 
 The program comes from :func:`ganforge.testbench.core_sim.simulate` (through
-``tb_args``), already packed into port integers: per pass the load words, the
-descriptor word, the input beats, and the number of output beats the pass
-drains. Loads, descriptors and input beats go in through throttled stream
-sources, and a throttled sink collects every output beat. The raw output
-words, the core's counters and the cycle count go to the JSON file named by
-``out``.
+``tb_args``), already packed into port integers: the command stream (each
+pass's descriptor and loads), the element beats, and the number of output
+beats to collect. The two input streams are driven at once by independent
+throttled sources, as two DMA channels would; the core orders them. A
+throttled sink collects every output beat. The raw output words, the core's
+counters and the cycle count go to the JSON file named by ``out``.
 """
 
 import json
@@ -20,8 +20,8 @@ from cocotb.triggers import FallingEdge, ReadOnly, RisingEdge
 from ganforge.testbench.runner import tb_args
 from ganforge.testbench.streams import StreamSink, StreamSource, reset, start_clock
 
-COUNTERS = ("macs_issued", "input_zero_skipped", "output_mask_skipped", "cycles_busy",
-            "cycles_stalled", "cycles_idle", "error")
+COUNTERS = ("macs_issued", "dense_macs", "input_zero_skipped", "output_mask_skipped",
+            "zero_insertion_skipped", "cycles_busy", "cycles_stalled", "cycles_idle", "error")
 
 
 @cocotb.test()
@@ -32,16 +32,15 @@ async def run_program(dut):
     await start_clock(dut)
     dut.error_clear.value = 0
     await reset(dut)
-    loads = StreamSource(dut, "load", idle=idle, rng=rng)
-    descs = StreamSource(dut, "desc", idle=idle, rng=rng)
-    beats = StreamSource(dut, "x_in", idle=idle, rng=rng)
-    sink = StreamSink(dut, "o", stall=stall, rng=rng)
-    total = sum(p["drain_words"] for p in args["passes"])
-    collected = cocotb.start_soon(sink.receive(total, timeout_cycles=args["timeout_cycles"]))
-    for p in args["passes"]:
-        await loads.send(p["loads"])
-        await descs.send([p["desc"]])
-        await beats.send(p["beats"])
+    cmd = StreamSource(dut, "cmd", idle=idle, rng=random.Random(rng.random()))
+    beats = StreamSource(dut, "x_in", idle=idle, rng=random.Random(rng.random()))
+    sink = StreamSink(dut, "o", stall=stall, rng=random.Random(rng.random()))
+    collected = cocotb.start_soon(sink.receive(args["words"], timeout_cycles=args["timeout_cycles"]))
+    # The two input streams run independently, as they would from two DMA channels: the
+    # core orders them (a pass's beats wait for its descriptor).
+    sending = cocotb.start_soon(cmd.send(args["cmd"]))
+    await beats.send(args["x"])
+    await sending
     words = await collected
     await ReadOnly()
     if dut.busy.value:

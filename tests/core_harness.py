@@ -1,59 +1,59 @@
-"""Run a firmware Program on SparseCore in the Amaranth simulator (tests only)."""
+"""Run a firmware Program on SparseCore in the Amaranth simulator (tests only).
+
+The command stream and the element stream are driven by two independent,
+randomly throttled testbenches, as the cocotb bench does; a third takes the
+outputs with random back-pressure.
+"""
 
 import numpy as np
 from amaranth.sim import Simulator
 
-from ganforge.rtl.core import SparseCore, beat_layout, load_layout
-from ganforge.rtl.descriptor import descriptor_layout
-from ganforge.testbench.core_sim import drain_words
+from ganforge.rtl.core import SparseCore, beat_layout
+from ganforge.rtl.descriptor import CmdKind, cmd_layout
+from ganforge.testbench.core_sim import pack_program
+
+MAC_COUNTERS = ("dense_macs", "output_mask_skipped", "input_zero_skipped", "zero_insertion_skipped")
+COUNTERS = ("macs_issued", "dense_macs", "input_zero_skipped", "output_mask_skipped",
+            "zero_insertion_skipped", "cycles_busy", "cycles_stalled", "cycles_idle", "error")
 
 
-def run_program(prog, core_kwargs, *, seed=0, idle=0.25, stall=0.25, extra_descs=()):
+def run_program(prog, core_kwargs, *, seed=0, idle=0.25, stall=0.25, extra=(), before=(),
+                vcd=None):
+    """Run ``prog``; return ``(drained, counters)`` as ``core_sim.simulate`` does.
+
+    ``extra`` / ``before``: more ``(cmd, beats)`` to send after / before the program (e.g.
+    malformed commands), as dicts for :func:`cmd_layout` and :func:`beat_layout`. They must
+    not drain.
+    """
     rng = np.random.default_rng(seed)
     dut = SparseCore(**core_kwargs)
     L = dut.lanes
-    sim = Simulator(dut)
-    sim.add_clock(1e-8)
-    expected = [drain_words(p.desc) for p in prog.passes if p.desc["drain"]]
+    cmd, xs, drains = pack_program(dut, prog)
+    cl = cmd_layout(L, dut.addr_bits, dut.aw, dut.cb, dut.out_depth)
+    bl = beat_layout(L, dut.dw, dut.cb)
+    for c, x in before:
+        cmd[:0] = [cl.const(w).as_bits() for w in c]
+        xs[:0] = [bl.const(b).as_bits() for b in x]
+    for c, x in extra:
+        cmd += [cl.const(w).as_bits() for w in c]
+        xs += [bl.const(b).as_bits() for b in x]
+    expected = [n for n in drains if n]
     drained = [[] for _ in expected]
-    state = {"done": False, "cycles": 0}
+    state = {"done": False, "sent": 0}
     counters = {}
 
-    ll = load_layout(L, dut.addr_bits, dut.aw)
-    bl = beat_layout(L, dut.dw, dut.cb)
-    dl = descriptor_layout(dut.cb)
-
-    async def driver(ctx):
-        for p in prog.passes:
-            for ld in p.loads:
-                ctx.set(dut.load.payload.as_value(), ll.const(ld).as_bits())
-                ctx.set(dut.load.valid, 1)
-                await ctx.tick().until(dut.load.ready)
-            ctx.set(dut.load.valid, 0)
-            ctx.set(dut.desc.payload.as_value(), dl.const(p.desc).as_bits())
-            ctx.set(dut.desc.valid, 1)
-            await ctx.tick().until(dut.desc.ready)
-            ctx.set(dut.desc.valid, 0)
-            for beat in p.beats:
+    def sender(stream, words):
+        async def bench(ctx):
+            for word in words:
                 while rng.random() < idle:
-                    ctx.set(dut.x_in.valid, 0)
+                    ctx.set(stream.valid, 0)
                     await ctx.tick()
-                word = bl.const({"slot": [{"valid": v, "ci": c, "i": i, "j": j, "value": x}
-                                          for v, c, i, j, x in beat["slots"]],
-                                 "end": beat["end"]}).as_bits()
-                ctx.set(dut.x_in.payload.as_value(), word)
-                ctx.set(dut.x_in.valid, 1)
-                await ctx.tick().until(dut.x_in.ready)
-            ctx.set(dut.x_in.valid, 0)
-        for d in extra_descs:
-            ctx.set(dut.desc.payload.as_value(), dl.const(d).as_bits())
-            ctx.set(dut.desc.valid, 1)
-            await ctx.tick().until(dut.desc.ready)
-            ctx.set(dut.desc.valid, 0)
-            ctx.set(dut.x_in.payload.end, 1)
-            ctx.set(dut.x_in.valid, 1)
-            await ctx.tick().until(dut.x_in.ready)
-            ctx.set(dut.x_in.valid, 0)
+                ctx.set(stream.payload.as_value(), word)
+                ctx.set(stream.valid, 1)
+                await ctx.tick().until(stream.ready)
+            ctx.set(stream.valid, 0)
+            state["sent"] += 1
+        return bench
 
     async def sink(ctx):
         for k, n in enumerate(expected):
@@ -61,26 +61,71 @@ def run_program(prog, core_kwargs, *, seed=0, idle=0.25, stall=0.25, extra_descs
                 ctx.set(dut.o.ready, int(rng.random() >= stall))
                 await ctx.tick()
         ctx.set(dut.o.ready, 0)
+        while state["sent"] < 2:
+            await ctx.tick()
         while ctx.get(dut.busy):
             await ctx.tick()
         await ctx.tick().repeat(4)
-        for name in ("macs_issued", "input_zero_skipped", "output_mask_skipped", "cycles_busy",
-                     "cycles_stalled", "cycles_idle", "error"):
+        for name in COUNTERS:
             counters[name] = ctx.get(getattr(dut, name))
         state["done"] = True
 
     async def monitor(ctx):
         k = 0
         async for _, _, valid, ready, payload in ctx.tick().sample(dut.o.valid, dut.o.ready, dut.o.payload):
+            if state["done"]:
+                break
             if valid and ready:
                 while k < len(expected) and len(drained[k]) >= expected[k]:
                     k += 1
                 drained[k].append([(int(payload[l].value), int(payload[l].mask)) for l in range(L)])
 
-    sim.add_testbench(driver)
+    sim = Simulator(dut)
+    sim.add_clock(1e-8)
+    sim.add_testbench(sender(dut.cmd, cmd))
+    sim.add_testbench(sender(dut.x_in, xs))
     sim.add_testbench(sink)
-    sim.add_process(monitor)
-    budget = 5000 + 30 * sum(len(p.loads) + 25 * len(p.beats) + drain_words(p.desc) for p in prog.passes)
-    sim.run_until(1e-8 * budget)
+    sim.add_testbench(monitor, background=True)
+    budget = 3000 + 4 * len(cmd) + 60 * len(xs) + 8 * sum(drains)
+
+    async def watchdog(ctx):
+        for _ in range(budget):
+            await ctx.tick()
+        raise AssertionError(f"the core did not finish the program in {budget} cycles")
+    sim.add_testbench(watchdog, background=True)
+    if vcd:
+        with sim.write_vcd(vcd):
+            sim.run()
+    else:
+        sim.run()
     assert state["done"], "the core did not finish the program in its cycle budget"
     return drained, counters
+
+
+def desc_cmd(desc):
+    """A DESC command beat (dict) for ``extra``."""
+    return {"kind": int(CmdKind.DESC), "desc": desc}
+
+
+def golden_work(cases):
+    """The golden work counts of ``cases`` [(op, tensors, params)], summed."""
+    from ganforge.firmware.core_driver import work_counts
+    total = dict.fromkeys(MAC_COUNTERS + ("effective_macs",), 0)
+    for op, t, p in cases:
+        for name, v in work_counts(op, t, **p).items():
+            total[name] += v
+    return total
+
+
+def check_counters(counters, golden, dense):
+    """The core's MAC counters against the golden work counts, exactly."""
+    assert counters["error"] == 0
+    assert counters["dense_macs"] == golden["dense_macs"]
+    assert counters["zero_insertion_skipped"] == golden["zero_insertion_skipped"]
+    if dense:
+        assert counters["macs_issued"] == golden["dense_macs"]
+        assert counters["output_mask_skipped"] == counters["input_zero_skipped"] == 0
+    else:
+        assert counters["macs_issued"] == golden["effective_macs"]
+        assert counters["output_mask_skipped"] == golden["output_mask_skipped"]
+        assert counters["input_zero_skipped"] == golden["input_zero_skipped"]

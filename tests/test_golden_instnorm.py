@@ -438,3 +438,24 @@ def test_backward_errors_and_determinism():
     dg, db = in_param_grads(t1, t2)
     np.testing.assert_array_equal(dg, t2.sum(axis=0))
     np.testing.assert_array_equal(db, t1.sum(axis=0))
+
+
+def test_backward_frac_dx_is_the_training_steps_choice():
+    """in_backward_frac_dx gives the fraction bits nn.InstanceNormReLU's backward picks."""
+    from ganforge.golden import instnorm as IN
+    from ganforge.golden.nn import Arith, InstanceNormReLU, QT
+    rng = np.random.default_rng(5)
+    ar = Arith(fixed=True, width=16)
+    for trial in range(3):
+        layer = InstanceNormReLU("in", 3)
+        layer.params["gamma"] = rng.uniform(0.5, 2.0, 3)
+        x = QT(rng.integers(-4000, 4000, size=(2, 3, 4, 4)), 12)
+        layer.forward(x, ar)
+        dy = QT(rng.integers(-3000, 3000, size=(2, 3, 4, 4)), 20 + trial)
+        dx = layer.backward(dy, ar)
+        _, gq, s1, p, mask, count = layer.cache
+        dpre = np.where(mask, dy.q, 0)
+        xhat = IN.in_xhat(x.q, s1, count, p.rs, p.k, 10, 16)
+        t1, t2 = IN.in_backward_stats(dpre, xhat)
+        assert IN.in_backward_frac_dx(dpre, xhat, t1, t2, count, gq, p.rs, p.k, frac_x=12,
+                                      frac_dy=dy.frac, frac_gamma=12, frac_xhat=10) == dx.frac

@@ -1,112 +1,188 @@
-"""SparseCore in the Amaranth simulator: every op, bit-exact against the golden model."""
+"""SparseCore in the Amaranth simulator: the lane geometry (strides 1 and 2, K 1 to 5, conv and
+transposed conv), masks, dense against sparse, element order, reductions over passes, sample
+slots, both weight-gradient mappings, every counter against the golden work counts, and every
+error path. Several ops run as one program (one simulation), as the cocotb regression does.
+"""
 
 import numpy as np
 import pytest
 
 from ganforge import golden as G
-from ganforge.firmware.core_driver import compile_op, reference_result
-from ganforge.rtl.descriptor import Error, Op
+from ganforge.firmware.core_driver import Program, compile_op, reference_result
+from ganforge.rtl.descriptor import CmdKind, Error
 
-from core_harness import run_program
+from core_harness import check_counters, desc_cmd, golden_work, run_program
 
 CORE = dict(lanes=4, weight_depth=256, out_depth=256, max_kernel=5, fifo_depth=4)
 
+# (op, stride, padding, k, cin, cout, (h, w)): the geometries the lane must get right.
+GEOMETRIES = [
+    ("conv", 1, 1, 3, 3, 2, (6, 5)),
+    ("conv", 2, 1, 4, 2, 3, (8, 8)),
+    ("conv", 2, 0, 3, 2, 2, (7, 7)),
+    ("conv", 1, 2, 5, 1, 2, (5, 5)),
+    ("conv", 1, 0, 1, 3, 5, (3, 4)),
+    ("conv_transpose", 2, 1, 4, 3, 2, (4, 4)),
+    ("conv_transpose", 1, 0, 4, 2, 3, (1, 1)),
+    ("conv_transpose", 2, 0, 3, 2, 2, (3, 3)),
+    ("conv_input_grad", 2, 1, 4, 3, 2, (8, 8)),
+    ("conv_transpose_input_grad", 2, 1, 4, 2, 3, (4, 4)),
+]
 
-def _case(op, rng, n=2, cin=3, cout=5, hw=(5, 5), k=3, stride=1, padding=1, sparsity=0.5):
-    def sparse(shape, lo=-2000, hi=2000):
-        a = rng.integers(lo, hi, size=shape)
+
+def make_case(rng, op, stride, padding, k, cin, cout, hw, n=1, sparsity=0.5, mask_rate=0.5,
+              lim=3000):
+    """Tensors and parameters of one FP/EP op, with a random output mask and bias."""
+    def data(shape):
+        a = rng.integers(-lim, lim, size=shape)
         a[rng.random(shape) < sparsity] = 0
         return a
-    kw = dict(stride=stride, padding=padding)
+    params = dict(stride=stride, padding=padding, shift=10, activation="relu")
     if op == "conv":
-        x, w = sparse((n, cin, *hw)), rng.integers(-2000, 2000, (cout, cin, k, k))
-        out = G.conv2d(x, w, stride, padding).shape
-        return {"x": x, "w": w}, kw, out
-    if op == "conv_transpose":
-        x, w = sparse((n, cin, *hw)), rng.integers(-2000, 2000, (cin, cout, k, k))
-        out = G.conv_transpose2d(x, w, stride, padding).shape
-        return {"x": x, "w": w}, kw, out
-    if op == "conv_input_grad":
-        w = rng.integers(-2000, 2000, (cout, cin, k, k))
-        ho = G.conv2d_out_hw(hw, k, stride, padding)
-        dy = sparse((n, cout, *ho))
-        return {"dy": dy, "w": w}, dict(kw, input_hw=hw), (n, cin, *hw)
-    if op == "conv_transpose_input_grad":
-        w = rng.integers(-2000, 2000, (cin, cout, k, k))
-        ho = G.conv_transpose2d_out_hw(hw, k, stride, padding)
-        dy = sparse((n, cout, *ho))
-        return {"dy": dy, "w": w}, kw, (n, cin, *hw)
-    if op == "conv_weight_grad":
-        x = sparse((n, cin, *hw))
-        dy = sparse((n, cout, *G.conv2d_out_hw(hw, k, stride, padding)))
-        return {"x": x, "dy": dy}, dict(kw, kernel_size=k), (cout, cin, k, k)
-    x = sparse((n, cin, *hw))
-    dy = sparse((n, cout, *G.conv_transpose2d_out_hw(hw, k, stride, padding)))
-    return {"x": x, "dy": dy}, dict(kw, kernel_size=k), (cin, cout, k, k)
+        tensors = {"x": data((n, cin, *hw)), "w": rng.integers(-lim, lim, (cout, cin, k, k))}
+    elif op == "conv_transpose":
+        tensors = {"x": data((n, cin, *hw)), "w": rng.integers(-lim, lim, (cin, cout, k, k))}
+    elif op == "conv_input_grad":                     # dx [n, cin, hw] from dy [n, cout, .]
+        tensors = {"dy": data((n, cout, *G.conv2d_out_hw(hw, k, stride, padding))),
+                   "w": rng.integers(-lim, lim, (cout, cin, k, k))}
+        params["input_hw"] = hw
+    else:                                             # dx [n, cin, hw] from dy [n, cout, .]
+        tensors = {"dy": data((n, cout, *G.conv_transpose2d_out_hw(hw, k, stride, padding))),
+                   "w": rng.integers(-lim, lim, (cin, cout, k, k))}
+    y, _ = reference_result(op, tensors, **params)
+    if mask_rate is not None:
+        params["out_mask"] = rng.random(y.shape) >= mask_rate
+    params["bias"] = rng.integers(-50000, 50000, y.shape[1])
+    return tensors, params
 
 
-OPS = ["conv", "conv_transpose", "conv_input_grad", "conv_transpose_input_grad",
-       "conv_weight_grad", "conv_transpose_weight_grad"]
+def run_batch(cases, *, dense=False, core=CORE, seed=0, shuffle=None, **kw):
+    """Run ``cases`` [(op, tensors, params)] as one program; check every result bit for bit
+    and return the core's counters and the summed golden work counts."""
+    progs = [compile_op(op, t, lanes=core["lanes"], weight_depth=core["weight_depth"],
+                        out_depth=core["out_depth"], dense=dense, **p) for op, t, p in cases]
+    passes = [p for prog in progs for p in prog.passes]
+    if shuffle is not None:                           # any element order gives the same sums
+        for p in passes:
+            body = [b for b in p.beats]
+            shuffle.shuffle(body)
+            p.beats = [dict(b, end=int(i == len(body) - 1)) for i, b in enumerate(body)]
+    drained, counters = run_program(Program("batch", passes, (), core["lanes"]), core, seed=seed, **kw)
+    k = 0
+    for prog, (op, t, p) in zip(progs, cases):
+        n = sum(1 for q in prog.passes if q.desc["drain"])
+        y, m = prog.assemble(drained[k:k + n])
+        k += n
+        want_y, want_m = reference_result(op, t, **p)
+        assert np.array_equal(y, want_y), op
+        assert np.array_equal(m, want_m), op
+    return counters, golden_work(cases)
 
 
-@pytest.mark.parametrize("op,geom,dense", [("conv", (3, 1, 1), False),
-                                           ("conv_transpose_weight_grad", (4, 2, 1), True)])
-def test_core_op_bit_exact(op, geom, dense):
-    """Two ops in the Amaranth simulator (tests/test_cocotb_core.py covers all of them on
-    the generated Verilog; this keeps the Python-level simulation honest)."""
-    k, stride, padding = geom
-    rng = np.random.default_rng(abs(hash((op, geom, dense))) % 2**32)
-    tensors, kw, out_shape = _case(op, rng, k=k, stride=stride, padding=padding)
-    params = dict(kw, shift=6, activation="relu")
-    mask = None
-    if op in ("conv", "conv_transpose", "conv_input_grad", "conv_transpose_input_grad"):
-        mask = rng.random(out_shape) < 0.5
-        cout = out_shape[1]
-        params["bias"] = rng.integers(-5000, 5000, cout)
-    prog = compile_op(op, tensors, lanes=CORE["lanes"], weight_depth=CORE["weight_depth"],
-                      out_depth=CORE["out_depth"], out_mask=mask, dense=dense, **params)
-    drained, counters = run_program(prog, CORE, seed=3)
-    y, m = prog.assemble(drained)
-    want_y, want_m = reference_result(op, tensors, out_mask=mask, **params)
-    assert np.array_equal(y, want_y)
-    assert np.array_equal(m, want_m)
-    assert counters["error"] == 0
+@pytest.mark.parametrize("dense", [False, True])
+def test_core_geometries_bit_exact_with_golden_counters(dense):
+    rng = np.random.default_rng(11)
+    cases = [(g[0], *make_case(rng, *g)) for g in GEOMETRIES]
+    counters, golden = run_batch(cases, dense=dense, seed=int(dense))
+    check_counters(counters, golden, dense)
+    assert golden["zero_insertion_skipped"] > 0
 
 
-def test_core_output_channels_fewer_than_lanes_use_sample_slots():
-    """C_out = 1 with 4 lanes: the driver puts 4 samples side by side (slots = 2)."""
-    rng = np.random.default_rng(7)
-    tensors, kw, _ = _case("conv_transpose", rng, n=4, cin=3, cout=1, k=4, stride=2, padding=1)
-    prog = compile_op("conv_transpose", tensors, lanes=4, weight_depth=256, out_depth=256,
-                      shift=3, **kw)
-    assert prog.passes[0].desc["slots"] == 2
-    drained, _ = run_program(prog, CORE, seed=1)
-    y, _ = prog.assemble(drained)
-    want_y, _ = reference_result("conv_transpose", tensors, shift=3, **kw)
-    assert np.array_equal(y, want_y)
+def test_core_element_order_and_back_to_back_taps():
+    """Elements in random order, and many taps into one accumulator word on consecutive
+    cycles (the read-modify-write path without stalls)."""
+    rng = np.random.default_rng(12)
+    cases = [(g[0], *make_case(rng, *g)) for g in GEOMETRIES[:3]]
+    one = {"x": np.arange(1, 9).reshape(1, 8, 1, 1) * 1000, "w": np.arange(1, 17).reshape(2, 8, 1, 1) * 7}
+    cases.append(("conv", one, dict(stride=1, padding=0, shift=0, activation="identity")))
+    counters, golden = run_batch(cases, shuffle=np.random.default_rng(3), idle=0.0, stall=0.0)
+    check_counters(counters, golden, False)
 
 
-def test_core_splits_input_channels_over_passes():
-    """C_in·K² above the weight memory: partial sums stay in the accumulators (drain = 0)."""
-    rng = np.random.default_rng(8)
-    tensors, kw, _ = _case("conv", rng, n=1, cin=9, cout=2, k=3)
-    prog = compile_op("conv", tensors, lanes=4, weight_depth=32, out_depth=64, shift=2, **kw)
-    assert sum(1 for p in prog.passes if not p.desc["drain"]) >= 2
-    drained, _ = run_program(prog, dict(CORE, weight_depth=32, out_depth=64), seed=2)
-    y, _ = prog.assemble(drained)
-    assert np.array_equal(y, reference_result("conv", tensors, shift=2, **kw)[0])
-
-
-@pytest.mark.parametrize("field,value,code", [("kernel", 0, Error.KERNEL), ("kernel", 7, Error.KERNEL),
-                                              ("stride", 3, Error.STRIDE), ("padding", 3, Error.PADDING),
-                                              ("out_h", 60, Error.OUT_SIZE), ("activation", 3, Error.ACTIVATION),
-                                              ("slots", 3, Error.SLOTS), ("shift", 50, Error.SHIFT)])
-def test_core_refuses_malformed_descriptor_without_hanging(field, value, code):
+def test_core_saturation_and_leaky_relu():
     rng = np.random.default_rng(9)
-    tensors, kw, _ = _case("conv", rng, n=1, cin=2, cout=2)
-    prog = compile_op("conv", tensors, lanes=4, weight_depth=256, out_depth=256, **kw)
-    bad = dict(prog.passes[0].desc, **{field: value})
-    drained, counters = run_program(prog, CORE, seed=4, extra_descs=[bad])
+    t, p = make_case(rng, "conv", 1, 1, 3, 4, 3, (5, 5), sparsity=0.0, mask_rate=None, lim=32768)
+    p.update(shift=4, activation="leaky_relu", slope_shift=3, bias=np.array([-(2**20), 0, 2**20]))
+    want, _ = reference_result("conv", t, **p)
+    assert (want == 32767).any() and (want < -2048).any()
+    run_batch([("conv", t, p)])
+
+
+def test_core_sample_slots_splits_and_weight_gradients():
+    """C_out = 1 puts samples side by side (slots); C_in·K² over the operand memory splits
+    the reduction over passes (drain = 0); both weight-gradient mappings."""
+    rng = np.random.default_rng(7)
+    slots = ("conv_transpose", *make_case(rng, "conv_transpose", 2, 1, 4, 3, 1, (4, 4), n=4))
+    split = ("conv", *make_case(rng, "conv", 1, 1, 3, 9, 2, (4, 4)))
+    x = rng.integers(-900, 900, (2, 3, 6, 6))
+    x[rng.random(x.shape) < 0.5] = 0
+    dy = rng.integers(-900, 900, (2, 5, 3, 3))
+    dy[rng.random(dy.shape) < 0.5] = 0
+    wg = ("conv_weight_grad", {"x": x, "dy": dy}, dict(stride=2, padding=1, kernel_size=4, shift=3))
+    xt = rng.integers(-900, 900, (2, 5, 3, 3))
+    dyt = rng.integers(-900, 900, (2, 2, 6, 6))
+    dyt[rng.random(dyt.shape) < 0.7] = 0
+    wgt = ("conv_transpose_weight_grad", {"x": xt, "dy": dyt},
+           dict(stride=2, padding=1, kernel_size=4, shift=3))
+    core = dict(CORE, weight_depth=64)
+    prog = compile_op(*split[:2], lanes=4, weight_depth=64, out_depth=256, **split[2])
+    assert sum(1 for p in prog.passes if not p.desc["drain"]) >= 1
+    prog = compile_op(*slots[:2], lanes=4, weight_depth=64, out_depth=256, **slots[2])
+    assert prog.passes[0].desc["slots"] == 2
+    for dense in (False, True):
+        counters, golden = run_batch([slots, split, wg, wgt], dense=dense, core=core)
+        check_counters(counters, golden, dense)
+
+
+def _bad(prog, **fields):
+    return desc_cmd(dict(prog.passes[0].desc, **fields))
+
+
+END = {"slot": [{"valid": 0, "ci": 0, "i": 0, "j": 0, "value": 0}] * 4, "end": 1}
+
+
+@pytest.mark.parametrize("fields,code", [
+    (dict(kernel=0), Error.KERNEL), (dict(kernel=7), Error.KERNEL), (dict(stride=3), Error.STRIDE),
+    (dict(padding=3), Error.PADDING), (dict(out_h=60), Error.OUT_SIZE),
+    (dict(cin=200), Error.WEIGHT_SIZE), (dict(activation=3), Error.ACTIVATION),
+    (dict(slots=3), Error.SLOTS), (dict(shift=50), Error.SHIFT), (dict(in_w=0), Error.SIZE),
+    (dict(wload=0, wbank=0, cin=20), Error.REUSE),
+])
+def test_core_refuses_malformed_descriptor_without_hanging(fields, code):
+    """The bad pass's loads and beats are dropped, the error sticks, and the good program
+    sent after it still runs."""
+    rng = np.random.default_rng(9)
+    t, p = make_case(rng, "conv", 1, 1, 3, 2, 2, (5, 5), mask_rate=None)
+    prog = compile_op("conv", t, lanes=4, weight_depth=256, out_depth=256, **p)
+    bad = [_bad(prog, **fields)] + prog.passes[0].loads          # its loads are dropped too
+    beats = [{"slot": [{"valid": 1, "ci": 0, "i": 0, "j": 0, "value": 5}] * 4, "end": 0}, END]
+    # The bad pass goes first: the good one must still run after it.
+    drained, counters = run_program(prog, CORE, seed=4, before=[(bad, beats)])
     assert counters["error"] == code
-    y, _ = prog.assemble(drained)                  # the good program still ran
-    assert np.array_equal(y, reference_result("conv", tensors, **kw)[0])
+    y, _ = prog.assemble(drained)
+    assert np.array_equal(y, reference_result("conv", t, **p)[0])
+
+
+def test_core_load_and_element_errors_do_not_hang():
+    """A load nobody announced, an operand word out of order, and elements outside the input
+    map: each sets its error and is dropped; the passes still finish."""
+    rng = np.random.default_rng(5)
+    t, p = make_case(rng, "conv", 1, 1, 3, 2, 2, (5, 5), mask_rate=None)
+    prog = compile_op("conv", t, lanes=4, weight_depth=256, out_depth=256, **p)
+    stray = {"kind": int(CmdKind.WEIGHT), "addr": 0, "en": 15, "value": [1] * 4}
+    _, counters = run_program(prog, CORE, extra=[([stray], [])])
+    assert counters["error"] == Error.LOAD
+    # Operand words out of order: LOAD, the pass's remaining loads are dropped, it runs with
+    # what it has, and ends.
+    prog2 = compile_op("conv", t, lanes=4, weight_depth=256, out_depth=256, **p)
+    first = prog2.passes[0]
+    w = [ld for ld in first.loads if ld["kind"] == CmdKind.WEIGHT]
+    first.loads = [ld for ld in first.loads if ld["kind"] != CmdKind.WEIGHT] + w[1:]
+    _, counters = run_program(prog2, CORE)
+    assert counters["error"] == Error.LOAD
+    # An element beyond the map's channels is dropped (ELEMENT).
+    prog3 = compile_op("conv", t, lanes=4, weight_depth=256, out_depth=256, **p)
+    last = prog3.passes[-1]
+    last.beats[0] = dict(last.beats[0], slots=[(1, 9, 0, 0, 77)] + last.beats[0]["slots"][1:])
+    _, counters = run_program(prog3, CORE)
+    assert counters["error"] == Error.ELEMENT

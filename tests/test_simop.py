@@ -70,13 +70,15 @@ def test_sim_op_runs_on_the_rtl(conv_case, tmp_path):
     proc = cli("sim-op", str(path), "-o", str(out), "--config", "tiny", "--sim", "icarus",
                "--vcd", str(vcd))
     assert proc.returncode == 0, proc.stdout + proc.stderr
-    assert "$enddefinitions" in vcd.read_text()[:200000]
+    assert "$enddefinitions" in vcd.read_text()
     r = np.load(out)
     want, mask = reference_result("conv", {"x": x, "w": w}, stride=1, padding=1, shift=5,
                                   activation="relu")
     assert np.array_equal(r["result"], want) and np.array_equal(r["relu_mask"], mask)
     assert bool(r["matches_golden"])
     assert int(r["macs_issued"]) == int(r["effective_macs"]) < int(r["dense_macs"])
+    for name in ("dense_macs", "output_mask_skipped", "input_zero_skipped", "zero_insertion_skipped"):
+        assert int(r[name]) == int(r[f"golden_{name}"]), name
     for key in ("cycles", "cycles_busy", "cycles_stalled", "cycles_idle", "output_mask_skipped",
                 "input_zero_skipped", "ideal_cycles", "lanes"):
         assert key in r.files

@@ -1,0 +1,265 @@
+"""AXI4 master DMA: tile reads and writes between external memory and streams.
+
+Two independent engines share one AXI4 port, as AXI's read and write channels
+are independent:
+
+* **read engine**: takes a command ``{addr, length, tag}`` from ``rd_cmd``,
+  splits it into INCR bursts of at most ``max_burst`` beats that never cross a
+  4 KiB boundary, and keeps up to ``max_outstanding_reads`` bursts in flight.
+  Read data leaves in order on ``rd_data`` as ``{data, tag, last}`` (``last``
+  on the final beat of a command); ``rready`` is ``rd_data.ready``. The next
+  command is accepted as soon as the previous one's bursts are all issued.
+* **write engine**: takes ``{addr, length}`` from ``wr_cmd``, issues one burst
+  at a time (AW, then its W beats from ``wr_data``), and keeps up to
+  ``max_outstanding_writes`` write responses outstanding.
+
+Every command is checked when it is accepted. A zero length, an address or a
+length that is not a multiple of the bus width in bytes, or a range that
+passes ``limit`` (the highest byte address the DMA may touch) sets a sticky
+error bit (:data:`ERR_BITS`) and the command is dropped: nothing is issued,
+no write data is consumed, and the engine takes the next command on the next
+cycle. A non-OKAY ``rresp``/``bresp`` sets a bus-error bit; the data is still
+delivered/written. Errors stay set until ``clear_errors`` (one bit per error).
+
+Counters (cleared by ``clear_counters``): ``rd_bytes``/``wr_bytes`` (64 bits,
+data beats × bytes per beat that crossed the bus), ``rd_bursts``/``wr_bursts``,
+``rd_peak_outstanding`` (the most read bursts ever in flight at once).
+
+Parameters
+----------
+addr_width, data_width : AXI address and data widths (data 32, 64 or 128).
+max_burst : longest burst in beats, 1 to 256.
+max_outstanding_reads, max_outstanding_writes : bursts in flight, 1 to 16.
+tag_width : bits of the read-command tag carried to ``rd_data``.
+
+Latency: a command's AR (or AW) leaves the cycle after the command is
+accepted; read data passes through combinationally from R to ``rd_data``;
+W beats take ``wr_data`` combinationally.
+"""
+
+from amaranth.hdl import Module, Mux, ResetSignal, Signal, unsigned
+from amaranth.lib import data, stream, wiring
+from amaranth.lib.fifo import SyncFIFO
+from amaranth.lib.wiring import In, Out
+
+from .axi import AxiSignature, BURST_INCR, BOUNDARY_4K
+
+__all__ = ["Dma", "ERR_BITS", "rd_cmd_layout", "wr_cmd_layout", "rd_data_layout"]
+
+#: Sticky error bits of :attr:`Dma.errors`.
+ERR_BITS = {
+    "rd_zero": 0, "rd_unaligned": 1, "rd_range": 2, "rd_bus": 3,
+    "wr_zero": 4, "wr_unaligned": 5, "wr_range": 6, "wr_bus": 7,
+}
+
+
+def rd_cmd_layout(addr_width, tag_width):
+    return data.StructLayout({"addr": unsigned(addr_width), "length": unsigned(addr_width),
+                              "tag": unsigned(max(tag_width, 1))})
+
+
+def wr_cmd_layout(addr_width):
+    return data.StructLayout({"addr": unsigned(addr_width), "length": unsigned(addr_width)})
+
+
+def rd_data_layout(data_width, tag_width):
+    return data.StructLayout({"data": unsigned(data_width), "tag": unsigned(max(tag_width, 1)),
+                              "last": unsigned(1)})
+
+
+def _log2(v):
+    return v.bit_length() - 1
+
+
+class Dma(wiring.Component):
+    def __init__(self, *, addr_width=32, data_width=64, max_burst=16, max_outstanding_reads=4,
+                 max_outstanding_writes=4, tag_width=2):
+        def refuse(msg):
+            self._MustUse__silence = True
+            raise ValueError(msg)
+        if data_width not in (32, 64, 128):
+            refuse(f"axi_data_width must be 32, 64 or 128, got {data_width}")
+        if not 32 <= addr_width <= 64:
+            refuse(f"axi_addr_width must be between 32 and 64, got {addr_width}")
+        if not 1 <= max_burst <= 256:
+            refuse(f"axi_max_burst must be between 1 and 256, got {max_burst}")
+        if not 1 <= max_outstanding_reads <= 16:
+            refuse(f"axi_max_outstanding_reads must be between 1 and 16, got {max_outstanding_reads}")
+        if not 1 <= max_outstanding_writes <= 16:
+            refuse(f"max_outstanding_writes must be between 1 and 16, got {max_outstanding_writes}")
+        self.addr_width, self.data_width = addr_width, data_width
+        self.max_burst = max_burst
+        self.max_outstanding_reads = max_outstanding_reads
+        self.max_outstanding_writes = max_outstanding_writes
+        self.tag_width = max(tag_width, 1)
+        self.bytes_per_beat = data_width // 8
+        super().__init__({
+            "axi": Out(AxiSignature(addr_width, data_width)),
+            "rd_cmd": In(stream.Signature(rd_cmd_layout(addr_width, tag_width))),
+            "rd_data": Out(stream.Signature(rd_data_layout(data_width, tag_width))),
+            "wr_cmd": In(stream.Signature(wr_cmd_layout(addr_width))),
+            "wr_data": In(stream.Signature(unsigned(data_width))),
+            "limit": In(addr_width),
+            "clear_counters": In(1),
+            "clear_errors": In(len(ERR_BITS)),
+            "errors": Out(len(ERR_BITS)),
+            "rd_busy": Out(1),
+            "wr_busy": Out(1),
+            "rd_bytes": Out(64),
+            "wr_bytes": Out(64),
+            "rd_bursts": Out(32),
+            "wr_bursts": Out(32),
+            "rd_peak_outstanding": Out(8),
+        })
+
+    # --- helpers -----------------------------------------------------------
+    def _check(self, m, cmd, prefix):
+        """Combinational error flags of a command: (zero, unaligned, out of range)."""
+        s = _log2(self.bytes_per_beat)
+        zero = Signal(name=f"{prefix}_zero")
+        unaligned = Signal(name=f"{prefix}_unaligned")
+        out_of_range = Signal(name=f"{prefix}_range")
+        m.d.comb += [
+            zero.eq(cmd.length == 0),
+            unaligned.eq((cmd.addr[:s] != 0) | (cmd.length[:s] != 0)),
+            out_of_range.eq((cmd.addr + cmd.length) > (self.limit + 1)),
+        ]
+        return zero, unaligned, out_of_range
+
+    def _burst(self, m, addr, left, prefix):
+        """Beats of the next burst: min(left, max_burst, beats up to the 4 KiB boundary)."""
+        s = _log2(self.bytes_per_beat)
+        page_beats = BOUNDARY_4K >> s
+        to_4k = Signal(range(page_beats + 1), name=f"{prefix}_to_4k")
+        m.d.comb += to_4k.eq(page_beats - addr[s:12])
+        cap = Signal(range(max(self.max_burst, page_beats) + 1), name=f"{prefix}_cap")
+        m.d.comb += cap.eq(Mux(to_4k < self.max_burst, to_4k, self.max_burst))
+        burst = Signal(range(max(self.max_burst, page_beats) + 1), name=f"{prefix}_burst")
+        m.d.comb += burst.eq(Mux(left < cap, left, cap))
+        return burst
+
+    def elaborate(self, platform):
+        m = Module()
+        axi = self.axi
+        s = _log2(self.bytes_per_beat)
+        beats_shape = unsigned(self.addr_width - s + 1)
+
+        set_err = Signal(len(ERR_BITS))
+        errors = Signal(len(ERR_BITS))
+        m.d.sync += errors.eq((errors & ~self.clear_errors) | set_err)
+        m.d.comb += self.errors.eq(errors)
+
+        # ---------------- read engine ----------------
+        rd_active = Signal()
+        rd_addr = Signal(self.addr_width)
+        rd_left = Signal(beats_shape)
+        rd_tag = Signal(self.tag_width)
+        m.submodules.rd_fifo = rd_fifo = SyncFIFO(width=self.tag_width + 1,
+                                                  depth=self.max_outstanding_reads)
+
+        zero, unaligned, out_of_range = self._check(m, self.rd_cmd.payload, "rd")
+        m.d.comb += self.rd_cmd.ready.eq(~rd_active)
+        with m.If(self.rd_cmd.valid & ~rd_active):
+            with m.If(zero):
+                m.d.comb += set_err[ERR_BITS["rd_zero"]].eq(1)
+            with m.Elif(unaligned):
+                m.d.comb += set_err[ERR_BITS["rd_unaligned"]].eq(1)
+            with m.Elif(out_of_range):
+                m.d.comb += set_err[ERR_BITS["rd_range"]].eq(1)
+            with m.Else():
+                m.d.sync += [rd_active.eq(1), rd_addr.eq(self.rd_cmd.payload.addr),
+                             rd_left.eq(self.rd_cmd.payload.length >> s),
+                             rd_tag.eq(self.rd_cmd.payload.tag)]
+
+        rd_burst = self._burst(m, rd_addr, rd_left, "rd")
+        rd_last_burst = rd_burst == rd_left
+        m.d.comb += [
+            axi.arvalid.eq(rd_active & rd_fifo.w_rdy),
+            axi.araddr.eq(rd_addr), axi.arlen.eq(rd_burst - 1), axi.arsize.eq(s),
+            axi.arburst.eq(BURST_INCR), axi.arid.eq(0),
+            rd_fifo.w_data.eq(rd_tag | (rd_last_burst << self.tag_width)),
+            rd_fifo.w_en.eq(axi.arvalid & axi.arready),
+        ]
+        rd_bursts = Signal(32)
+        with m.If(axi.arvalid & axi.arready):
+            m.d.sync += [rd_addr.eq(rd_addr + (rd_burst << s)), rd_left.eq(rd_left - rd_burst),
+                         rd_bursts.eq(rd_bursts + 1)]
+            with m.If(rd_last_burst):
+                m.d.sync += rd_active.eq(0)
+
+        rd_fire = axi.rvalid & axi.rready
+        m.d.comb += [
+            self.rd_data.valid.eq(axi.rvalid),
+            self.rd_data.payload.data.eq(axi.rdata),
+            self.rd_data.payload.tag.eq(rd_fifo.r_data[:self.tag_width]),
+            self.rd_data.payload.last.eq(axi.rlast & rd_fifo.r_data[self.tag_width]),
+            axi.rready.eq(self.rd_data.ready),
+            rd_fifo.r_en.eq(rd_fire & axi.rlast),
+            self.rd_busy.eq(rd_active | (rd_fifo.level != 0)),
+        ]
+        with m.If(rd_fire & (axi.rresp != 0)):
+            m.d.comb += set_err[ERR_BITS["rd_bus"]].eq(1)
+        rd_bytes = Signal(64)
+        peak = Signal(8)
+        with m.If(rd_fire):
+            m.d.sync += rd_bytes.eq(rd_bytes + self.bytes_per_beat)
+        with m.If(rd_fifo.level > peak):
+            m.d.sync += peak.eq(rd_fifo.level)
+
+        # ---------------- write engine ----------------
+        wr_addr = Signal(self.addr_width)
+        wr_left = Signal(beats_shape)
+        wr_beats = Signal(range(self.max_burst + 1))
+        wr_pending = Signal(range(self.max_outstanding_writes + 1))
+        wr_bursts = Signal(32)
+        wr_bytes = Signal(64)
+        zero_w, unaligned_w, range_w = self._check(m, self.wr_cmd.payload, "wr")
+        wr_burst = self._burst(m, wr_addr, wr_left, "wr")
+        aw_fire = axi.awvalid & axi.awready
+        b_fire = axi.bvalid & axi.bready
+        m.d.comb += [axi.awaddr.eq(wr_addr), axi.awlen.eq(wr_burst - 1), axi.awsize.eq(s),
+                     axi.awburst.eq(BURST_INCR), axi.awid.eq(0), axi.bready.eq(1),
+                     axi.wstrb.eq(-1), axi.wdata.eq(self.wr_data.payload)]
+        m.d.sync += wr_pending.eq(wr_pending + aw_fire - b_fire)
+        with m.If(b_fire & (axi.bresp != 0)):
+            m.d.comb += set_err[ERR_BITS["wr_bus"]].eq(1)
+
+        with m.FSM(name="wr_fsm") as wr_fsm:
+            with m.State("IDLE"):
+                # (~rst: Icarus runs an always @* block only on an input change, and the
+                # state register may never change before the first command.)
+                m.d.comb += self.wr_cmd.ready.eq(~ResetSignal())
+                with m.If(self.wr_cmd.valid):
+                    with m.If(zero_w):
+                        m.d.comb += set_err[ERR_BITS["wr_zero"]].eq(1)
+                    with m.Elif(unaligned_w):
+                        m.d.comb += set_err[ERR_BITS["wr_unaligned"]].eq(1)
+                    with m.Elif(range_w):
+                        m.d.comb += set_err[ERR_BITS["wr_range"]].eq(1)
+                    with m.Else():
+                        m.d.sync += [wr_addr.eq(self.wr_cmd.payload.addr),
+                                     wr_left.eq(self.wr_cmd.payload.length >> s)]
+                        m.next = "AW"
+            with m.State("AW"):
+                m.d.comb += axi.awvalid.eq(wr_pending < self.max_outstanding_writes)
+                with m.If(aw_fire):
+                    m.d.sync += [wr_beats.eq(wr_burst), wr_addr.eq(wr_addr + (wr_burst << s)),
+                                 wr_left.eq(wr_left - wr_burst), wr_bursts.eq(wr_bursts + 1)]
+                    m.next = "W"
+            with m.State("W"):
+                m.d.comb += [axi.wvalid.eq(self.wr_data.valid), self.wr_data.ready.eq(axi.wready),
+                             axi.wlast.eq(wr_beats == 1)]
+                with m.If(axi.wvalid & axi.wready):
+                    m.d.sync += [wr_beats.eq(wr_beats - 1), wr_bytes.eq(wr_bytes + self.bytes_per_beat)]
+                    with m.If((wr_beats == 1) & (wr_left == 0)):
+                        m.next = "IDLE"
+                    with m.Elif(wr_beats == 1):
+                        m.next = "AW"
+        m.d.comb += self.wr_busy.eq(~wr_fsm.ongoing("IDLE") | (wr_pending != 0))
+
+        with m.If(self.clear_counters):
+            m.d.sync += [rd_bytes.eq(0), wr_bytes.eq(0), rd_bursts.eq(0), wr_bursts.eq(0), peak.eq(0)]
+        m.d.comb += [self.rd_bytes.eq(rd_bytes), self.wr_bytes.eq(wr_bytes),
+                     self.rd_bursts.eq(rd_bursts), self.wr_bursts.eq(wr_bursts),
+                     self.rd_peak_outstanding.eq(peak)]
+        return m

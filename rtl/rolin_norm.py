@@ -1,0 +1,122 @@
+"""ROLIN normalise/activate unit: applied on the load path as data streams to the core.
+
+Beats of ``lanes`` elements arrive on ``i`` in NCHW order, one (sample,
+channel) map every ``count/lanes`` beats; the unit looks up the map's table
+entry (``idx = base + map number``) and emits per element:
+
+* ``mode`` 0 (bypass): the element unchanged, mask 0;
+* ``mode`` 1 (FP): ``pre = requantize(a·x + b, scale_frac)``, the value ReLU(pre)
+  (``relu`` set) or ``pre``, and the mask ``pre > 0``
+  (golden :func:`in_apply`);
+* ``mode`` 2 (EP): with ``i.x`` the error ``dy`` at the IN+ReLU output and
+  ``i.aux`` the stored IN input ``x``: the forward mask ``pre > 0`` recomputed
+  from ``x``, ``dpre = dy`` where it is set, else 0 (the ReLU backward),
+  ``x̂`` recomputed from ``x``, and ``dx = requantize(c1·dpre + c2·x̂ + c3,
+  coef_frac)`` (golden :func:`in_backward_apply`); the mask goes out too.
+
+Table entries come through ``fp_rd_*`` (``a, b, rs, k, s1``) and ``ep_rd_*``
+(``c1, c2, c3``). ``start`` (a pulse) restarts at map 0.
+
+Parameters
+----------
+data_width, lanes, count_bits, table_depth : as :class:`RolinStats`.
+
+Latency: 1 cycle (one output register; full throughput), plus one cycle of
+bubble at the start of each map while its table entry is read.
+"""
+
+from amaranth.hdl import Module, Mux, Signal, signed, unsigned
+from amaranth.lib import data, stream, wiring
+from amaranth.lib.wiring import In, Out
+
+from .output_stage import shift_round_hw
+from .rolin_arith import (SHIFT_BITS, ep_entry_layout, fp_entry_layout, lane_pre, lane_xhat,
+                          saturate_hw)
+from .rolin_stats import pair_layout
+
+__all__ = ["RolinNorm", "load_layout"]
+
+
+def load_layout(data_width, lanes):
+    return data.StructLayout({"data": unsigned(data_width * lanes), "mask": unsigned(lanes)})
+
+
+class RolinNorm(wiring.Component):
+    def __init__(self, *, data_width=16, lanes=4, count_bits=16, table_depth=1024):
+        if lanes < 1 or data_width not in (8, 16):
+            raise ValueError(f"lanes must be >= 1 and data_width 8 or 16, got {lanes}, {data_width}")
+        self.data_width, self.lanes, self.count_bits = data_width, lanes, count_bits
+        self.table_bits = max(1, (table_depth - 1).bit_length())
+        super().__init__({
+            "i": In(stream.Signature(pair_layout(data_width, lanes))),
+            "o": Out(stream.Signature(load_layout(data_width, lanes))),
+            "mode": In(2),
+            "relu": In(1),
+            "count": In(count_bits + 1),
+            "base": In(self.table_bits),
+            "start": In(1),
+            "scale_frac": In(6),
+            "coef_frac": In(6),
+            "xhat_base": In(signed(SHIFT_BITS)),
+            "fp_rd_addr": Out(self.table_bits),
+            "fp_rd_data": In(fp_entry_layout(data_width, count_bits)),
+            "ep_rd_addr": Out(self.table_bits),
+            "ep_rd_data": In(ep_entry_layout()),
+            "maps": Out(32),
+        })
+
+    def elaborate(self, platform):
+        m = Module()
+        dw, L = self.data_width, self.lanes
+        idx = Signal(self.table_bits)
+        elems = Signal(self.count_bits + 1)
+        loaded = Signal()
+        maps = Signal(32)
+        m.d.comb += [self.fp_rd_addr.eq(idx), self.ep_rd_addr.eq(idx), self.maps.eq(maps)]
+        m.d.sync += loaded.eq(1)
+
+        fp, ep = self.fp_rd_data, self.ep_rd_data
+        values, masks = [], []
+        for n in range(L):
+            x = self.i.payload.x[n * dw:(n + 1) * dw].as_signed()
+            aux = self.i.payload.aux[n * dw:(n + 1) * dw].as_signed()
+            src = Mux(self.mode == 2, aux, x)
+            pre = lane_pre(m, fp.a, fp.b, src, self.scale_frac, dw, f"l{n}")
+            mask = Signal(name=f"l{n}_mask")
+            m.d.comb += mask.eq(pre > 0)
+            xh = lane_xhat(m, self.count, aux, fp.s1, fp.rs, fp.k, self.xhat_base, dw, f"l{n}")
+            dpre = Signal(signed(dw), name=f"l{n}_dpre")
+            m.d.comb += dpre.eq(Mux(mask, x, 0))
+            acc = Signal(signed(2 * dw + 32 + 2), name=f"l{n}_dxacc")
+            dx = Signal(signed(dw), name=f"l{n}_dx")
+            m.d.comb += [
+                acc.eq(ep.c1 * dpre + ep.c2 * xh + ep.c3),
+                dx.eq(saturate_hw(shift_round_hw(acc, self.coef_frac, len(acc) + 1), dw)),
+            ]
+            value = Signal(signed(dw), name=f"l{n}_value")
+            with m.Switch(self.mode):
+                with m.Case(1):
+                    m.d.comb += value.eq(Mux(self.relu & ~mask, 0, pre))
+                with m.Case(2):
+                    m.d.comb += value.eq(dx)
+                with m.Default():
+                    m.d.comb += value.eq(x)
+            values.append(value)
+            masks.append(mask & (self.mode != 0))
+
+        gate = (self.mode == 0) | loaded
+        advance = ~self.o.valid | self.o.ready
+        m.d.comb += self.i.ready.eq(advance & gate)
+        with m.If(advance):
+            m.d.sync += self.o.valid.eq(self.i.valid & gate)
+            for n in range(L):
+                m.d.sync += [self.o.payload.data[n * dw:(n + 1) * dw].eq(values[n]),
+                             self.o.payload.mask[n].eq(masks[n])]
+        with m.If(self.i.valid & self.i.ready & (self.mode != 0)):
+            with m.If(elems + L >= self.count):
+                m.d.sync += [elems.eq(0), idx.eq(idx + 1), loaded.eq(0), maps.eq(maps + 1)]
+            with m.Else():
+                m.d.sync += elems.eq(elems + L)
+        with m.If(self.start):
+            m.d.sync += [idx.eq(self.base), elems.eq(0), loaded.eq(0), maps.eq(0)]
+        return m

@@ -1,0 +1,247 @@
+"""ROLIN parameter unit: per-map scale/shift (FP) or backward coefficients (EP).
+
+Takes one statistics record per (sample, channel) map from :class:`RolinStats`
+and writes one table entry, exactly as :func:`golden.instnorm.in_params` and
+:func:`golden.instnorm.in_backward_params` compute it, bit for bit.
+
+FP (``mode`` 1), from ``S1``, ``S2``, ``M`` (``count``), ``eps_q``, ``γ``, ``β``:
+
+1. ``D = eps_q·M² + M·S2 − S1²`` (exact);
+2. ``k = ceil((bitlen(D) − 32)/2)``, ``m = D·2**-2k``, and ``rs`` is found bit by
+   bit, from bit 16 down: the largest ``rs`` with ``rs²·m ≤ 2**62``. That is
+   ``isqrt(2**62 // m)`` of :func:`rsqrt_fixed` exactly (``isqrt(floor(y)) =
+   floor(sqrt(y))``), with no divider;
+3. ``a = sr(γ·M·rs, sh_a + k)``, ``b = β·2**b_lshift − sr(γ·S1·rs, sh_a + k)``,
+   with ``sh_a = RSQRT_Q + frac_gamma − frac_y − scale_frac`` and
+   ``b_lshift = frac_y + scale_frac − frac_gamma`` (registers set by the host).
+
+It writes ``{a, b, rs, k, s1}`` to the forward table at ``idx``.
+
+EP (``mode`` 2), from ``T1``, ``T2`` and the map's ``rs``, ``k``:
+``c1 = sr(γ·rs·M, sh_c + k)``, ``c2 = −sr(γ·rs·T2, sh_c + k + c2_extra)``,
+``c3 = −sr(γ·rs·T1, sh_c + k)`` with ``sh_c = RSQRT_Q + frac_gamma − frac_x −
+coef_frac − frac_dx + frac_dy`` and ``c2_extra = 2·frac_xhat``; written to the
+backward table at ``idx``.
+
+``sr`` is the golden round-half-up shift (left when negative). ``a``, ``c1``,
+``c2`` must fit 32 bits and ``b``, ``c3`` 48: one that does not pulses
+``overflow`` (bit 0 coefficient, bit 1 offset) and is written truncated; the
+host reads the sticky error in the CSRs (the golden model raises
+``OverflowError``). ``D ≤ 0`` (only possible with ``eps_q = 0``) or a left
+shift beyond 32 bits pulses bit 2.
+
+One multiplier (52 × 36 bits) and one shifter are shared by all steps.
+Latency: 45 cycles per map in FP (accept, γ/β read, 5 for ``D`` and its
+normalisation, 2·17 for ``rs``, 4 for ``a`` and ``b``), 6 in EP.
+
+Parameters
+----------
+data_width, count_bits, table_depth, chan_bits : as :class:`RolinStats`.
+"""
+
+from amaranth.hdl import Module, Mux, Signal, signed, unsigned
+from amaranth.lib import stream, wiring
+from amaranth.lib.wiring import In, Out
+
+from ganforge.golden.instnorm import IN_COEF_WIDTH, IN_OFFSET_WIDTH, RSQRT_BITS, RSQRT_Q, \
+    RSQRT_NORM_BITS
+from .rolin_arith import (GB_LAYOUT, K_BITS, MAX_LEFT_SHIFT, SHIFT_BITS, ep_entry_layout, fits,
+                          fp_entry_layout, shift_round_signed)
+from .rolin_stats import stats_layout
+
+__all__ = ["RolinParams", "ERR_COEF", "ERR_OFFSET", "ERR_DOMAIN"]
+
+ERR_COEF, ERR_OFFSET, ERR_DOMAIN = 1, 2, 4
+A_BITS, B_BITS = 52, 36
+P_BITS = A_BITS + B_BITS
+
+
+class RolinParams(wiring.Component):
+    def __init__(self, *, data_width=16, count_bits=16, table_depth=1024, chan_bits=10):
+        if count_bits > 16:
+            raise ValueError(f"count_bits must be at most 16 (the multiplier's width), got {count_bits}")
+        self.data_width, self.count_bits = data_width, count_bits
+        self.table_bits = max(1, (table_depth - 1).bit_length())
+        self.chan_bits = chan_bits
+        fp_layout = fp_entry_layout(data_width, count_bits)
+        super().__init__({
+            "stats": In(stream.Signature(stats_layout(data_width, count_bits, self.table_bits,
+                                                      chan_bits))),
+            "mode": In(2),
+            "count": In(count_bits + 1),
+            "eps_q": In(32),
+            "sh_a": In(signed(SHIFT_BITS)),
+            "b_lshift": In(6),
+            "sh_c": In(signed(SHIFT_BITS)),
+            "c2_extra": In(6),
+            "gb_rd_addr": Out(chan_bits),
+            "gb_rd_data": In(GB_LAYOUT),
+            "fp_wr_addr": Out(self.table_bits), "fp_wr_data": Out(fp_layout), "fp_wr_en": Out(1),
+            "ep_wr_addr": Out(self.table_bits), "ep_wr_data": Out(ep_entry_layout()),
+            "ep_wr_en": Out(1),
+            "busy": Out(1),
+            "overflow": Out(3),
+            "maps": Out(32),
+            "start": In(1),
+        })
+
+    def elaborate(self, platform):
+        m = Module()
+        st = Signal.like(self.stats.payload)
+        gamma = self.gb_rd_data.gamma
+        beta = self.gb_rd_data.beta
+        count = self.count
+
+        mul_a = Signal(signed(A_BITS))
+        mul_b = Signal(signed(B_BITS))
+        prod = Signal(signed(P_BITS))
+        m.d.comb += prod.eq(mul_a * mul_b)
+        sr_sh = Signal(signed(SHIFT_BITS + 1))
+        sr_out = Signal(signed(P_BITS + MAX_LEFT_SHIFT + 1))
+        m.d.comb += sr_out.eq(shift_round_signed(prod, sr_sh, len(sr_out)))
+        bad_shift = sr_sh < -MAX_LEFT_SHIFT
+
+        tmp = Signal(signed(P_BITS))           # mm, γ·M, γ·S1, γ·rs
+        d = Signal(signed(P_BITS + 2))         # D
+        k = Signal(signed(K_BITS))
+        mnorm = Signal(unsigned(RSQRT_NORM_BITS))
+        rs = Signal(unsigned(RSQRT_BITS + 1))
+        bit = Signal(range(RSQRT_BITS + 1))
+        tt = Signal(unsigned(2 * RSQRT_BITS + 2))
+        a = Signal(signed(IN_COEF_WIDTH))
+        c1 = Signal(signed(IN_COEF_WIDTH))
+        c2 = Signal(signed(IN_COEF_WIDTH))
+        maps = Signal(32)
+        overflow = Signal(3)
+        m.d.comb += [self.gb_rd_addr.eq(st.chan), self.maps.eq(maps), self.overflow.eq(overflow)]
+        m.d.sync += overflow.eq(0)
+        sh_k = Signal(signed(SHIFT_BITS + 1))
+        m.d.comb += sh_k.eq(Mux(self.mode == 2, self.sh_c, self.sh_a) + st.k)
+
+        # bitlen(D) and the normalised mantissa.
+        bitlen = Signal(range(len(d) + 1))
+        for i in range(len(d) - 1):
+            with m.If(d[i]):
+                m.d.comb += bitlen.eq(i + 1)
+        knew = Signal(signed(K_BITS))
+        diff = Signal(signed(K_BITS + 1))
+        m.d.comb += [diff.eq(RSQRT_NORM_BITS - bitlen), knew.eq(-(diff >> 1))]
+        two_k = Signal(signed(K_BITS + 1))
+        m.d.comb += two_k.eq(knew * 2)
+        mshift = Signal(unsigned(RSQRT_NORM_BITS))
+        m.d.comb += mshift.eq(Mux(two_k >= 0, d.as_unsigned() >> two_k.as_unsigned(),
+                                  d.as_unsigned() << (-two_k).as_unsigned()[:6]))
+        t = Signal(unsigned(RSQRT_BITS + 1))
+        m.d.comb += t.eq(rs | (1 << bit))
+
+        with m.FSM(name="param_fsm") as fsm:
+            with m.State("IDLE"):
+                m.d.comb += self.stats.ready.eq(1)
+                with m.If(self.stats.valid):
+                    m.d.sync += st.eq(self.stats.payload)
+                    m.next = "GB"
+            with m.State("GB"):                     # γ/β read latency
+                with m.If(self.mode == 2):
+                    m.next = "GR"
+                with m.Else():
+                    m.next = "MM"
+            # ---- FP ----
+            with m.State("MM"):
+                m.d.comb += [mul_a.eq(count), mul_b.eq(count)]
+                m.d.sync += tmp.eq(prod)
+                m.next = "EPS"
+            with m.State("EPS"):
+                m.d.comb += [mul_a.eq(self.eps_q), mul_b.eq(tmp)]
+                m.d.sync += d.eq(prod)
+                m.next = "S2"
+            with m.State("S2"):
+                m.d.comb += [mul_a.eq(st.s2), mul_b.eq(count)]
+                m.d.sync += d.eq(d + prod)
+                m.next = "S1"
+            with m.State("S1"):
+                m.d.comb += [mul_a.eq(st.s1), mul_b.eq(st.s1)]
+                m.d.sync += d.eq(d - prod)
+                m.next = "NORM"
+            with m.State("NORM"):
+                with m.If(d <= 0):
+                    m.d.sync += overflow.eq(ERR_DOMAIN)
+                m.d.sync += [k.eq(knew), mnorm.eq(mshift), rs.eq(0), bit.eq(RSQRT_BITS)]
+                m.next = "RS_T"
+            with m.State("RS_T"):
+                m.d.comb += [mul_a.eq(t), mul_b.eq(t)]
+                m.d.sync += tt.eq(prod)
+                m.next = "RS_M"
+            with m.State("RS_M"):
+                m.d.comb += [mul_a.eq(tt), mul_b.eq(mnorm)]
+                with m.If(prod <= (1 << (2 * RSQRT_Q))):
+                    m.d.sync += rs.eq(t)
+                m.d.sync += bit.eq(bit - 1)
+                with m.If(bit == 0):
+                    m.d.sync += st.k.eq(k)
+                    m.next = "GM"
+                with m.Else():
+                    m.next = "RS_T"
+            with m.State("GM"):
+                m.d.comb += [mul_a.eq(gamma), mul_b.eq(count)]
+                m.d.sync += tmp.eq(prod)
+                m.next = "A"
+            with m.State("A"):
+                m.d.comb += [mul_a.eq(tmp), mul_b.eq(rs), sr_sh.eq(sh_k)]
+                m.d.sync += a.eq(sr_out)
+                with m.If(~fits(sr_out, IN_COEF_WIDTH)):
+                    m.d.sync += overflow.eq(ERR_COEF)
+                with m.If(bad_shift):
+                    m.d.sync += overflow.eq(ERR_DOMAIN)
+                m.next = "GS"
+            with m.State("GS"):
+                m.d.comb += [mul_a.eq(st.s1), mul_b.eq(gamma)]
+                m.d.sync += tmp.eq(prod)
+                m.next = "B"
+            with m.State("B"):
+                m.d.comb += [mul_a.eq(tmp), mul_b.eq(rs), sr_sh.eq(sh_k)]
+                off = Signal(signed(len(sr_out) + 2))
+                m.d.comb += off.eq((beta.as_signed() << self.b_lshift) - sr_out)
+                m.d.comb += [
+                    self.fp_wr_en.eq(1), self.fp_wr_addr.eq(st.idx),
+                    self.fp_wr_data.a.eq(a), self.fp_wr_data.b.eq(off),
+                    self.fp_wr_data.rs.eq(rs), self.fp_wr_data.k.eq(k), self.fp_wr_data.s1.eq(st.s1),
+                ]
+                with m.If(~fits(off, IN_OFFSET_WIDTH)):
+                    m.d.sync += overflow.eq(ERR_OFFSET)
+                m.d.sync += maps.eq(maps + 1)
+                m.next = "IDLE"
+            # ---- EP ----
+            with m.State("GR"):
+                m.d.comb += [mul_a.eq(gamma), mul_b.eq(st.rs)]
+                m.d.sync += tmp.eq(prod)
+                m.next = "C1"
+            with m.State("C1"):
+                m.d.comb += [mul_a.eq(tmp), mul_b.eq(count), sr_sh.eq(sh_k)]
+                m.d.sync += c1.eq(sr_out)
+                with m.If(~fits(sr_out, IN_COEF_WIDTH)):
+                    m.d.sync += overflow.eq(ERR_COEF)
+                with m.If(bad_shift):
+                    m.d.sync += overflow.eq(ERR_DOMAIN)
+                m.next = "C2"
+            with m.State("C2"):
+                m.d.comb += [mul_a.eq(st.s2), mul_b.eq(tmp), sr_sh.eq(sh_k + self.c2_extra)]
+                m.d.sync += c2.eq(-sr_out)
+                with m.If(~fits(-sr_out, IN_COEF_WIDTH)):
+                    m.d.sync += overflow.eq(ERR_COEF)
+                m.next = "C3"
+            with m.State("C3"):
+                m.d.comb += [mul_a.eq(st.s1), mul_b.eq(tmp), sr_sh.eq(sh_k)]
+                c3 = Signal(signed(len(sr_out) + 1))
+                m.d.comb += [
+                    c3.eq(-sr_out),
+                    self.ep_wr_en.eq(1), self.ep_wr_addr.eq(st.idx),
+                    self.ep_wr_data.c1.eq(c1), self.ep_wr_data.c2.eq(c2), self.ep_wr_data.c3.eq(c3),
+                ]
+                with m.If(~fits(c3, IN_OFFSET_WIDTH)):
+                    m.d.sync += overflow.eq(ERR_OFFSET)
+                m.d.sync += maps.eq(maps + 1)
+                m.next = "IDLE"
+        m.d.comb += self.busy.eq(~fsm.ongoing("IDLE"))
+        with m.If(self.start):
+            m.d.sync += maps.eq(0)
+        return m

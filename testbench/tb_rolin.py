@@ -1,0 +1,331 @@
+"""cocotb: the i2i generator's FP and EP through RolinEngine, ROLIN on and off.
+
+External memory is cocotbext-axi's AxiRam. The convolutions themselves are
+computed by the golden model in this testbench (the "core"): it receives the
+load path's beats, convolves them, and sends the result into the store path.
+Everything that crosses external memory goes through the RTL DMA, and every
+byte count comes from its counters (CSRs).
+
+The network: ``T1 → T1.in → T2 → T2.in → T3 → T3.in → T4 → T4.in → T5``
+(conv → IN → ReLU blocks). Per conv layer ``Tk``:
+
+ROLIN on
+    FP: read the weights; read the input — the image for T1, else the
+    previous IN's *input* ``x`` through the normalise unit (FP mode, ReLU) —
+    then store the output ``x`` through the statistics unit (the parameter
+    unit fills the table as maps complete).
+    EP: read the weights; read the error at the output — T5's loss gradient,
+    else the IN's stored error ``dy`` and input ``x`` (interleaved) through
+    the normalise unit in EP mode, which applies the ReLU mask and the IN
+    backward — then store the conv's EP result through the statistics unit
+    in EP mode (which reads the previous IN's ``x`` beside it).
+ROLIN off (IN as separate passes)
+    FP: read weights and input (plain), store ``x``; a statistics pass reads
+    ``x``; a normalise pass reads ``x`` and stores ``y``; the next conv reads ``y``.
+    EP: read weights and the stored ``dx`` (plain), store the conv's EP result
+    ``dy``; a statistics pass reads ``dy`` and ``x``; a correction pass reads
+    ``dy`` and ``x`` and stores ``dx``; the next conv reads ``dx``.
+
+Every load-path output is compared bit for bit with the golden model
+(:mod:`ganforge.testbench.rolin_ref`), and the results of the chain with the
+saved workload. The counts go to ``GANFORGE_TB_ARGS``'s ``out`` JSON file.
+"""
+
+import json
+
+import cocotb
+import numpy as np
+from cocotb.triggers import ClockCycles
+
+from ganforge import golden as G
+from ganforge.firmware.rolin_driver import ep_settings, fp_settings
+from ganforge.rtl.rolin_engine import TAG_LOAD, TAG_LOAD_AUX, TAG_STORE_AUX
+from ganforge.testbench.rolin_env import RolinEnv
+from ganforge.testbench.rolin_ref import (COEF_FRAC, FRAC_XHAT, FRAC_Y, IN_BLOCKS, SCALE_FRAC, WIDTH,
+                                          conv_fp, i2i_layers, in_block)
+from ganforge.testbench.runner import tb_args
+from ganforge.testbench.streams import reset, start_clock
+
+CONVS = ["T1", "T2", "T3", "T4", "T5"]
+
+
+def to_words(arr, bpb):
+    raw = np.ascontiguousarray(arr, dtype="<i2").tobytes()
+    return [int.from_bytes(raw[i:i + bpb], "little") for i in range(0, len(raw), bpb)]
+
+
+class Flow:
+    def __init__(self, env, dut, samples, fifo_depth, log):
+        self.env, self.dut, self.S = env, dut, samples
+        self.bpb = env.bpb
+        self.lanes = self.bpb // 2
+        self.fifo_depth = fifo_depth
+        self.log = log
+        self.layers = i2i_layers()
+        self.next_addr = 0
+        self.regions = {}
+        self.blocks = {name: in_block(name) for _, name, _ in IN_BLOCKS}
+        base = 0
+        self.base = {}
+        for _, name, _ in IN_BLOCKS:
+            self.base[name] = base
+            base += samples * self.blocks[name]["x"].shape[1]
+
+    # --- memory -------------------------------------------------------------
+    def region(self, name, nbytes):
+        if name not in self.regions:
+            self.regions[name] = self.next_addr
+            self.next_addr += -(-nbytes // 4096) * 4096
+        return self.regions[name]
+
+    def put(self, name, arr):
+        """Place a tensor in external memory without counting it (it is there before the run)."""
+        raw = np.ascontiguousarray(arr, dtype="<i2").tobytes()
+        self.env.ram.write(self.region(name, len(raw)), raw)
+
+    # --- engine helpers ---------------------------------------------------------
+    async def mode(self, ld=0, st=0, discard=0, relu=1):
+        await self.env.set("mode", ld | st << 2 | discard << 4 | relu << 5)
+
+    async def load(self, cmds, nbytes):
+        """Issue read commands and return ``(int16 values, mask bits)`` from the load path."""
+        env = self.env
+        cocotb.start_soon(env.read(cmds))
+        beats = nbytes // self.bpb
+        got = await env.ld.receive(beats)
+        mask_shift = 8 * self.bpb
+        data = b"".join((w & ((1 << mask_shift) - 1)).to_bytes(self.bpb, "little") for w in got)
+        masks = np.array([(w >> (mask_shift + n)) & 1 for w in got for n in range(self.lanes)])
+        return np.frombuffer(data, dtype="<i2").astype(np.int64), masks
+
+    async def load_plain(self, name, shape):
+        n = int(np.prod(shape)) * 2
+        vals, _ = await self.load([(self.regions[name], n, TAG_LOAD)], n)
+        return vals.reshape(shape)
+
+    async def load_pair(self, main, aux, shape):
+        """EP load: the error and the stored IN input, interleaved in FIFO-sized chunks."""
+        n = int(np.prod(shape)) * 2
+        chunk = self.fifo_depth * self.bpb
+        cmds = []
+        for off in range(0, n, chunk):
+            ln = min(chunk, n - off)
+            cmds += [(self.regions[main] + off, ln, TAG_LOAD), (self.regions[aux] + off, ln, TAG_LOAD_AUX)]
+        vals, masks = await self.load(cmds, n)
+        return vals.reshape(shape), masks.reshape(shape)
+
+    async def store(self, name, arr, discard=False, aux=None):
+        """Send ``arr`` into the store path (written to region ``name`` unless ``discard``)."""
+        env = self.env
+        raw_len = arr.size * 2
+        if aux is not None:
+            cocotb.start_soon(env.read([(self.regions[aux], raw_len, TAG_STORE_AUX)]))
+        if not discard:
+            cocotb.start_soon(env.write_cmds([(self.region(name, raw_len), raw_len)]))
+        await env.st.send(to_words(arr, self.bpb))
+        await env.wait_idle(0b11)
+
+    async def set_gb(self, b):
+        for c, (g, bt) in enumerate(zip(b["gamma"], b["beta"])):
+            await self.env.set("gb_addr", c)
+            await self.env.set("gb_data", (int(g) & 0xFFFF) | (int(bt) & 0xFFFF) << 16)
+
+    async def store_side(self, b, ep):
+        """Settings of the statistics and parameter units for IN block ``b``."""
+        env = self.env
+        fp = fp_settings(frac_x=b["fx"], frac_y=FRAC_Y, frac_gamma=b["fg"], scale_frac=SCALE_FRAC)
+        eps = ep_settings(frac_x=b["fx"], frac_dy=b["fdy"], frac_dx=b["frac_dx"], frac_gamma=b["fg"],
+                          frac_xhat=FRAC_XHAT, coef_frac=COEF_FRAC)
+        await env.set("st_count", b["count"])
+        await env.set("channels", b["x"].shape[1])
+        await env.set("st_base", self.base[b["name"]])
+        await env.set("eps_q", b["eps_q"])
+        await env.set("st_shifts", (fp["sh_a"] & 0xFF) | fp["b_lshift"] << 8 | fp["scale_frac"] << 16
+                      | (eps["xhat_base"] & 0xFF) << 24)
+        await env.set("st_ep_shifts", (eps["sh_c"] & 0xFF) | eps["c2_extra"] << 8)
+        await self.set_gb(b)
+
+    async def load_side(self, b):
+        eps = ep_settings(frac_x=b["fx"], frac_dy=b["fdy"], frac_dx=b["frac_dx"], frac_gamma=b["fg"],
+                          frac_xhat=FRAC_XHAT, coef_frac=COEF_FRAC)
+        await self.env.set("ld_count", b["count"])
+        await self.env.set("ld_base", self.base[b["name"]])
+        await self.env.set("ld_shifts", SCALE_FRAC | COEF_FRAC << 8 | (eps["xhat_base"] & 0xFF) << 16)
+
+    async def wait_params(self, maps):
+        for _ in range(100000):
+            if await self.env.get("param_maps") >= maps and not (await self.env.get("status")) & 4:
+                return
+            await ClockCycles(self.dut.clk, 16)
+        raise TimeoutError("parameter unit did not finish")
+
+    async def check_errors(self, where):
+        err = await self.env.get("errors")
+        assert err == 0, f"{where}: error status {err:#x}"
+
+    # --- FP ------------------------------------------------------------------------
+    async def forward(self, rolin):
+        S, L = self.S, self.layers
+        self.log(f"FP, ROLIN {'on' if rolin else 'off'}")
+        for i, k in enumerate(CONVS):
+            rec = L[k]
+            self.log(f"FP {k}, ROLIN {'on' if rolin else 'off'}")
+            await self.mode()
+            w = await self.load_plain(f"{k}.w", rec["w"].shape)
+            assert np.array_equal(w, rec["w"])
+            prev = self.blocks.get(f"{CONVS[i - 1]}.in") if i else None
+            if prev is None:
+                x = await self.load_plain("image", (S,) + rec["x"].shape[1:])
+            elif rolin:
+                await self.load_side(prev)
+                await self.mode(ld=1)
+                await self.env.set("start", 2)
+                x, mask = (v.reshape((S,) + prev["x"].shape[1:]) for v in
+                           await self.load([(self.regions[f"{prev['name']}.x"], prev["x"][:S].size * 2,
+                                             TAG_LOAD)], prev["x"][:S].size * 2))
+                assert np.array_equal(mask, prev["mask"][:S]), f"{k}: mask of {prev['name']}"
+            else:
+                x = await self.load_plain(f"{prev['name']}.y", (S,) + prev["x"].shape[1:])
+            assert np.array_equal(x, rec["x"][:S]), f"{k}: input differs from the golden model"
+            out = conv_fp(rec, x)
+            blk = self.blocks.get(f"{k}.in")
+            if blk is None:                                   # T5: the generator's output
+                await self.mode()
+                await self.store("out", out)
+                continue
+            assert np.array_equal(out, blk["x"][:S])
+            name = blk["name"]
+            maps = S * blk["x"].shape[1]
+            await self.store_side(blk, ep=False)
+            if rolin:
+                await self.mode(st=1)
+                await self.env.set("start", 1)
+                await self.store(f"{name}.x", out)
+                await self.wait_params(maps)
+            else:
+                await self.mode()
+                await self.store(f"{name}.x", out)
+                # statistics pass: read x, gather, store nothing
+                xs = await self.load_plain(f"{name}.x", out.shape)
+                await self.mode(st=1, discard=1)
+                await self.env.set("start", 1)
+                await self.store(None, xs, discard=True)
+                await self.wait_params(maps)
+                # normalise pass: read x through the normalise unit, store y
+                await self.load_side(blk)
+                await self.mode(ld=1)
+                await self.env.set("start", 2)
+                nb = out.size * 2
+                y, mask = await self.load([(self.regions[f"{name}.x"], nb, TAG_LOAD)], nb)
+                assert np.array_equal(y.reshape(out.shape), blk["y"][:S]), f"{name}: y"
+                assert np.array_equal(mask.reshape(out.shape), blk["mask"][:S])
+                await self.mode()
+                await self.store(f"{name}.y", y.reshape(out.shape))
+            await self.check_errors(f"FP {k}")
+
+    # --- EP ------------------------------------------------------------------------
+    async def backward(self, rolin):
+        S, L = self.S, self.layers
+        self.log(f"EP, ROLIN {'on' if rolin else 'off'}")
+        for i in reversed(range(len(CONVS))):
+            k = CONVS[i]
+            rec = L[k]
+            self.log(f"EP {k}, ROLIN {'on' if rolin else 'off'}")
+            await self.mode()
+            w = await self.load_plain(f"{k}.w", rec["w"].shape)
+            blk = self.blocks.get(f"{k}.in")
+            shape = (S,) + rec["dy"].shape[1:]
+            if blk is None:                                   # T5: the loss gradient
+                dy = await self.load_plain("dout", shape)
+            elif rolin:
+                await self.load_side(blk)
+                await self.mode(ld=2)
+                await self.env.set("start", 2)
+                dy, mask = await self.load_pair(f"{blk['name']}.dy", f"{blk['name']}.x", shape)
+                assert np.array_equal(mask, blk["mask"][:S])
+            else:
+                dy = await self.load_plain(f"{blk['name']}.dx", shape)
+            assert np.array_equal(dy, rec["dy"][:S]), f"EP {k}: error at the output differs"
+            prev = self.blocks.get(f"{CONVS[i - 1]}.in") if i else None
+            frac = prev["fdy"] if prev else self.image_grad_frac
+            acc = (G.conv_transpose2d_input_grad(dy, w, int(rec["stride"]), int(rec["padding"]))
+                   if rec["op"] == "conv_transpose" else
+                   G.conv2d_input_grad(dy, w, int(rec["stride"]), int(rec["padding"]), rec["x"].shape[2:]))
+            out = G.requantize(acc, int(rec["dy_frac"]) + int(rec["w_frac"]) - frac, WIDTH)
+            if prev is None:                                   # T1: the image gradient
+                assert np.array_equal(out, self.image_grad[:S])
+                await self.mode()
+                await self.store("dimage", out)
+                continue
+            assert np.array_equal(out, prev["dy_in"][:S]), f"EP {k}: result differs"
+            name = prev["name"]
+            maps = S * prev["x"].shape[1]
+            await self.store_side(prev, ep=True)
+            if rolin:
+                await self.mode(st=2)
+                await self.env.set("start", 1)
+                await self.store(f"{name}.dy", out, aux=f"{name}.x")
+                await self.wait_params(maps)
+            else:
+                await self.mode()
+                await self.store(f"{name}.dy", out)
+                dys = await self.load_plain(f"{name}.dy", out.shape)          # statistics pass
+                await self.mode(st=2, discard=1)
+                await self.env.set("start", 1)
+                await self.store(None, dys, discard=True, aux=f"{name}.x")
+                await self.wait_params(maps)
+                await self.load_side(prev)                                     # correction pass
+                await self.mode(ld=2)
+                await self.env.set("start", 2)
+                dx, mask = await self.load_pair(f"{name}.dy", f"{name}.x", out.shape)
+                assert np.array_equal(dx, prev["dx"][:S]), f"{name}: dx"
+                await self.mode()
+                await self.store(f"{name}.dx", dx)
+            await self.check_errors(f"EP {k}")
+
+    async def counters(self):
+        return {"rd_bytes": await self.env.get("rd_bytes"), "wr_bytes": await self.env.get("wr_bytes")}
+
+
+@cocotb.test()
+async def rolin_i2i(dut):
+    args = tb_args()
+    samples = args["samples"]
+    await start_clock(dut)
+    env = RolinEnv(dut, mem_size=args["mem_size"], data_width=args["axi_data_width"],
+                   throttle=args["throttle"], seed=args["seed"])
+    await reset(dut)
+    await env.set("limit", args["mem_size"] - 1)
+
+    def log(msg):
+        (dut._log.warning if args.get("verbose") else dut._log.info)(f"progress: {msg}")
+
+    flow = Flow(env, dut, samples, args["fifo_depth"], log)
+    L = flow.layers
+    # Image-gradient fraction bits, batch-wide as training chooses them.
+    t1 = L["T1"]
+    acc = G.conv2d_input_grad(t1["dy"].astype(np.int64), t1["w"].astype(np.int64), 1, 1, t1["x"].shape[2:])
+    from ganforge.golden.nn import Arith
+    q = Arith(fixed=True, width=WIDTH).requantize_auto(acc, int(t1["dy_frac"]) + int(t1["w_frac"]))
+    flow.image_grad, flow.image_grad_frac = q.q, q.frac
+    flow.put("image", L["T1"]["x"][:samples])
+    flow.put("dout", L["T5"]["dy"][:samples])
+    for k in CONVS:
+        flow.put(f"{k}.w", L[k]["w"])
+    results = {}
+    for rolin in args["modes"]:
+        on = rolin == "on"
+        await env.set("counter_clear", 1)
+        await flow.forward(on)
+        results[f"fp_{rolin}"] = await flow.counters()
+        await env.set("counter_clear", 1)
+        await flow.backward(on)
+        results[f"ep_{rolin}"] = await flow.counters()
+        log(f"ROLIN {rolin}: {results}")
+    # The generator's output and the image gradient, as stored, against the golden chain.
+    out = np.frombuffer(env.ram.read(flow.regions["out"], samples * 256 * 2), dtype="<i2")
+    want = conv_fp(L["T5"], in_block("T4.in")["y"][:samples])
+    assert np.array_equal(out.reshape(want.shape), want)
+    if args.get("out"):
+        with open(args["out"], "w") as f:
+            json.dump(results, f)
