@@ -19,7 +19,7 @@ The rule, bit for bit:
 3. An output is predicted zero when ``estimate ≤ −margin`` (``margin ≥ 0``
    makes the speculation more conservative).
 
-Knobs: ``mantissa_bits`` (0–3), ``margin`` (accumulator units), ``acc_width``.
+Knobs: ``mantissa_bits`` (0–15), ``margin`` (accumulator units), ``acc_width``.
 
 What EORS does to a ReLU layer's FP (:func:`eors_apply`, :func:`eors_fp`):
 
