@@ -138,6 +138,7 @@ class EorsUnit(SparseCore):
         if 2 + shift_bits(data_width) + mantissa_bits > data_width:
             raise ValueError(f"mantissa_bits={mantissa_bits} does not fit a {data_width}-bit "
                              f"EORS weight word (data_width)")
-        if not isinstance(acc_width, int) or not data_width <= acc_width <= 63:
-            raise ValueError(f"acc_width must be an integer in {data_width}..63, "
-                             f"got {acc_width!r}")
+        if not isinstance(acc_width, int) or not 2 * data_width - 1 <= acc_width <= 63:
+            raise ValueError(f"acc_width must be an integer in {2 * data_width - 1}..63 "
+                             f"(the output stage takes 2*data_width..64 bits with the guard "
+                             f"bit), got {acc_width!r}")
