@@ -39,6 +39,25 @@ golden work count beside it (``golden_dense_macs``, ...; the core's must
 equal them), then ``effective_macs`` (what a perfect dual-sparsity machine
 issues), ``ideal_cycles = effective_macs / lanes``, ``lanes`` and
 ``matches_golden``.
+
+``sim-op --eors`` (conv or conv_transpose with activation relu; no ``out_mask``)
+runs a ReLU layer's FP with EORS: the speculation unit
+(:class:`~ganforge.rtl.eors.EorsUnit`, the configuration's
+``eors_extra_mantissa_bits`` and ``eors_acc_width``, overridden by
+``--eors-mantissa-bits`` and ``--eors-acc-width``; ``--eors-margin`` in
+accumulator units), then the core with the predicted zeros masked, then the
+core without EORS. ``OUT.npz`` then holds ``result`` and ``relu_mask`` (the
+layer with EORS, as ``golden.eors_fp``), ``predicted_zero``, ``cycles`` (the
+core with EORS), ``cycles_no_eors``, ``eors_cycles`` (the unit), ``eors_macs``
+(speculation products), ``eors_error``, ``cycles_sequential`` (unit + core,
+measured), ``cycles_overlapped_computed`` (the longer of the two: computed, not
+simulated), the knobs (``eors_mantissa_bits``, ``eors_margin``,
+``eors_acc_width``, ``eors_lanes``), the counts ``eors_outputs``,
+``eors_true_zero``, ``eors_predicted_zero``, ``eors_false_zero``,
+``eors_missed_zero``, ``eors_caught_zero`` (false and missed zeros counted on
+the host against the golden model), ``prediction_matches_golden``, the core's
+counters and golden work counts of the masked pass, and ``matches_golden``
+(prediction, result and the run without EORS all bit-exact).
 """
 
 import os
