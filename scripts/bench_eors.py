@@ -112,6 +112,9 @@ def bench_layer(name, rec, config, args, mb, margin_lsb):
     }
     row["sim_rates"] = G.eors_rates(counts=row["sim_counts"])
     _speedups(row)
+    log(f"{PROG}: {name}: cycles off {row['cycles_no_eors']}, unit {row['cycles_eors_unit']}, "
+        f"core with EORS {row['cycles_core_eors']}, ideal on {row['ideal_cycles_on']:.0f}; "
+        f"{'bit-exact' if row['matches_golden'] else 'MISMATCH'} ({row['seconds']:.0f} s)")
     return row
 
 
