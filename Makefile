@@ -15,7 +15,7 @@ DEMO_ARGS ?=
 BENCH_ARGS ?=
 AREA_ARGS ?=
 
-.PHONY: help venv .venv test regress demo workloads area bench-core bench-rolin clean distclean
+.PHONY: help venv .venv test regress demo workloads area bench-core bench-rolin bench-eors clean distclean
 
 help:
 	@echo "ganforge make targets:"
@@ -27,6 +27,8 @@ help:
 	@echo "                 transposed conv); writes build/bench/core.json and core.png"
 	@echo "  make bench-rolin external-memory bytes of instance norm, ROLIN off and on (i2i, RTL DMA"
 	@echo "                 counters, Verilator); writes build/bench/rolin.json"
+	@echo "  make bench-eors EORS on the real ReLU layers: rates, cycles of the speculation unit and the"
+	@echo "                 core with/without EORS (Verilator), ideal, unit area; writes build/bench/eors.json"
 	@echo "  make area      Yosys area of the components for CONFIG (generic, iCE40, ECP5); writes build/area/"
 	@echo "  make venv      create/update .venv (also done on demand by the targets above)"
 	@echo "  make clean     remove build outputs and caches (keeps .venv)"
@@ -55,6 +57,9 @@ bench-core: $(STAMP)
 
 bench-rolin: $(STAMP)
 	@$(ENV) python scripts/bench_rolin.py $(BENCH_ARGS)
+
+bench-eors: $(STAMP)
+	@$(ENV) python scripts/bench_eors.py --config $(CONFIG) $(BENCH_ARGS)
 
 area: $(STAMP)
 	@$(ENV) python scripts/area.py --config $(CONFIG) $(AREA_ARGS)

@@ -40,7 +40,8 @@ from ganforge.golden import work as C_work
 from ganforge.golden.fixed import ACTIVATIONS, as_int_array, output_stage
 from ganforge.rtl.descriptor import MASK_WORD, CmdKind, Op, map_words, pitch_log2
 
-__all__ = ["Pass", "Program", "compile_op", "OPS", "reference_result", "work_counts"]
+__all__ = ["Pass", "Program", "compile_op", "OPS", "reference_result", "work_counts",
+           "compile_eors", "eors_prediction"]
 
 OPS = ("conv", "conv_transpose", "conv_input_grad", "conv_transpose_input_grad",
        "conv_weight_grad", "conv_transpose_weight_grad")
@@ -388,3 +389,47 @@ def work_counts(op, tensors, *, stride=1, padding=0, output_padding=0, kernel_si
             "input_zero_skipped": wk["input_zero_skipped"],
             "zero_insertion_skipped": wk.get("zero_insertion_skipped", 0),
             "effective_macs": wk["effective"]}
+
+
+def compile_eors(op, tensors, *, lanes, weight_depth, out_depth, mantissa_bits, margin,
+                 acc_width, data_width=16, stride=1, padding=0, output_padding=0, bias=None,
+                 **_):
+    """The speculation passes of a ReLU layer's FP on an :class:`~ganforge.rtl.eors.EorsUnit`.
+
+    ``op`` is ``conv`` or ``conv_transpose``. The passes are the core's own
+    (:func:`compile_op`'s FP pass builder, sparse) with the weights replaced by
+    EORS weight words and each lane's bias by ``bias + margin``; the output
+    stage runs at shift 0 with ReLU, so a drained mask bit is 0 exactly where
+    :func:`~ganforge.golden.eors.eors_predict` predicts zero. Read the
+    prediction with :func:`eors_prediction`. ``margin`` is in accumulator units,
+    ``0 ≤ margin < 2**(acc_width − 1)``; ``acc_width`` is the unit's (the
+    configuration's ``eors_acc_width``).
+    """
+    from ganforge.golden.fixed import int_range
+    from ganforge.rtl.eors import eors_weight_word
+    if op not in ("conv", "conv_transpose"):
+        raise ValueError(f"EORS speculates FP convolutions (conv, conv_transpose), not {op!r}")
+    margin = int(margin)
+    if not 0 <= margin < 1 << (int(acc_width) - 1):
+        raise ValueError(f"margin must be in 0..2**(acc_width-1)-1 = {(1 << (acc_width - 1)) - 1}, "
+                         f"got {margin}")
+    x, w = as_int_array(tensors["x"], "x"), as_int_array(tensors["w"], "w")
+    word = np.vectorize(lambda v: eors_weight_word(v, mantissa_bits, data_width), otypes=[np.int64])
+    w_words = word(w) if w.size else w
+    cout = w.shape[0] if op == "conv" else w.shape[1]
+    b = np.zeros(cout, dtype=np.int64) if bias is None else as_int_array(bias, "bias")
+    lo, hi = int_range(int(acc_width))
+    if b.size and (b.min() < lo or b.max() > hi):
+        raise ValueError(f"bias does not fit acc_width={acc_width}")
+    # ``bias + margin`` is never 0 where a lane has a bias: the pass builder omits the BIAS
+    # beat only when every lane's value is 0, which is then the right value.
+    return compile_op(op, {"x": x, "w": w_words}, lanes=lanes, weight_depth=weight_depth,
+                      out_depth=out_depth, stride=stride, padding=padding,
+                      output_padding=output_padding, shift=0, activation="relu",
+                      bias=b + margin)
+
+
+def eors_prediction(prog, drained):
+    """The predicted-zero map (bool, NCHW) of an :func:`compile_eors` program's drained beats."""
+    _, mask = prog.assemble(drained)
+    return ~mask

@@ -66,6 +66,16 @@ def command(name: str, help: str, *, arguments: Arguments | None = None,
     return register
 
 
+def _nonneg_int(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a non-negative integer, got {text!r}") from None
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"expected a non-negative integer, got {value}")
+    return value
+
+
 def _positive_int(text: str) -> int:
     try:
         value = int(text)
@@ -172,6 +182,15 @@ def _simop_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--dense", action="store_true",
                         help="every kind of skipping off: the baseline of every speedup")
     parser.add_argument("--vcd", metavar="FILE", default=None, help="write the waveform")
+    parser.add_argument("--eors", action="store_true",
+                        help="ReLU FP with EORS: the speculation unit, then the core with the "
+                             "predicted zeros masked, and the core without EORS")
+    parser.add_argument("--eors-margin", metavar="N", type=_nonneg_int, default=0,
+                        help="EORS margin in accumulator units (default: 0)")
+    parser.add_argument("--eors-mantissa-bits", metavar="M", type=int, default=None,
+                        help="override the configuration's eors_extra_mantissa_bits")
+    parser.add_argument("--eors-acc-width", metavar="BITS", type=int, default=None,
+                        help="override the configuration's eors_acc_width")
 
 
 @command("sim-op", "run one layer op on the simulated RTL core", arguments=_simop_arguments,

@@ -96,7 +96,10 @@ class AcceleratorConfig:
         eors_acc_width
             Bits of the speculation unit's accumulator, which sums the
             sign/exponent approximations of the products (the golden model
-            defines this arithmetic bit for bit). Integer, 8 to ``acc_width``.
+            defines this arithmetic bit for bit). Integer, 8 to ``acc_width``;
+            the RTL unit (``rtl/eors.py``) needs at least ``2 * data_width - 1``.
+            The presets take 36: the trained DCGAN's ReLU layers have estimates
+            of up to 33 bits.
         eors_extra_mantissa_bits
             Mantissa bits kept next to the exponent in the speculation pass;
             0 is pure exponent-only speculation. Integer, 0 to 4.
@@ -118,8 +121,8 @@ class AcceleratorConfig:
     axi_addr_width: int = 32
     axi_max_burst: int = 16
     axi_max_outstanding_reads: int = 4
-    eors_acc_width: int = 24
-    eors_extra_mantissa_bits: int = 0
+    eors_acc_width: int = 36
+    eors_extra_mantissa_bits: int = 2
 
     def __post_init__(self) -> None:
         self.validate()
@@ -253,7 +256,7 @@ PRESETS: dict[str, AcceleratorConfig] = {
         input_buffer_depth=512, weight_buffer_depth=128, output_buffer_depth=64,
         max_kernel=5, max_stride=2,
         axi_data_width=32, axi_addr_width=32, axi_max_burst=16, axi_max_outstanding_reads=2,
-        eors_acc_width=16, eors_extra_mantissa_bits=0,
+        eors_acc_width=36, eors_extra_mantissa_bits=2,
     ),
     "small": AcceleratorConfig(),
     "large": AcceleratorConfig(
@@ -262,7 +265,7 @@ PRESETS: dict[str, AcceleratorConfig] = {
         input_buffer_depth=4096, weight_buffer_depth=4096, output_buffer_depth=2048,
         max_kernel=5, max_stride=2,
         axi_data_width=128, axi_addr_width=32, axi_max_burst=32, axi_max_outstanding_reads=8,
-        eors_acc_width=24, eors_extra_mantissa_bits=0,
+        eors_acc_width=36, eors_extra_mantissa_bits=2,
     ),
 }
 

@@ -39,6 +39,25 @@ golden work count beside it (``golden_dense_macs``, ...; the core's must
 equal them), then ``effective_macs`` (what a perfect dual-sparsity machine
 issues), ``ideal_cycles = effective_macs / lanes``, ``lanes`` and
 ``matches_golden``.
+
+``sim-op --eors`` (conv or conv_transpose with activation relu; no ``out_mask``)
+runs a ReLU layer's FP with EORS: the speculation unit
+(:class:`~ganforge.rtl.eors.EorsUnit`, the configuration's
+``eors_extra_mantissa_bits`` and ``eors_acc_width``, overridden by
+``--eors-mantissa-bits`` and ``--eors-acc-width``; ``--eors-margin`` in
+accumulator units), then the core with the predicted zeros masked, then the
+core without EORS. ``OUT.npz`` then holds ``result`` and ``relu_mask`` (the
+layer with EORS, as ``golden.eors_fp``), ``predicted_zero``, ``cycles`` (the
+core with EORS), ``cycles_no_eors``, ``eors_cycles`` (the unit), ``eors_macs``
+(speculation products), ``eors_error``, ``cycles_sequential`` (unit + core,
+measured), ``cycles_overlapped_computed`` (the longer of the two: computed, not
+simulated), the knobs (``eors_mantissa_bits``, ``eors_margin``,
+``eors_acc_width``, ``eors_lanes``), the counts ``eors_outputs``,
+``eors_true_zero``, ``eors_predicted_zero``, ``eors_false_zero``,
+``eors_missed_zero``, ``eors_caught_zero`` (false and missed zeros counted on
+the host against the golden model), ``prediction_matches_golden``, the core's
+counters and golden work counts of the masked pass, and ``matches_golden``
+(prediction, result and the run without EORS all bit-exact).
 """
 
 import os
@@ -142,6 +161,96 @@ def simulate_op(op, tensors, params, config, *, sim="verilator", dense=False, vc
     return out
 
 
+def eors_unit_from_config(config, lanes=None):
+    """Keyword arguments of the EorsUnit beside the core of ``config``: the core's buffers,
+    the speculation accumulator and mantissa bits of the configuration, and the core's lane
+    count unless ``lanes`` is given."""
+    from ganforge.testbench.core_sim import core_from_config
+    kw = core_from_config(config)
+    kw.update(acc_width=config.eors_acc_width, mantissa_bits=config.eors_extra_mantissa_bits)
+    if lanes is not None:
+        kw["lanes"] = int(lanes)
+    return kw
+
+
+def simulate_eors_op(op, tensors, params, config, *, margin, sim="verilator", throttle=False,
+                     baseline=True, build_root="build/sim", seed=0, eors_lanes=None):
+    """A ReLU layer's FP with EORS on the simulated RTL: the speculation unit's passes, then
+    the core's passes with the predicted zeros masked out (and, with ``baseline``, the same
+    core without EORS). Every prediction and result is checked against the golden model.
+
+    The two units run one after the other here; the overlapped total is computed from
+    their two measured cycle counts (see ``eors_overlapped_cycles``).
+    """
+    from ganforge.firmware.core_driver import compile_eors, compile_op, eors_prediction
+    from ganforge.golden import eors_counts, eors_fp, eors_predict
+    from ganforge.rtl.eors import EorsUnit
+    from ganforge.testbench.core_sim import core_from_config, simulate
+    if op not in ("conv", "conv_transpose") or params.get("activation") != "relu":
+        raise UserError(f"--eors speculates ReLU layers' FP: the op must be conv or "
+                        f"conv_transpose with activation relu (got {op}, "
+                        f"{params.get('activation')})")
+    if "out_mask" in params:
+        raise UserError("--eors computes the layer's output mask; the input must not have out_mask")
+    ukw, core = eors_unit_from_config(config, eors_lanes), core_from_config(config)
+    knobs = dict(mantissa_bits=ukw["mantissa_bits"], margin=int(margin), acc_width=ukw["acc_width"])
+    geo = dict(stride=params["stride"], padding=params["padding"],
+               output_padding=params.get("output_padding", 0))
+    x, w = tensors["x"], tensors["w"]
+    try:
+        want_pred = eors_predict(x, w, params.get("bias"), op=op, **geo, **knobs)
+        uprog = compile_eors(op, tensors, lanes=ukw["lanes"], weight_depth=ukw["weight_depth"],
+                             out_depth=ukw["out_depth"], data_width=ukw["data_width"],
+                             bias=params.get("bias"), **geo, **knobs)
+    except OverflowError as exc:
+        raise UserError(f"{op}: {exc} (raise eors_acc_width)")
+    except ValueError as exc:
+        raise UserError(f"{op}: {exc}")
+    drained, ucount, ucycles = simulate(uprog, ukw, sim=sim, throttle=throttle, quiet=True,
+                                        build_root=build_root, seed=seed, component=EorsUnit)
+    pred = eors_prediction(uprog, drained)
+    want_y, want_m, _ = eors_fp(x, w, params.get("bias"), shift=params["shift"], op=op,
+                                width=config.data_width, **geo, **knobs)
+    mparams = dict(params, out_mask=~pred)
+    prog = compile_op(op, tensors, lanes=core["lanes"], weight_depth=core["weight_depth"],
+                      out_depth=core["out_depth"], **mparams)
+    cdrained, counters, cycles = simulate(prog, core, sim=sim, throttle=throttle, quiet=True,
+                                          build_root=build_root, seed=seed)
+    y, m = prog.assemble(cdrained)
+    true_y, true_m = _reference(op, tensors, params)
+    out = {"result": y, "relu_mask": m, "predicted_zero": pred, "cycles": cycles,
+           "lanes": core["lanes"], "eors_lanes": ukw["lanes"], "eors_cycles": ucycles, "eors_macs": ucount["macs_issued"],
+           "eors_error": ucount["error"], "eors_mantissa_bits": knobs["mantissa_bits"],
+           "eors_margin": knobs["margin"], "eors_acc_width": knobs["acc_width"],
+           "prediction_matches_golden": bool(np.array_equal(pred, want_pred)),
+           "matches_golden": bool(np.array_equal(pred, want_pred) and np.array_equal(y, want_y)
+                                  and np.array_equal(m, want_m))}
+    out.update({k: v for k, v in counters.items()})
+    out.update(_work(op, tensors, mparams, core["lanes"]))
+    # False and missed zeros need the true outputs, which neither unit computes for a
+    # predicted zero: the host counts them against the golden model.
+    out.update({f"eors_{k}": v for k, v in eors_counts(pred, true_m).items()})
+    if baseline:
+        bprog = compile_op(op, tensors, lanes=core["lanes"], weight_depth=core["weight_depth"],
+                           out_depth=core["out_depth"], **params)
+        bdrained, _, bcycles = simulate(bprog, core, sim=sim, throttle=throttle, quiet=True,
+                                        build_root=build_root, seed=seed)
+        by, bm = bprog.assemble(bdrained)
+        out["cycles_no_eors"] = bcycles
+        out["matches_golden"] &= bool(np.array_equal(by, true_y) and np.array_equal(bm, true_m))
+    out["cycles_sequential"] = ucycles + cycles
+    out["cycles_overlapped_computed"] = eors_overlapped_cycles(ucycles, cycles)
+    return out
+
+
+def eors_overlapped_cycles(eors_cycles, core_cycles):
+    """The overlapped total, *computed* from two measured counts (not simulated together):
+    the speculation of tile t+1 runs while the core computes tile t, so the longer of the
+    two streams sets the pace: ``max(eors_cycles, core_cycles)``. It leaves out the first
+    tile's speculation, which nothing hides, so it is a lower bound."""
+    return max(int(eors_cycles), int(core_cycles))
+
+
 def run_sim_op(args):
     from ganforge.config import get_preset
     from ganforge.testbench.runner import require_simulator
@@ -151,6 +260,8 @@ def run_sim_op(args):
         require_simulator(args.sim)
     except RuntimeError as exc:
         raise UserError(str(exc))
+    if args.eors:
+        return _run_eors(args, config, op, tensors, params)
     out = simulate_op(op, tensors, params, config, sim=args.sim, dense=args.dense,
                       vcd=os.path.abspath(args.vcd) if args.vcd else None)
     os.makedirs(os.path.dirname(os.path.abspath(args.output)), exist_ok=True)
@@ -163,6 +274,32 @@ def run_sim_op(args):
           f"{'matches the golden model' if out['matches_golden'] else 'MISMATCH with the golden model'}")
     print(f"wrote {args.output}")
     return 0 if out["matches_golden"] and out["error"] == 0 else 1
+
+
+def _run_eors(args, config, op, tensors, params):
+    import dataclasses
+    from ganforge.config import ConfigError
+    if args.dense:
+        raise UserError("--eors and --dense exclude each other")
+    over = {k: v for k, v in (("eors_extra_mantissa_bits", args.eors_mantissa_bits),
+                             ("eors_acc_width", args.eors_acc_width)) if v is not None}
+    try:
+        config = dataclasses.replace(config, **over)
+    except ConfigError as exc:
+        raise UserError(str(exc))
+    out = simulate_eors_op(op, tensors, params, config, margin=args.eors_margin, sim=args.sim)
+    os.makedirs(os.path.dirname(os.path.abspath(args.output)), exist_ok=True)
+    np.savez(args.output, **out)
+    print(f"{op} with EORS on {args.config} ({out['lanes']} lanes, {args.sim}; mantissa bits "
+          f"{out['eors_mantissa_bits']}, margin {out['eors_margin']}, accumulator "
+          f"{out['eors_acc_width']} bits): predicted zero {out['eors_predicted_zero']}/"
+          f"{out['eors_outputs']}, false zero {out['eors_false_zero']} (host, from the golden); "
+          f"speculation {out['eors_cycles']} cycles, core with EORS {out['cycles']}, without "
+          f"{out['cycles_no_eors']}; sequential {out['cycles_sequential']}, overlapped "
+          f"(computed: max of the two) {out['cycles_overlapped_computed']}; "
+          f"{'matches the golden model' if out['matches_golden'] else 'MISMATCH with the golden model'}")
+    print(f"wrote {args.output}")
+    return 0 if out["matches_golden"] and out["error"] == 0 and out["eors_error"] == 0 else 1
 
 
 def run_verilog(args):

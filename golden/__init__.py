@@ -9,7 +9,7 @@ public API that testbenches, the firmware and outside tools call.
 * :mod:`.conv` — convolution, zero-free transposed convolution and their exact
   adjoints (EP and WG).
 * :mod:`.instnorm` — instance normalisation split the ROLIN way.
-* :mod:`.eors` — exponent-only ReLU speculation.
+* :mod:`.eors` — exponent-only ReLU speculation: the rule, its effect on FP, its rates.
 * :mod:`.work` — MAC counters: dense, effective, skipped by cause, zero-insertion.
 * :mod:`.nn`, :mod:`.train`, :mod:`.score`, :mod:`.data` — the reference GANs
   trained in this arithmetic, and the quality score.
@@ -23,7 +23,8 @@ from .conv import (conv2d, conv_transpose2d, conv_transpose2d_zero_insert, conv2
 from .instnorm import (in_stats, in_params, in_apply, in_xhat, in_backward_stats,
                        in_backward_params, in_backward_apply, in_param_grads, rsqrt_fixed,
                        eps_to_fixed, INParams, INBackwardCoefs)
-from .eors import eors_operand, eors_estimate, eors_predict
+from .eors import (eors_operand, eors_estimate, eors_predict, eors_apply, eors_fp, eors_counts,
+                   eors_rates, EorsKnobs)
 from .work import conv2d_work, conv_transpose2d_work, weight_grad_work
 
 __all__ = [
@@ -34,6 +35,7 @@ __all__ = [
     "conv2d_out_hw", "conv_transpose2d_out_hw", "transpose_phases", "exact_matmul",
     "in_stats", "in_params", "in_apply", "in_xhat", "in_backward_stats", "in_backward_params",
     "in_backward_apply", "in_param_grads", "rsqrt_fixed", "eps_to_fixed", "INParams",
-    "INBackwardCoefs", "eors_operand", "eors_estimate", "eors_predict",
+    "INBackwardCoefs", "eors_operand", "eors_estimate", "eors_predict", "eors_apply", "eors_fp",
+    "eors_counts", "eors_rates", "EorsKnobs",
     "conv2d_work", "conv_transpose2d_work", "weight_grad_work",
 ]

@@ -8,6 +8,10 @@ mask), and the ROLIN instance norm. What stays on the host, in float, is what
 the accelerator leaves to it: the master weights, the optimiser, the loss, the
 generator's output ``tanh``, and the choice of fraction bits.
 
+A ReLU :class:`ConvLayer` can run its fixed-point FP with EORS
+(``eors=EorsKnobs(...)``): the output and the ReLU mask used by EP follow the
+speculated mask (:func:`.eors.eors_apply`), as the hardware's would.
+
 Fraction bits are chosen per tensor the way a firmware would: the largest
 count for which the tensor fits ``width`` bits (:func:`auto_frac`,
 :func:`auto_shift`). Tensors are :class:`QT` (integer codes and their
@@ -21,6 +25,7 @@ import numpy as np
 from . import conv as C
 from . import fixed as F
 from . import instnorm as IN
+from .eors import eors_apply, eors_counts, eors_predict
 
 __all__ = ["QT", "Arith", "ConvLayer", "InstanceNormReLU", "Sequential", "Adam", "auto_frac",
            "auto_shift"]
@@ -94,10 +99,18 @@ class ConvLayer:
     transposed : a transposed convolution (generator layer) when True.
     activation : ``"identity"``, ``"relu"`` or ``"leaky_relu"`` (slope ``2**-slope_shift``).
     bias : whether the layer has a bias (added in the accumulator by the output stage).
+    eors : None (exact FP), or an :class:`~.eors.EorsKnobs` for a ReLU layer: its
+        fixed-point FP then skips the outputs EORS predicts ≤ 0 (output 0, mask 0,
+        also for EP), and ``eors_totals`` counts the prediction against the true
+        mask over every FP (:func:`~.eors.eors_counts`), like the hardware's counters.
     """
 
     def __init__(self, name, cin, cout, kernel, stride=1, padding=0, *, transposed=False,
-                 activation="relu", slope_shift=2, bias=True, rng=None):
+                 activation="relu", slope_shift=2, bias=True, rng=None, eors=None):
+        if eors is not None and activation != "relu":
+            raise ValueError(f"{name}: EORS needs a ReLU layer, got activation {activation!r}")
+        self.eors = eors
+        self.eors_totals = {}
         rng = rng if rng is not None else np.random.default_rng(0)
         self.name, self.cin, self.cout, self.k = name, cin, cout, kernel
         self.stride, self.padding, self.transposed = stride, padding, transposed
@@ -137,10 +150,14 @@ class ConvLayer:
             full = acc + (bias[None, :, None, None] if bias is not None else 0)
             shift = auto_shift(full, ar.width)
             y, mask = F.output_stage(acc, shift, ar.width, self.activation, self.slope_shift, bias)
+            if self.eors is not None:
+                y, mask = self._eors(x.q, wq.q, bias, shift, y, mask, ar)
             out = QT(y, facc - shift)
             self.cache = (x, wq, mask)
             self.record.update(shift=shift, w_frac=wq.frac, x_frac=x.frac, y_frac=out.frac)
         else:
+            if self.eors is not None:
+                raise ValueError(f"{self.name}: EORS is defined on fixed-point operands only")
             pre = self._fp(x.q, w)
             if "b" in self.params:
                 pre = pre + self.params["b"][None, :, None, None]
@@ -150,6 +167,16 @@ class ConvLayer:
         self.record["fp_in_zero"] = float(np.mean(x.q == 0))
         self.record["fp_out_zero"] = float(np.mean(~mask)) if self.activation == "relu" else 0.0
         return out
+
+    def _eors(self, xq, wq, bias, shift, y, mask, ar):
+        """Speculate on this FP, count against the true ``mask``; the EORS output and mask."""
+        pred = eors_predict(xq, wq, bias, self.stride, self.padding,
+                            op="conv_transpose" if self.transposed else "conv",
+                            mantissa_bits=self.eors.mantissa_bits,
+                            margin=self.eors.margin(shift), acc_width=ar.acc_width)
+        for key, value in eors_counts(pred, mask).items():
+            self.eors_totals[key] = self.eors_totals.get(key, 0) + value
+        return eors_apply(y, mask, pred)
 
     def backward(self, dy, ar, need_input_grad=True):
         """EP and WG: returns the error at the layer input (or None); fills ``grads``."""

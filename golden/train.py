@@ -10,6 +10,12 @@
 FP, EP and WG of every layer run in the bit-exact fixed-point golden model
 (``Arith(fixed=True)``) or in float64 (the reference); the loss, the
 generator's output ``tanh`` and Adam run on the host in float.
+
+``train_dcgan(..., eors=EorsKnobs(...))`` trains with EORS on: every ReLU
+layer's fixed-point FP (G1, G2, and D1, D2 when their activation is ReLU)
+skips the outputs the speculation predicts ≤ 0, in the forward output and in
+the mask its EP uses (:mod:`.eors`). ``eors=None`` (the default) is the exact
+path, unchanged.
 """
 
 import numpy as np
@@ -25,17 +31,21 @@ NZ = 32
 IMG_FRAC = 14
 
 
-def build_dcgan(seed=0, d_activation="relu"):
-    """Return ``(G, D)``; ``d_activation`` is the discriminator's hidden activation."""
+def build_dcgan(seed=0, d_activation="relu", eors=None):
+    """Return ``(G, D)``; ``d_activation`` is the discriminator's hidden activation.
+
+    ``eors`` (an :class:`~.eors.EorsKnobs` or None) is given to every ReLU layer.
+    """
     rng = np.random.default_rng(seed)
+    d_eors = eors if d_activation == "relu" else None
     g = Sequential([
-        ConvLayer("G1", NZ, 64, 4, 1, 0, transposed=True, activation="relu", rng=rng),
-        ConvLayer("G2", 64, 32, 4, 2, 1, transposed=True, activation="relu", rng=rng),
+        ConvLayer("G1", NZ, 64, 4, 1, 0, transposed=True, activation="relu", rng=rng, eors=eors),
+        ConvLayer("G2", 64, 32, 4, 2, 1, transposed=True, activation="relu", rng=rng, eors=eors),
         ConvLayer("G3", 32, 1, 4, 2, 1, transposed=True, activation="identity", rng=rng),
     ])
     d = Sequential([
-        ConvLayer("D1", 1, 32, 4, 2, 1, activation=d_activation, rng=rng),
-        ConvLayer("D2", 32, 64, 4, 2, 1, activation=d_activation, rng=rng),
+        ConvLayer("D1", 1, 32, 4, 2, 1, activation=d_activation, rng=rng, eors=d_eors),
+        ConvLayer("D2", 32, 64, 4, 2, 1, activation=d_activation, rng=rng, eors=d_eors),
         ConvLayer("D3", 64, 1, 4, 1, 0, activation="identity", rng=rng),
     ])
     return g, d
@@ -60,14 +70,19 @@ def _bce_grad(logits, target):
 
 
 def train_dcgan(arith, iterations=1500, batch=64, seed=0, lr=2e-4, d_activation="relu",
-                progress=None, data=None):
-    """Train the DCGAN; returns a dict with ``G``, ``D``, ``losses`` and the final layer records.
+                progress=None, data=None, eors=None):
+    """Train the DCGAN; returns a dict with ``G``, ``D``, ``losses`` and ``eors_totals``.
 
     ``progress``: optional callable ``progress(i, iterations, info)`` for a progress bar.
+    ``eors``: None, or :class:`~.eors.EorsKnobs` to train with EORS on (fixed point
+    only); ``eors_totals`` is then ``{layer: eors_counts summed over every FP}``
+    (empty without EORS).
     """
+    if eors is not None and not arith.fixed:
+        raise ValueError("train_dcgan: EORS needs the fixed-point arithmetic")
     rng = np.random.default_rng(seed)
     images, _ = data if data is not None else load_digits16()
-    g, d = build_dcgan(seed, d_activation)
+    g, d = build_dcgan(seed, d_activation, eors)
     opt_g, opt_d = Adam(g, lr), Adam(d, lr)
     frac = _img_frac(arith)
     losses = []
@@ -94,7 +109,9 @@ def train_dcgan(arith, iterations=1500, batch=64, seed=0, lr=2e-4, d_activation=
         losses.append((loss_d, loss_g))
         if progress is not None:
             progress(it, iterations, {"loss_d": loss_d, "loss_g": loss_g})
-    return {"G": g, "D": d, "losses": np.array(losses)}
+    totals = {layer.name: dict(layer.eors_totals) for layer in g.layers + d.layers
+              if layer.eors is not None}
+    return {"G": g, "D": d, "losses": np.array(losses), "eors_totals": totals}
 
 
 def build_i2i(seed=0):

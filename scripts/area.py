@@ -154,6 +154,15 @@ def _core(config):
             f"{config.output_buffer_depth} accumulators per lane", config.lanes_per_core)
 
 
+def _eors(config):
+    from ganforge.rtl.eors import EorsUnit
+    from ganforge.simop import eors_unit_from_config
+    kw = eors_unit_from_config(config)
+    return (EorsUnit(**kw),
+            f"EORS speculation unit: {kw['lanes']} shift-add lanes, {kw['mantissa_bits']} "
+            f"mantissa bits, {kw['acc_width']}+1-bit accumulators", kw["lanes"])
+
+
 def _rolin(cls, what):
     def build(config):
         from ganforge.rtl import rolin_norm, rolin_params, rolin_stats
@@ -178,6 +187,7 @@ REGISTRY: dict[str, Callable] = {
     "output_stage": _output_stage,
     "lane": _lane,
     "core": _core,
+    "eors": _eors,
     "dma": _dma,
     "rolin_stats": _rolin("RolinStats", "statistics unit"),
     "rolin_params": _rolin("RolinParams", "parameter unit (sequential)"),
@@ -477,6 +487,10 @@ def build_parser() -> ArgumentParser:
                         help="Yosys runs in parallel (default: 1)")
     parser.add_argument("--quiet", "-q", action="store_true",
                         help="no progress lines on stderr")
+    parser.add_argument("--eors-mantissa-bits", type=int, default=None, metavar="M",
+                        help="override the preset's eors_extra_mantissa_bits")
+    parser.add_argument("--eors-acc-width", type=int, default=None, metavar="BITS",
+                        help="override the preset's eors_acc_width")
     return parser
 
 
@@ -489,6 +503,14 @@ def run(args) -> int:
 
     names = list(dict.fromkeys(args.component or REGISTRY))
     config = get_preset(args.config)
+    over = {k: v for k, v in (("eors_extra_mantissa_bits", args.eors_mantissa_bits),
+                             ("eors_acc_width", args.eors_acc_width)) if v is not None}
+    if over:
+        from ganforge.config import ConfigError
+        try:
+            config = dataclasses.replace(config, **over)
+        except ConfigError as exc:
+            raise AreaError(str(exc)) from None
     build_dir = args.build_dir
     json_path = args.json or build_dir / "area.json"
     yosys = find_yosys()

@@ -65,15 +65,18 @@ _CORES = {}
 
 
 def simulate(prog, core_kwargs, *, sim="verilator", throttle=True, seed=0, waves=None,
-             build_root="build/sim", quiet=False):
+             build_root="build/sim", quiet=False, component=SparseCore):
     """Run ``prog``; return ``(drained, counters, cycles)``.
+
+    ``component`` is :class:`SparseCore` or a component with its ports, such as
+    :class:`~ganforge.rtl.eors.EorsUnit`, built with ``core_kwargs``.
 
     ``drained`` is, for every pass that drains, its output beats, each a list
     of ``(value, mask)`` per lane, as :meth:`Program.assemble` takes them.
     """
-    key = tuple(sorted(core_kwargs.items()))
+    key = (component.__name__, *sorted(core_kwargs.items()))
     if key not in _CORES:
-        core = SparseCore(**core_kwargs)
+        core = component(**core_kwargs)
         _CORES[key] = core, to_verilog(core, "sparse_core")
     core, verilog = _CORES[key]
     cmd, x, drains = pack_program(core, prog)

@@ -18,15 +18,15 @@ COUNTERS = ("macs_issued", "dense_macs", "input_zero_skipped", "output_mask_skip
 
 
 def run_program(prog, core_kwargs, *, seed=0, idle=0.25, stall=0.25, extra=(), before=(),
-                vcd=None):
+                vcd=None, component=SparseCore):
     """Run ``prog``; return ``(drained, counters)`` as ``core_sim.simulate`` does.
 
     ``extra`` / ``before``: more ``(cmd, beats)`` to send after / before the program (e.g.
     malformed commands), as dicts for :func:`cmd_layout` and :func:`beat_layout`. They must
-    not drain.
+    not drain. ``component``: the SparseCore, or a component with its ports (EorsUnit).
     """
     rng = np.random.default_rng(seed)
-    dut = SparseCore(**core_kwargs)
+    dut = component(**core_kwargs)
     L = dut.lanes
     cmd, xs, drains = pack_program(dut, prog)
     cl = cmd_layout(L, dut.addr_bits, dut.aw, dut.cb, dut.out_depth)

@@ -4,7 +4,8 @@ import numpy as np
 import pytest
 from hypothesis import given, settings, strategies as st
 
-from ganforge.golden import (conv2d, conv_transpose2d, eors_estimate, eors_operand, eors_predict,
+from ganforge.golden import (EorsKnobs, conv2d, conv_transpose2d, eors_apply, eors_counts,
+                             eors_estimate, eors_fp, eors_operand, eors_predict, eors_rates,
                              output_stage)
 
 
@@ -217,3 +218,149 @@ def test_full_mantissa_prediction_is_safe(seed, k, s, lim, op):
     np.testing.assert_array_equal(pred, acc <= 0)               # and it is exact, not just safe
     y, _ = output_stage(acc, 4, 16, "relu")
     assert np.all(y[pred] == 0)
+
+
+# --------------------------------------------------------------------------- EORS applied to FP
+
+def _layer(seed, k, s, lim, op, cin=2, cout=3, h=5, zero=0.3):
+    """Random operands of a small ReLU layer and its exact accumulator (bias included)."""
+    rng = np.random.default_rng(seed)
+    x = rng.integers(-lim, lim + 1, size=(2, cin, h, h))
+    x[rng.random(x.shape) < zero] = 0
+    b = rng.integers(-lim * lim, lim * lim + 1, size=cout)
+    if op == "conv":
+        w = rng.integers(-lim, lim + 1, size=(cout, cin, k, k))
+        acc = conv2d(x, w, s, 0)
+    else:
+        w = rng.integers(-lim, lim + 1, size=(cin, cout, k, k))
+        acc = conv_transpose2d(x, w, s, 0)
+    return x, w, b, acc
+
+
+def test_eors_apply_hand_computed():
+    y = np.array([5, 0, 7, 0, 3])
+    mask = y > 0
+    pred = np.array([True, True, False, False, False])
+    ya, ma = eors_apply(y, mask, pred)
+    np.testing.assert_array_equal(ya, [0, 0, 7, 0, 3])
+    np.testing.assert_array_equal(ma, [False, False, True, False, True])
+    with pytest.raises(ValueError):
+        eors_apply(y, mask, pred[:4])
+
+
+def test_eors_counts_and_rates_hand_computed():
+    pred = np.array([True, True, False, False, True, False, False, False])
+    mask = np.array([True, False, False, True, False, True, True, True])
+    c = eors_counts(pred, mask)
+    assert c == {"outputs": 8, "true_zero": 3, "predicted_zero": 3, "false_zero": 1,
+                 "missed_zero": 1, "caught_zero": 2}
+    r = eors_rates(pred, mask)
+    assert r["true_zero_rate"] == 3 / 8 and r["predicted_zero_rate"] == 3 / 8
+    assert r["false_zero_rate"] == 1 / 8 and r["missed_zero_rate"] == 1 / 8
+    assert r["false_zero_of_predicted"] == 1 / 3 and r["false_zero_of_positive"] == 1 / 5
+    assert r["caught_zero_fraction"] == 2 / 3 and r["missed_zero_of_true_zero"] == 1 / 3
+    assert eors_rates(counts=c) == r
+    # a layer with no zeros and nothing predicted: the conditional rates have no denominator
+    r = eors_rates(np.zeros(4, bool), np.ones(4, bool))
+    assert r["false_zero_rate"] == 0.0 and r["caught_zero_fraction"] is None
+    assert r["false_zero_of_predicted"] is None
+    with pytest.raises(ValueError):
+        eors_counts(pred, mask[:4])
+
+
+def test_eors_knobs():
+    k = EorsKnobs(mantissa_bits=1, margin_lsb=3)
+    assert k.margin(0) == 3 and k.margin(17) == 3 << 17
+    assert EorsKnobs().margin(20) == 0
+    with pytest.raises(ValueError):
+        EorsKnobs(mantissa_bits=16)
+    with pytest.raises(ValueError):
+        EorsKnobs(margin_lsb=-1)
+
+
+@settings(max_examples=80, deadline=None)
+@given(seed=st.integers(0, 2 ** 32 - 1), k=st.integers(1, 4), s=st.integers(1, 2),
+       lim=st.sampled_from([3, 200, 32767]), op=st.sampled_from(["conv", "conv_transpose"]),
+       mb=st.integers(0, 3), margin=st.sampled_from([0, 1, 100, 1 << 16, 1 << 26]),
+       shift=st.integers(0, 20))
+def test_eors_fp_is_exact_where_computed(seed, k, s, lim, op, mb, margin, shift):
+    """eors_fp = the exact output stage where not predicted, 0 / mask 0 where predicted; the
+    prediction is exactly the estimate rule; the counts match a brute-force count."""
+    x, w, b, acc = _layer(seed, k, s, lim, op)
+    y, mask, pred = eors_fp(x, w, b, s, 0, shift, op=op, mantissa_bits=mb, margin=margin)
+    y0, mask0 = output_stage(acc, shift, 16, "relu", bias=b)
+    est = eors_estimate(x, w, b, s, 0, op=op, mantissa_bits=mb)
+    np.testing.assert_array_equal(pred, est <= -margin)
+    np.testing.assert_array_equal(y[~pred], y0[~pred])
+    np.testing.assert_array_equal(mask[~pred], mask0[~pred])
+    assert not np.any(y[pred]) and not np.any(mask[pred])
+    np.testing.assert_array_equal(mask, y > 0)                   # still the ReLU mask of y
+    c = eors_counts(pred, mask0)
+    flat = list(zip(pred.ravel().tolist(), mask0.ravel().tolist()))
+    assert c["false_zero"] == sum(1 for p, m in flat if p and m)
+    assert c["missed_zero"] == sum(1 for p, m in flat if not p and not m)
+    assert c["caught_zero"] == sum(1 for p, m in flat if p and not m)
+    assert c["true_zero"] == sum(1 for _, m in flat if not m)
+    assert c["predicted_zero"] == c["caught_zero"] + c["false_zero"]
+    assert c["true_zero"] == c["caught_zero"] + c["missed_zero"]
+    # the outputs EORS changes are exactly the false zeros
+    assert int(np.sum(y != y0)) == c["false_zero"]
+    r = eors_rates(counts=c)
+    assert r["predicted_zero_rate"] == pytest.approx(
+        r["true_zero_rate"] - r["missed_zero_rate"] + r["false_zero_rate"])
+
+
+@settings(max_examples=40, deadline=None)
+@given(seed=st.integers(0, 2 ** 32 - 1), k=st.integers(1, 4), s=st.integers(1, 2),
+       lim=st.sampled_from([3, 200, 32767]), op=st.sampled_from(["conv", "conv_transpose"]),
+       mb=st.integers(0, 3), shift=st.integers(0, 20))
+def test_huge_margin_predicts_nothing(seed, k, s, lim, op, mb, shift):
+    """A margin above any possible |estimate| skips nothing: EORS FP is the exact FP."""
+    x, w, b, acc = _layer(seed, k, s, lim, op)
+    bound = int(np.abs(eors_operand(x, mb)).sum()) * int(np.abs(eors_operand(w, mb)).max()) \
+        + int(np.abs(b).max())
+    y, mask, pred = eors_fp(x, w, b, s, 0, shift, op=op, mantissa_bits=mb, margin=bound + 1)
+    y0, mask0 = output_stage(acc, shift, 16, "relu", bias=b)
+    assert not pred.any()
+    np.testing.assert_array_equal(y, y0)
+    np.testing.assert_array_equal(mask, mask0)
+    assert eors_rates(pred, mask0)["predicted_zero_rate"] == 0.0
+
+
+@settings(max_examples=40, deadline=None)
+@given(seed=st.integers(0, 2 ** 32 - 1), k=st.integers(1, 4), s=st.integers(1, 2),
+       lim=st.sampled_from([3, 200, 32767]), op=st.sampled_from(["conv", "conv_transpose"]),
+       shift=st.integers(1, 20))
+def test_full_mantissa_misses_only_rounded_zeros(seed, k, s, lim, op, shift):
+    """mantissa_bits=15, margin=0 predicts acc+bias ≤ 0 exactly: no false zero, and the only
+    missed zeros are positive accumulators that requantise to 0."""
+    x, w, b, acc = _layer(seed, k, s, lim, op)
+    full = acc + b[None, :, None, None]
+    y, mask, pred = eors_fp(x, w, b, s, 0, shift, op=op, mantissa_bits=15, margin=0)
+    y0, mask0 = output_stage(acc, shift, 16, "relu", bias=b)
+    c = eors_counts(pred, mask0)
+    assert c["false_zero"] == 0
+    np.testing.assert_array_equal(y, y0)
+    np.testing.assert_array_equal(~pred & ~mask0, (full > 0) & ~mask0)
+
+
+@settings(max_examples=30, deadline=None)
+@given(seed=st.integers(0, 2 ** 32 - 1), op=st.sampled_from(["conv", "conv_transpose"]),
+       mb=st.integers(0, 3), m1=st.integers(0, 1 << 20), m2=st.integers(0, 1 << 20))
+def test_larger_margin_is_a_subset(seed, op, mb, m1, m2):
+    """A larger margin predicts a subset of the zeros, so never more false zeros."""
+    lo, hi = sorted((m1, m2))
+    x, w, b, acc = _layer(seed, 3, 2, 32767, op)
+    y0, mask0 = output_stage(acc, 12, 16, "relu", bias=b)
+    p_lo = eors_predict(x, w, b, 2, 0, op=op, mantissa_bits=mb, margin=lo)
+    p_hi = eors_predict(x, w, b, 2, 0, op=op, mantissa_bits=mb, margin=hi)
+    assert np.all(p_hi <= p_lo)
+    assert eors_counts(p_hi, mask0)["false_zero"] <= eors_counts(p_lo, mask0)["false_zero"]
+
+
+def test_eors_fp_refuses_bad_op_and_overflow():
+    x, w, b, _ = _layer(0, 3, 1, 32767, "conv")
+    with pytest.raises(ValueError):
+        eors_fp(x, w, b, 1, 0, 4, op="deconv")
+    with pytest.raises(OverflowError):
+        eors_fp(x, w, b, 1, 0, 4, mantissa_bits=15, acc_width=20)

@@ -92,3 +92,23 @@ def test_verilog_writes_the_core(tmp_path):
     text = out.read_text()
     assert "module ganforge_core" in text and "x_in__payload" in text
     one_line_error(cli("verilog", "--config", "huge", "-o", str(out)))
+
+
+def test_sim_op_eors_errors_are_one_line(conv_case, tmp_path):
+    path, _, _ = conv_case
+    out = str(tmp_path / "o.npz")
+    assert "--eors-margin" in one_line_error(cli("sim-op", str(path), "-o", out, "--eors",
+                                                 "--eors-margin", "-1"))
+    assert "eors_extra_mantissa_bits" in one_line_error(
+        cli("sim-op", str(path), "-o", out, "--config", "tiny", "--eors", "--eors-mantissa-bits", "7"))
+    assert "eors_acc_width" in one_line_error(
+        cli("sim-op", str(path), "-o", out, "--config", "tiny", "--eors", "--eors-acc-width", "99"))
+    assert "--dense" in one_line_error(cli("sim-op", str(path), "-o", out, "--config", "tiny",
+                                           "--eors", "--dense"))
+    np.savez(tmp_path / "id.npz", op="conv", x=np.ones((1, 1, 3, 3), int), w=np.ones((1, 1, 1, 1), int))
+    assert "activation relu" in one_line_error(cli("sim-op", str(tmp_path / "id.npz"), "-o", out,
+                                                   "--config", "tiny", "--eors"))
+    np.savez(tmp_path / "big.npz", op="conv", x=np.full((1, 4, 3, 3), 30000), activation="relu",
+             w=np.full((1, 4, 1, 1), 30000))
+    assert "acc_width" in one_line_error(cli("sim-op", str(tmp_path / "big.npz"), "-o", out,
+                                             "--config", "tiny", "--eors", "--eors-acc-width", "31"))

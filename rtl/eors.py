@@ -1,0 +1,144 @@
+"""EORS speculation unit: exponent-only ReLU speculation beside a sparse core.
+
+Before a ReLU layer's FP, :class:`EorsUnit` computes for every output the
+estimate of :func:`ganforge.golden.eors.eors_estimate` and predicts the
+outputs that will be ≤ 0 (:func:`ganforge.golden.eors.eors_predict`, bit for
+bit). The core then runs the layer with the prediction as its output mask
+(``skip_mask = mask_out = 1``): it never issues the taps of a predicted zero
+and drains it as 0 with ReLU mask 0, which is what EORS does to the layer.
+
+Structure. The unit is a :class:`~.core.SparseCore` whose lanes multiply
+nothing: it takes the same commands and element beats as the core
+(:mod:`.descriptor`, :func:`~.core.beat_layout`), so the firmware builds its
+passes with the core's pass builder
+(:func:`ganforge.firmware.core_driver.compile_eors`). Per tap, a lane forms
+``x̃ · w̃`` with shifters and adders only (:func:`eors_product`):
+
+* ``x̃``: the element reduced in the lane: ``|x|`` keeps bit ``p`` when
+  ``|x| >> (p + m + 1) == 0`` (the leading one and ``m`` bits below it), then
+  the sign;
+* ``w̃``: the weight reduced by the host into an *EORS weight word*
+  (:func:`eors_weight_word`): sign, shift ``sh`` and the ``m + 1`` kept bits
+  ``mant``, so ``w̃ = ±mant · 2**sh``;
+* ``x̃ · w̃ = ±(Σ_b mant[b] · (x̃ << b)) << sh``: ``m + 1`` constant shifts
+  and adds, and one barrel shifter. With ``m = 0`` it is ``±2**(e(x)+e(w))``.
+
+Accumulation, bias and decision. The products accumulate into the lane's
+accumulator of ``acc_width + 1`` bits, modulo ``2**(acc_width+1)`` (a partial
+sum may wrap; the final sum is exact when it fits). The drain adds the pass's BIAS beat,
+which the firmware loads as ``bias + margin``, and the output stage (shift 0,
+ReLU) gives mask bit ``estimate + margin > 0``. So **mask 0 means predicted
+zero** (``estimate ≤ −margin``). The guard bit makes ``estimate + margin``
+exact for every estimate that fits ``acc_width`` bits (the golden model
+refuses others) and every ``0 ≤ margin < 2**(acc_width−1)``. The firmware
+packs the drained mask bits into the core's ``MASK`` beats.
+
+Knobs: ``mantissa_bits`` and ``acc_width`` come from the configuration
+(``eors_extra_mantissa_bits``, ``eors_acc_width``) and are fixed at
+elaboration; ``margin`` is per pass (in the BIAS beat), so the firmware sets
+it per layer and step.
+
+Counters are the core's: ``macs_issued`` counts the speculation products
+(one per non-zero input tap), ``cycles_*`` the pass's cycles. False zeros
+(predicted zero, true value positive) cannot be known by the unit or by a
+core that skips them: the host counts them against the golden model (see
+docs/eors.md).
+
+Parameters: lanes, data_width, acc_width (the speculation accumulator,
+``eors_acc_width``), mantissa_bits (0..4), max_kernel, max_stride,
+weight_depth, out_depth, coord_bits, fifo_depth (as :class:`~.core.SparseCore`).
+
+Latency: as the core's. An element reaches a lane's iterator two cycles after
+it is taken and its taps issue one per cycle per lane; the product is
+combinational in the read-modify-write cycle (no extra stage). A pass retires
+about four cycles after its last tap and drains one mask beat (one bit per
+lane) per cycle.
+"""
+
+from amaranth.hdl import Cat, Mux, Signal, signed, unsigned
+
+from .core import SparseCore
+
+__all__ = ["EorsUnit", "eors_product", "eors_weight_word", "shift_bits", "MAX_MANTISSA_BITS"]
+
+#: The largest ``mantissa_bits`` the unit elaborates (the configuration's range).
+MAX_MANTISSA_BITS = 4
+
+
+def shift_bits(data_width):
+    """Width of the ``sh`` field of an EORS weight word."""
+    return max(1, (data_width - 1).bit_length())
+
+
+def eors_weight_word(w, mantissa_bits, data_width=16):
+    """The EORS weight word of integer weight ``w`` (a Python int, signed ``data_width``).
+
+    Bit 0 is the sign, bits ``1 .. S`` the shift ``sh`` (``S = shift_bits``), the next
+    ``mantissa_bits + 1`` bits ``mant``: ``w̃ = ±mant · 2**sh`` is
+    :func:`~ganforge.golden.eors.eors_operand`'s reduction of ``w``. The word is returned
+    as the signed ``data_width``-bit integer the operand memory stores.
+    """
+    w = int(w)
+    mag = abs(w)
+    sh = max(mag.bit_length() - 1 - mantissa_bits, 0)
+    mant = mag >> sh
+    sb = shift_bits(data_width)
+    word = int(w < 0) | (sh << 1) | (mant << (1 + sb))
+    if word >= 1 << data_width:
+        raise ValueError(f"EORS weight word of {w} does not fit {data_width} bits")
+    return word - (1 << data_width) if word >> (data_width - 1) else word
+
+
+def eors_product(m, x, word, mantissa_bits, data_width):
+    """``x̃ · w̃`` of element ``x`` (signed) and EORS weight word ``word``: shifts and adds."""
+    mb, dw = mantissa_bits, data_width
+    sb = shift_bits(dw)
+    ax = Signal(unsigned(dw), name="eors_abs_x")
+    m.d.comb += ax.eq(Mux(x < 0, -x, x))
+    kept = Signal(unsigned(dw), name="eors_x_kept")
+    m.d.comb += kept.eq(Cat(*[ax[p] & ((ax >> (p + mb + 1)) == 0) for p in range(dw)]))
+    raw = word.as_unsigned()
+    w_neg, sh, mant = raw[0], raw[1:1 + sb], raw[1 + sb:2 + sb + mb]
+    partial = Signal(unsigned(dw + mb + 1), name="eors_partial")
+    m.d.comb += partial.eq(sum(Mux(mant[b], kept << b, 0) for b in range(mb + 1)))
+    mag = Signal(unsigned(2 * dw), name="eors_mag")
+    m.d.comb += mag.eq(partial << sh)
+    prod = Signal(signed(2 * dw + 2), name="eors_prod")
+    m.d.comb += prod.eq(Mux((x < 0) ^ w_neg, -mag, mag))
+    return prod
+
+
+class EorsUnit(SparseCore):
+    """The speculation unit: a SparseCore with shift-add EORS products (see the module doc).
+
+    Same ports as :class:`~.core.SparseCore`; the command values are
+    ``acc_width + 1`` bits wide (the guard bit). Refuses a knob it cannot build,
+    naming the parameter.
+    """
+
+    def __init__(self, *, lanes=16, data_width=16, acc_width=24, mantissa_bits=0, max_kernel=5,
+                 max_stride=2, weight_depth=2048, out_depth=1024, coord_bits=8, fifo_depth=32):
+        try:
+            self._knobs(data_width, acc_width, mantissa_bits)
+        except ValueError:
+            self._MustUse__silence = True          # refused: no "never elaborated" warning
+            raise
+        self.mantissa_bits = mantissa_bits
+        self.eors_acc_width = acc_width
+        super().__init__(lanes=lanes, data_width=data_width, acc_width=acc_width + 1,
+                         max_kernel=max_kernel, max_stride=max_stride,
+                         weight_depth=weight_depth, out_depth=out_depth, coord_bits=coord_bits,
+                         fifo_depth=fifo_depth, eors_mantissa_bits=mantissa_bits)
+
+    @staticmethod
+    def _knobs(data_width, acc_width, mantissa_bits):
+        if not isinstance(mantissa_bits, int) or not 0 <= mantissa_bits <= MAX_MANTISSA_BITS:
+            raise ValueError(f"mantissa_bits must be an integer in 0..{MAX_MANTISSA_BITS}, "
+                             f"got {mantissa_bits!r}")
+        if 2 + shift_bits(data_width) + mantissa_bits > data_width:
+            raise ValueError(f"mantissa_bits={mantissa_bits} does not fit a {data_width}-bit "
+                             f"EORS weight word (data_width)")
+        if not isinstance(acc_width, int) or not 2 * data_width - 1 <= acc_width <= 63:
+            raise ValueError(f"acc_width must be an integer in {2 * data_width - 1}..63 "
+                             f"(the output stage takes 2*data_width..64 bits with the guard "
+                             f"bit), got {acc_width!r}")

@@ -1,0 +1,251 @@
+"""Benchmark EORS on the RTL: ``make bench-eors``; writes ``build/bench/eors.json``.
+
+For each ReLU layer of the saved ``dcgan`` workload (the real operands of one
+training step of the trained network; G1, G2, D1, D2), with the EORS knobs of
+the golden study (``build/bench/eors_golden.json``'s ``chosen``, or
+``--knobs``):
+
+* rates from the golden model on the whole captured batch: true zero,
+  predicted zero, false zero and missed zero (all over all outputs);
+* on Verilator, for the first ``--samples`` samples, three RTL runs driven by
+  the firmware: the :class:`~ganforge.rtl.eors.EorsUnit` pass (its prediction
+  must equal ``eors_predict``), the core with the prediction as output mask
+  (its result must equal ``eors_fp``), and the same core without EORS;
+* cycles: without EORS, the unit, the core with EORS, their sum
+  (sequential: measured), and ``max`` of the two (overlapped: **computed**
+  from the two measured counts, not simulated together), beside the ideal
+  (effective MACs with the EORS mask ÷ lanes) and the speedups;
+* the area of the speculation unit from Yosys (``scripts/area.py``), unless
+  ``--no-area``.
+
+The keys of eors.json are documented in docs/eors.md.
+"""
+
+import argparse
+import dataclasses
+import json
+import os
+import subprocess
+import sys
+import time
+
+import numpy as np
+
+sys.path.insert(0, os.path.join(os.path.dirname(__file__), ".."))
+
+from ganforge import golden as G                                      # noqa: E402
+from ganforge.config import ConfigError, get_preset                   # noqa: E402
+from ganforge.golden.workloads import load_workload                   # noqa: E402
+from ganforge.simop import simulate_eors_op                           # noqa: E402
+
+PROG = "bench_eors"
+SCHEMA = "ganforge-eors-bench/1"
+
+
+class _Parser(argparse.ArgumentParser):
+    def error(self, message):
+        self.exit(2, f"{PROG}: error: {message}\n")
+
+
+def log(msg):
+    print(msg, file=sys.stderr, flush=True)
+
+
+def relu_layers(layers):
+    return {n: r for n, r in layers.items()
+            if r.get("op") in ("conv", "conv_transpose") and r.get("activation") == "relu"}
+
+
+def chosen_knobs(path):
+    """``(mantissa_bits, margin_lsb, source)`` from the golden study's JSON, if there is one."""
+    try:
+        with open(path) as f:
+            c = json.load(f)["chosen"]
+        return int(c["mantissa_bits"]), int(c["margin_lsb"]), path
+    except (OSError, KeyError, ValueError):
+        return None
+
+
+def layer_rates(rec, mb, margin_lsb, acc_width):
+    x, w = rec["x"].astype(np.int64), rec["w"].astype(np.int64)
+    margin = int(margin_lsb) << int(rec["shift"])
+    pred = G.eors_predict(x, w, rec.get("bias"), int(rec["stride"]), int(rec["padding"]),
+                          op=rec["op"], mantissa_bits=mb, margin=margin, acc_width=acc_width)
+    counts = G.eors_counts(pred, rec["mask"])
+    return counts, G.eors_rates(counts=counts)
+
+
+def bench_layer(name, rec, config, args, mb, margin_lsb):
+    counts, rates = layer_rates(rec, mb, margin_lsb, config.eors_acc_width)
+    n = args.samples
+    x, w = rec["x"][:n].astype(np.int64), rec["w"].astype(np.int64)
+    params = dict(stride=int(rec["stride"]), padding=int(rec["padding"]), shift=int(rec["shift"]),
+                  activation="relu", slope_shift=int(rec["slope_shift"]))
+    if rec["op"] == "conv_transpose":
+        params["output_padding"] = 0
+    if "bias" in rec:
+        params["bias"] = rec["bias"].astype(np.int64)
+    margin = int(margin_lsb) << int(rec["shift"])
+    log(f"{PROG}: {name} ({rec['op']}, {n} samples): speculation unit, core with and without EORS ...")
+    t0 = time.time()
+    out = simulate_eors_op(rec["op"], {"x": x, "w": w}, params, config, margin=margin,
+                           sim=args.sim, eors_lanes=args.eors_lanes)
+    wk_off = G.conv2d_work if rec["op"] == "conv" else G.conv_transpose2d_work
+    eff_off = wk_off(x, w.shape, params["stride"], params["padding"])["effective"]
+    lanes = out["lanes"]
+    row = {
+        "layer": name, "op": rec["op"], "x_shape": list(x.shape), "w_shape": list(w.shape),
+        "margin_acc": margin,
+        "counts_full_batch": counts, "rates_full_batch": rates,
+        "sim_counts": {k[5:]: int(out[k]) for k in ("eors_outputs", "eors_true_zero",
+                                                    "eors_predicted_zero", "eors_false_zero",
+                                                    "eors_missed_zero", "eors_caught_zero")},
+        "matches_golden": bool(out["matches_golden"]),
+        "prediction_matches_golden": bool(out["prediction_matches_golden"]),
+        "cycles_no_eors": int(out["cycles_no_eors"]), "cycles_eors_unit": int(out["eors_cycles"]),
+        "cycles_core_eors": int(out["cycles"]), "cycles_sequential": int(out["cycles_sequential"]),
+        "cycles_overlapped_computed": int(out["cycles_overlapped_computed"]),
+        "effective_macs_off": int(eff_off), "effective_macs_on": int(out["effective_macs"]),
+        "speculation_products": int(out["eors_macs"]),
+        "ideal_cycles_off": eff_off / lanes, "ideal_cycles_on": out["effective_macs"] / lanes,
+        "seconds": time.time() - t0,
+    }
+    row["sim_rates"] = G.eors_rates(counts=row["sim_counts"])
+    _speedups(row)
+    log(f"{PROG}: {name}: cycles off {row['cycles_no_eors']}, unit {row['cycles_eors_unit']}, "
+        f"core with EORS {row['cycles_core_eors']}, ideal on {row['ideal_cycles_on']:.0f}; "
+        f"{'bit-exact' if row['matches_golden'] else 'MISMATCH'} ({row['seconds']:.0f} s)")
+    return row
+
+
+def _speedups(r):
+    off = r["cycles_no_eors"]
+    r["speedup_core_only"] = off / r["cycles_core_eors"]
+    r["speedup_sequential"] = off / r["cycles_sequential"]
+    r["speedup_overlapped_computed"] = off / r["cycles_overlapped_computed"]
+    r["ideal_speedup"] = r["effective_macs_off"] / max(r["effective_macs_on"], 1)
+
+
+def total(rows):
+    keys = ("cycles_no_eors", "cycles_eors_unit", "cycles_core_eors", "cycles_sequential",
+            "cycles_overlapped_computed", "effective_macs_off", "effective_macs_on",
+            "speculation_products", "ideal_cycles_off", "ideal_cycles_on")
+    t = {k: sum(r[k] for r in rows) for k in keys}
+    counts = {k: sum(r["counts_full_batch"][k] for r in rows) for k in rows[0]["counts_full_batch"]}
+    t["counts_full_batch"] = counts
+    t["rates_full_batch"] = G.eors_rates(counts=counts)
+    t["worst_false_zero_rate"] = max(r["rates_full_batch"]["false_zero_rate"] for r in rows)
+    _speedups(t)
+    return t
+
+
+def area(config_name, mb, acc_width, out_dir, targets):
+    """Yosys area of the unit (and of the core, for scale) through scripts/area.py, for the
+    preset ``config_name`` with the bench's EORS knobs."""
+    json_path = os.path.join(out_dir, "eors_area.json")
+    cmd = [sys.executable, os.path.join(os.path.dirname(__file__), "area.py"),
+           "--component", "eors", "--config", config_name, "--targets", targets,
+           "--build-dir", os.path.join(out_dir, "eors_area"), "--json", json_path, "--jobs", "1",
+           "--eors-mantissa-bits", str(mb), "--eors-acc-width", str(acc_width)]
+    log(f"{PROG}: Yosys area of the speculation unit ({config_name}, {targets}) ...")
+    proc = subprocess.run(cmd, capture_output=True, text=True)
+    if proc.returncode != 0:
+        raise SystemExit(f"{PROG}: error: area.py failed: {proc.stderr.strip().splitlines()[-1]}")
+    with open(json_path) as f:
+        rep = json.load(f)
+    return {"preset": config_name, "json": "eors_area.json",
+            "results": [{k: r[k] for k in ("component", "description", "lanes", "target", "cells",
+                                            "lut", "ff", "dsp", "bram")}
+                        for r in rep["results"]]}
+
+
+def print_report(res):
+    k = res["knobs"]
+    print(f"\nEORS on the real ReLU layers of 'dcgan' ({res['config']}: {res['lanes']} core lanes, "
+          f"{res['eors_lanes']} unit lanes; mantissa bits {k['mantissa_bits']}, margin "
+          f"{k['margin_lsb']} LSB, accumulator {k['acc_width']} bits)")
+    print("rates over all outputs of the whole captured batch (golden):")
+    print(f"{'layer':6s} {'true0':>7s} {'pred0':>7s} {'false0':>7s} {'missed0':>8s}")
+    for r in res["layers"] + [dict(res["total"], layer="all")]:
+        q = r["rates_full_batch"]
+        print(f"{r['layer']:6s} {q['true_zero_rate']:7.2%} {q['predicted_zero_rate']:7.2%} "
+              f"{q['false_zero_rate']:7.2%} {q['missed_zero_rate']:8.2%}")
+    print(f"cycles on Verilator, first {res['samples']} samples (overlapped = max of the two "
+          f"measured counts, computed):")
+    print(f"{'layer':6s} {'off':>8s} {'unit':>8s} {'core on':>8s} {'seq':>8s} {'overlap':>8s} "
+          f"{'ideal on':>9s} {'core':>6s} {'seq':>6s} {'ovl':>6s} {'ideal':>6s} ok")
+    for r in res["layers"] + [dict(res["total"], layer="all", matches_golden=res["all_match"])]:
+        print(f"{r['layer']:6s} {r['cycles_no_eors']:8d} {r['cycles_eors_unit']:8d} "
+              f"{r['cycles_core_eors']:8d} {r['cycles_sequential']:8d} "
+              f"{r['cycles_overlapped_computed']:8d} {r['ideal_cycles_on']:9.0f} "
+              f"{r['speedup_core_only']:5.2f}x {r['speedup_sequential']:5.2f}x "
+              f"{r['speedup_overlapped_computed']:5.2f}x {r['ideal_speedup']:5.2f}x "
+              f"{'yes' if r['matches_golden'] else 'NO'}")
+    if res.get("area"):
+        print(f"area (Yosys, preset {res['area']['preset']}):")
+        for a in res["area"]["results"]:
+            print(f"  {a['component']:5s} {a['target']:6s} LUT {a['lut']} FF {a['ff']} DSP {a['dsp']} "
+                  f"BRAM {a['bram']} (unit lanes {a['lanes']})")
+
+
+def parse_args(argv):
+    ap = _Parser(prog=PROG, description=__doc__.split("\n")[0])
+    ap.add_argument("--config", default="small", help="configuration preset of the core and unit")
+    ap.add_argument("--sim", default="verilator", choices=("verilator", "icarus"))
+    ap.add_argument("--samples", type=int, default=4, help="samples of each layer simulated")
+    ap.add_argument("--knobs", nargs=2, type=int, metavar=("MB", "MARGIN_LSB"), default=None,
+                    help="EORS knobs (default: the golden study's choice, else 2 0)")
+    ap.add_argument("--study", default="build/bench/eors_golden.json",
+                    help="the golden study's JSON (for the chosen knobs)")
+    ap.add_argument("--eors-acc-width", type=int, default=36,
+                    help="speculation accumulator bits (the real layers' estimates need 33)")
+    ap.add_argument("--eors-lanes", type=int, default=None,
+                    help="lanes of the speculation unit (default: the core's)")
+    ap.add_argument("--area-config", default="tiny",
+                    help="preset for the Yosys area of the unit (default: tiny)")
+    ap.add_argument("--area-targets", default="ice40,ecp5")
+    ap.add_argument("--no-area", action="store_true")
+    ap.add_argument("--out", default="build/bench")
+    args = ap.parse_args(argv)
+    if args.samples < 1:
+        ap.error(f"--samples must be >= 1, got {args.samples}")
+    if args.knobs is not None and (not 0 <= args.knobs[0] <= 4 or args.knobs[1] < 0):
+        ap.error(f"--knobs: mantissa bits must be in 0..4 and the margin >= 0, got {args.knobs}")
+    if args.eors_lanes is not None and (args.eors_lanes < 1 or args.eors_lanes & (args.eors_lanes - 1)):
+        ap.error(f"--eors-lanes must be a power of two, got {args.eors_lanes}")
+    return args, ap
+
+
+def main(argv=None):
+    args, ap = parse_args(argv)
+    t0 = time.time()
+    if args.knobs is not None:
+        mb, margin_lsb, source = *args.knobs, "--knobs"
+    else:
+        mb, margin_lsb, source = chosen_knobs(args.study) or (2, 0, "default")
+    try:
+        config = dataclasses.replace(get_preset(args.config), eors_extra_mantissa_bits=mb,
+                                     eors_acc_width=args.eors_acc_width)
+    except (ConfigError, KeyError, ValueError) as exc:
+        ap.error(str(exc).strip("'\""))
+    layers, _ = load_workload("dcgan")
+    rows = [bench_layer(n, r, config, args, mb, margin_lsb) for n, r in relu_layers(layers).items()]
+    res = {"schema": SCHEMA, "config": args.config, "lanes": config.lanes_per_core,
+           "eors_lanes": args.eors_lanes or config.lanes_per_core, "samples": args.samples,
+           "sim": args.sim,
+           "knobs": {"mantissa_bits": mb, "margin_lsb": margin_lsb, "acc_width": args.eors_acc_width,
+                     "source": source},
+           "layers": rows, "total": total(rows), "all_match": all(r["matches_golden"] for r in rows)}
+    res["area"] = None if args.no_area else area(args.area_config, mb, args.eors_acc_width,
+                                                 args.out, args.area_targets)
+    res["seconds"] = time.time() - t0
+    os.makedirs(args.out, exist_ok=True)
+    with open(os.path.join(args.out, "eors.json"), "w") as f:
+        json.dump(res, f, indent=1)
+    print_report(res)
+    print(f"\nwrote {args.out}/eors.json in {res['seconds']:.0f} s")
+    return 0 if res["all_match"] else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())
