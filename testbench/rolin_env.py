@@ -16,6 +16,7 @@
 import logging
 import random
 
+import numpy as np
 from cocotb.triggers import ClockCycles
 from cocotbext.axi import AxiBus, AxiLiteBus, AxiLiteMaster, AxiRam
 
@@ -25,7 +26,7 @@ from ganforge.rtl.rolin_engine import REG
 from ganforge.testbench.rolin_ref import COEF_FRAC, FRAC_XHAT, FRAC_Y, SCALE_FRAC
 from ganforge.testbench.streams import StreamSink, StreamSource
 
-__all__ = ["RolinEnv", "split_bursts"]
+__all__ = ["RolinEnv", "RamRegions", "split_bursts"]
 
 
 def split_bursts(addr, length, bytes_per_beat, max_burst):
@@ -44,6 +45,33 @@ def split_bursts(addr, length, bytes_per_beat, max_burst):
 def _pauses(rng, p):
     while True:
         yield rng.random() < p
+
+
+class RamRegions:
+    """Named int16 tensors in the external memory model, each in a 4 KiB-aligned region of its own
+    (so no DMA burst of one tensor crosses into another). ``regions`` maps a name to its byte
+    address."""
+
+    def __init__(self, ram):
+        self.ram, self.regions, self.next_addr = ram, {}, 0
+
+    def region(self, name, nbytes):
+        """The address of ``name``'s region, allocated with ``nbytes`` on first use."""
+        if name not in self.regions:
+            self.regions[name] = self.next_addr
+            self.next_addr += -(-nbytes // 4096) * 4096
+        return self.regions[name]
+
+    def put(self, name, arr):
+        """Place a tensor in memory without counting it (it is there before the run)."""
+        raw = np.ascontiguousarray(arr, dtype="<i2").tobytes()
+        self.ram.write(self.region(name, len(raw)), raw)
+
+    def get(self, name, shape):
+        """The tensor stored at ``name``'s region, as int64 of ``shape``."""
+        n = int(np.prod(shape))
+        raw = self.ram.read(self.regions[name], 2 * n)
+        return np.frombuffer(raw, dtype="<i2").astype(np.int64).reshape(shape)
 
 
 class RolinEnv:

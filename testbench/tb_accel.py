@@ -43,7 +43,7 @@ from ganforge.rtl.core import SparseCore
 from ganforge.rtl.ld_adapter import geom_layout
 from ganforge.rtl.rolin_engine import TAG_LOAD, TAG_LOAD_AUX, TAG_STORE_AUX
 from ganforge.testbench.core_sim import pack_program
-from ganforge.testbench.rolin_env import RolinEnv
+from ganforge.testbench.rolin_env import RamRegions, RolinEnv
 from ganforge.testbench.rolin_ref import conv_ep, i2i_layers, in_block, in_golden
 from ganforge.testbench.runner import tb_args
 from ganforge.testbench.streams import StreamSource, reset, start_clock
@@ -104,23 +104,8 @@ class Host:
         self.cmd = StreamSource(dut, "cmd", idle=throttle, rng=random.Random(rng.random()))
         self.geom = StreamSource(dut, "geom", geom_layout(self.core.cb), idle=throttle,
                                  rng=random.Random(rng.random()))
-        self.regions, self.next_addr = {}, 0
+        self.mem = RamRegions(env.ram)
         self.mode_word = 0
-
-    def region(self, name, nbytes):
-        if name not in self.regions:
-            self.regions[name] = self.next_addr
-            self.next_addr += -(-nbytes // 4096) * 4096
-        return self.regions[name]
-
-    def put(self, name, arr):
-        raw = np.ascontiguousarray(arr, dtype="<i2").tobytes()
-        self.env.ram.write(self.region(name, len(raw)), raw)
-
-    def get(self, name, shape):
-        n = int(np.prod(shape))
-        raw = self.env.ram.read(self.regions[name], 2 * n)
-        return np.frombuffer(raw, dtype="<i2").astype(np.int64).reshape(shape)
 
     async def mode(self, ld=0, st=0, relu=1):
         await self.env.set("mode", ld | st << 2 | relu << 5)
@@ -143,7 +128,7 @@ class Host:
         Co, P = out_shape[1], out_shape[2] * out_shape[3]
         assert Co % lanes == 0, "a tile fills every lane"
         self.dut.st_positions.value = P
-        out_base = self.region(out, int(np.prod(out_shape)) * 2)
+        out_base = self.mem.region(out, int(np.prod(out_shape)) * 2)
         # Passes, one sample at a time, so tiles (sample n, channels c0 .. c0+lanes-1) leave
         # in NCHW order and the statistics unit numbers the maps as the table does.
         passes = []
@@ -172,8 +157,8 @@ class Host:
         # Read commands in pass order. The normalise unit restarts at a pass whose first map
         # does not follow the previous pass's last (after that pass has gone through).
         pair = isinstance(inp, tuple)
-        main = self.regions[inp[0] if pair else inp]
-        side = self.regions[inp[1]] if pair else None
+        main = self.mem.regions[inp[0] if pair else inp]
+        side = self.mem.regions[inp[1]] if pair else None
         expect, since = None, 0
         for n, q0, c0, p in passes:
             cin = p.desc["cin"]
@@ -199,7 +184,7 @@ class Host:
             if aux and p.desc["drain"]:
                 # What the statistics unit reads beside the tile, right after the tile's
                 # input, so it never waits behind reads the core cannot take yet.
-                await env.read([(self.regions[aux] + (n * Co + c0) * P * 2, lanes * P * 2,
+                await env.read([(self.mem.regions[aux] + (n * Co + c0) * P * 2, lanes * P * 2,
                                  TAG_STORE_AUX)])
         for t in tasks:
             await t
@@ -265,8 +250,8 @@ async def accel_chain(dut):
     g = chain_golden(S, *args["cut"])
     blk = g["blk"]
     host = Host(env, dut, args["core"], args["fifo_depth"], args["throttle"], rng, log)
-    host.put("x2", g["x2"])
-    host.put("dy3", g["dy3"])
+    host.mem.put("x2", g["x2"])
+    host.mem.put("dy3", g["dy3"])
     co2 = g["w2"].shape[0]
     cycles, macs = {}, {}
 
@@ -285,14 +270,14 @@ async def accel_chain(dut):
                          out_shape=g["x"].shape, st=1)
     stamp("fp_T2", t0, d)
     await host.wait_reg("param_maps", S * co2)
-    assert np.array_equal(host.get("x", g["x"].shape), g["x"]), "FP T2: stored x"
+    assert np.array_equal(host.mem.get("x", g["x"].shape), g["x"]), "FP T2: stored x"
     # FP 2: T3, input through IN + ReLU on the load path.
     await env.load_side(blk, 0)
     t0 = now()
     d = await host.layer("conv", {"x": blk["y"], "w": g["w3"]}, g["fp3"], inp="x", out="out3",
                          out_shape=g["out3"].shape, ld=(1, 0))
     stamp("fp_T3", t0, d)
-    assert np.array_equal(host.get("out3", g["out3"].shape), g["out3"]), "FP T3: output"
+    assert np.array_equal(host.mem.get("out3", g["out3"].shape), g["out3"]), "FP T3: output"
     if args["ep"]:
         # EP 1: T3's input gradient, stored through the statistics unit in EP mode.
         await env.store_side(blk, 0)
@@ -301,14 +286,14 @@ async def accel_chain(dut):
                              out="dy_in", out_shape=blk["dy_in"].shape, st=2, aux="x")
         stamp("ep_T3", t0, d)
         await host.wait_reg("param_maps", S * co2)
-        assert np.array_equal(host.get("dy_in", blk["dy_in"].shape), blk["dy_in"]), "EP T3: dy"
+        assert np.array_equal(host.mem.get("dy_in", blk["dy_in"].shape), blk["dy_in"]), "EP T3: dy"
         # EP 2: T2's input gradient from the IN backward (with the ReLU mask) on the load path.
         await env.load_side(blk, 0)
         t0 = now()
         d = await host.layer("conv_input_grad", {"dy": blk["dx"], "w": g["w2"]}, g["ep2"],
                              inp=("dy_in", "x"), out="dx2", out_shape=g["dx2"].shape, ld=(2, 0))
         stamp("ep_T2", t0, d)
-        assert np.array_equal(host.get("dx2", g["dx2"].shape), g["dx2"]), "EP T2: input gradient"
+        assert np.array_equal(host.mem.get("dx2", g["dx2"].shape), g["dx2"]), "EP T2: input gradient"
     if args.get("out"):
         with open(args["out"], "w") as f:
             json.dump({"cycles": cycles, "macs_issued": macs,

@@ -39,7 +39,7 @@ from cocotb.triggers import ClockCycles
 
 from ganforge import golden as G
 from ganforge.rtl.rolin_engine import TAG_LOAD, TAG_LOAD_AUX, TAG_STORE_AUX
-from ganforge.testbench.rolin_env import RolinEnv
+from ganforge.testbench.rolin_env import RamRegions, RolinEnv
 from ganforge.testbench.rolin_ref import IN_BLOCKS, WIDTH, conv_fp, i2i_layers, in_block
 from ganforge.testbench.runner import tb_args
 from ganforge.testbench.streams import reset, start_clock
@@ -60,8 +60,7 @@ class Flow:
         self.fifo_depth = fifo_depth
         self.log = log
         self.layers = i2i_layers()
-        self.next_addr = 0
-        self.regions = {}
+        self.mem = RamRegions(env.ram)
         self.blocks = {name: in_block(name) for _, name, _ in IN_BLOCKS}
         base = 0
         self.base = {}
@@ -70,17 +69,6 @@ class Flow:
             base += samples * self.blocks[name]["x"].shape[1]
 
     # --- memory -------------------------------------------------------------
-    def region(self, name, nbytes):
-        if name not in self.regions:
-            self.regions[name] = self.next_addr
-            self.next_addr += -(-nbytes // 4096) * 4096
-        return self.regions[name]
-
-    def put(self, name, arr):
-        """Place a tensor in external memory without counting it (it is there before the run)."""
-        raw = np.ascontiguousarray(arr, dtype="<i2").tobytes()
-        self.env.ram.write(self.region(name, len(raw)), raw)
-
     # --- engine helpers ---------------------------------------------------------
     async def mode(self, ld=0, st=0, discard=0, relu=1):
         await self.env.set("mode", ld | st << 2 | discard << 4 | relu << 5)
@@ -98,7 +86,7 @@ class Flow:
 
     async def load_plain(self, name, shape):
         n = int(np.prod(shape)) * 2
-        vals, _ = await self.load([(self.regions[name], n, TAG_LOAD)], n)
+        vals, _ = await self.load([(self.mem.regions[name], n, TAG_LOAD)], n)
         return vals.reshape(shape)
 
     async def load_pair(self, main, aux, shape):
@@ -108,7 +96,7 @@ class Flow:
         cmds = []
         for off in range(0, n, chunk):
             ln = min(chunk, n - off)
-            cmds += [(self.regions[main] + off, ln, TAG_LOAD), (self.regions[aux] + off, ln, TAG_LOAD_AUX)]
+            cmds += [(self.mem.regions[main] + off, ln, TAG_LOAD), (self.mem.regions[aux] + off, ln, TAG_LOAD_AUX)]
         vals, masks = await self.load(cmds, n)
         return vals.reshape(shape), masks.reshape(shape)
 
@@ -117,9 +105,9 @@ class Flow:
         env = self.env
         raw_len = arr.size * 2
         if aux is not None:
-            cocotb.start_soon(env.read([(self.regions[aux], raw_len, TAG_STORE_AUX)]))
+            cocotb.start_soon(env.read([(self.mem.regions[aux], raw_len, TAG_STORE_AUX)]))
         if not discard:
-            cocotb.start_soon(env.write_cmds([(self.region(name, raw_len), raw_len)]))
+            cocotb.start_soon(env.write_cmds([(self.mem.region(name, raw_len), raw_len)]))
         await env.st.send(to_words(arr, self.bpb))
         await env.wait_idle(0b11)
 
@@ -159,7 +147,7 @@ class Flow:
                 await self.mode(ld=1)
                 await self.env.set("start", 2)
                 x, mask = (v.reshape((S,) + prev["x"].shape[1:]) for v in
-                           await self.load([(self.regions[f"{prev['name']}.x"], prev["x"][:S].size * 2,
+                           await self.load([(self.mem.regions[f"{prev['name']}.x"], prev["x"][:S].size * 2,
                                              TAG_LOAD)], prev["x"][:S].size * 2))
                 assert np.array_equal(mask, prev["mask"][:S]), f"{k}: mask of {prev['name']}"
             else:
@@ -194,7 +182,7 @@ class Flow:
                 await self.mode(ld=1)
                 await self.env.set("start", 2)
                 nb = out.size * 2
-                y, mask = await self.load([(self.regions[f"{name}.x"], nb, TAG_LOAD)], nb)
+                y, mask = await self.load([(self.mem.regions[f"{name}.x"], nb, TAG_LOAD)], nb)
                 assert np.array_equal(y.reshape(out.shape), blk["y"][:S]), f"{name}: y"
                 assert np.array_equal(mask.reshape(out.shape), blk["mask"][:S])
                 await self.mode()
@@ -286,10 +274,10 @@ async def rolin_i2i(dut):
     from ganforge.golden.nn import Arith
     q = Arith(fixed=True, width=WIDTH).requantize_auto(acc, int(t1["dy_frac"]) + int(t1["w_frac"]))
     flow.image_grad, flow.image_grad_frac = q.q, q.frac
-    flow.put("image", L["T1"]["x"][:samples])
-    flow.put("dout", L["T5"]["dy"][:samples])
+    flow.mem.put("image", L["T1"]["x"][:samples])
+    flow.mem.put("dout", L["T5"]["dy"][:samples])
     for k in CONVS:
-        flow.put(f"{k}.w", L[k]["w"])
+        flow.mem.put(f"{k}.w", L[k]["w"])
     results = {}
     for rolin in args["modes"]:
         on = rolin == "on"
@@ -301,7 +289,7 @@ async def rolin_i2i(dut):
         results[f"ep_{rolin}"] = await flow.counters()
         log(f"ROLIN {rolin}: {results}")
     # The generator's output and the image gradient, as stored, against the golden chain.
-    out = np.frombuffer(env.ram.read(flow.regions["out"], samples * 256 * 2), dtype="<i2")
+    out = np.frombuffer(env.ram.read(flow.mem.regions["out"], samples * 256 * 2), dtype="<i2")
     want = conv_fp(L["T5"], in_block("T4.in")["y"][:samples])
     assert np.array_equal(out.reshape(want.shape), want)
     if args.get("out"):
