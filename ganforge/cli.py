@@ -66,24 +66,30 @@ def command(name: str, help: str, *, arguments: Arguments | None = None,
     return register
 
 
-def _nonneg_int(text: str) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a non-negative integer, got {text!r}") from None
-    if value < 0:
-        raise argparse.ArgumentTypeError(f"expected a non-negative integer, got {value}")
-    return value
+def _int_at_least(minimum: int, what: str) -> Callable[[str], int]:
+    def parse(text: str) -> int:
+        try:
+            value = int(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"expected a {what} integer, got {text!r}") from None
+        if value < minimum:
+            raise argparse.ArgumentTypeError(f"expected a {what} integer, got {value}")
+        return value
+    parse.__name__ = f"{what}_int"
+    return parse
 
 
-def _positive_int(text: str) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a positive integer, got {text!r}") from None
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"expected a positive integer, got {value}")
-    return value
+#: argparse ``type=`` for integers >= 0 and >= 1, with a one-line message otherwise.
+nonneg_int = _int_at_least(0, "non-negative")
+positive_int = _int_at_least(1, "positive")
+
+
+class ScriptParser(argparse.ArgumentParser):
+    """The parser of a script in scripts/: a wrong argument is one line, ``PROG: error: ...``,
+    and exit status 2."""
+
+    def error(self, message: str) -> NoReturn:
+        self.exit(2, f"{self.prog}: error: {message}\n")
 
 
 # --- ganforge config ---------------------------------------------------------
@@ -116,7 +122,7 @@ def _cmd_config(args: argparse.Namespace) -> int:
 def _demo_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--out", metavar="DIR", default="build/demo",
                         help="output directory (default: build/demo)")
-    parser.add_argument("--iterations", metavar="N", type=_positive_int, default=None,
+    parser.add_argument("--iterations", metavar="N", type=positive_int, default=None,
                         help="training iterations (default: 1500; 60 with --quick)")
     parser.add_argument("--seed", metavar="S", type=int, default=0, help="random seed (default: 0)")
     parser.add_argument("--no-float", action="store_true",
@@ -140,8 +146,8 @@ def _cmd_demo(args: argparse.Namespace) -> int | None:
 def _workloads_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--out", metavar="DIR", default=None,
                         help="output directory (default: the package's golden/workloads/)")
-    parser.add_argument("--dcgan-iterations", metavar="N", type=_positive_int, default=1500)
-    parser.add_argument("--i2i-iterations", metavar="N", type=_positive_int, default=600)
+    parser.add_argument("--dcgan-iterations", metavar="N", type=positive_int, default=1500)
+    parser.add_argument("--i2i-iterations", metavar="N", type=positive_int, default=600)
     parser.add_argument("--show", metavar="NAME", default=None,
                         help="print the layers of a saved workload (dcgan, i2i or a path) and exit")
 
@@ -185,7 +191,7 @@ def _simop_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--eors", action="store_true",
                         help="ReLU FP with EORS: the speculation unit, then the core with the "
                              "predicted zeros masked, and the core without EORS")
-    parser.add_argument("--eors-margin", metavar="N", type=_nonneg_int, default=0,
+    parser.add_argument("--eors-margin", metavar="N", type=nonneg_int, default=0,
                         help="EORS margin in accumulator units (default: 0)")
     parser.add_argument("--eors-mantissa-bits", metavar="M", type=int, default=None,
                         help="override the configuration's eors_extra_mantissa_bits")

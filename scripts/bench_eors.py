@@ -21,7 +21,6 @@ the golden study (``build/bench/eors_golden.json``'s ``chosen``, or
 The keys of eors.json are documented in docs/eors.md.
 """
 
-import argparse
 import dataclasses
 import json
 import os
@@ -37,23 +36,11 @@ from ganforge import golden as G                                      # noqa: E4
 from ganforge.config import ConfigError, get_preset                   # noqa: E402
 from ganforge.golden.workloads import load_workload                   # noqa: E402
 from ganforge.simop import simulate_eors_op                           # noqa: E402
+from ganforge.cli import ScriptParser                                 # noqa: E402
+from eors_study import log, relu_layers                               # noqa: E402  (scripts/)
 
 PROG = "bench_eors"
 SCHEMA = "ganforge-eors-bench/1"
-
-
-class _Parser(argparse.ArgumentParser):
-    def error(self, message):
-        self.exit(2, f"{PROG}: error: {message}\n")
-
-
-def log(msg):
-    print(msg, file=sys.stderr, flush=True)
-
-
-def relu_layers(layers):
-    return {n: r for n, r in layers.items()
-            if r.get("op") in ("conv", "conv_transpose") and r.get("activation") == "relu"}
 
 
 def chosen_knobs(path):
@@ -189,7 +176,7 @@ def print_report(res):
 
 
 def parse_args(argv):
-    ap = _Parser(prog=PROG, description=__doc__.split("\n")[0])
+    ap = ScriptParser(prog=PROG, description=__doc__.split("\n")[0])
     ap.add_argument("--config", default="small", help="configuration preset of the core and unit")
     ap.add_argument("--sim", default="verilator", choices=("verilator", "icarus"))
     ap.add_argument("--samples", type=int, default=4, help="samples of each layer simulated")

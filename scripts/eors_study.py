@@ -34,7 +34,6 @@ and printed as tables; progress goes to stderr.
     scored sampling with EORS on (what the accelerator produces) and off.
 """
 
-import argparse
 import json
 import os
 import sys
@@ -46,6 +45,7 @@ sys.path.insert(0, os.path.join(os.path.dirname(__file__), ".."))
 
 from ganforge import golden as G                                         # noqa: E402
 from ganforge.golden.workloads import load_workload                      # noqa: E402
+from ganforge.cli import ScriptParser, nonneg_int, positive_int           # noqa: E402
 
 PROG = "eors_study"
 SCHEMA = "ganforge-eors-golden/1"
@@ -53,11 +53,6 @@ SCHEMA = "ganforge-eors-golden/1"
 
 class StudyError(Exception):
     """A problem with the user's input, printed as one line."""
-
-
-class _Parser(argparse.ArgumentParser):
-    def error(self, message):
-        self.exit(2, f"{PROG}: error: {message}\n")
 
 
 def log(msg):
@@ -321,41 +316,24 @@ def print_report(res):
 
 # --------------------------------------------------------------------------- main
 
-def _nonneg(text):
-    try:
-        v = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a non-negative integer, got {text!r}") from None
-    if v < 0:
-        raise argparse.ArgumentTypeError(f"expected a non-negative integer, got {v}")
-    return v
-
-
-def _positive(text):
-    v = _nonneg(text)
-    if v < 1:
-        raise argparse.ArgumentTypeError(f"expected a positive integer, got {v}")
-    return v
-
-
 def parse_args(argv):
-    ap = _Parser(prog=PROG, description=__doc__.split("\n")[0])
+    ap = ScriptParser(prog=PROG, description=__doc__.split("\n")[0])
     ap.add_argument("--workload", default="dcgan", help="saved workload name or .npz path")
-    ap.add_argument("--mantissa-bits", type=_nonneg, nargs="+", default=[0, 1, 2, 3],
+    ap.add_argument("--mantissa-bits", type=nonneg_int, nargs="+", default=[0, 1, 2, 3],
                     metavar="MB", help="mantissa bits to sweep (0..15)")
-    ap.add_argument("--margins-lsb", type=_nonneg, nargs="+",
+    ap.add_argument("--margins-lsb", type=nonneg_int, nargs="+",
                     default=[0, 32, 64, 128, 256, 512, 1024], metavar="M",
                     help="margins to sweep, in LSBs of each layer's requantised output")
     ap.add_argument("--bar", type=float, default=0.01, help="false-zero bar (fraction of outputs)")
     ap.add_argument("--tolerance", type=float, default=0.02,
                     help="speedup a cheaper setting may give up when choosing knobs (fraction)")
-    ap.add_argument("--knobs", type=_nonneg, nargs=2, metavar=("MB", "MARGIN_LSB"),
+    ap.add_argument("--knobs", type=nonneg_int, nargs=2, metavar=("MB", "MARGIN_LSB"),
                     help="train with these knobs instead of the chosen ones")
-    ap.add_argument("--iterations", type=_positive, default=1500, help="training iterations")
-    ap.add_argument("--batch", type=_positive, default=64, help="training batch")
-    ap.add_argument("--seeds", type=_nonneg, nargs="+", default=[0], metavar="SEED",
+    ap.add_argument("--iterations", type=positive_int, default=1500, help="training iterations")
+    ap.add_argument("--batch", type=positive_int, default=64, help="training batch")
+    ap.add_argument("--seeds", type=nonneg_int, nargs="+", default=[0], metavar="SEED",
                     help="training seeds (each trained with EORS off and on)")
-    ap.add_argument("--jobs", type=_positive, default=1, help="training runs in parallel")
+    ap.add_argument("--jobs", type=positive_int, default=1, help="training runs in parallel")
     ap.add_argument("--no-train", action="store_true", help="part (a) only")
     ap.add_argument("--out", default="build/bench", help="output folder")
     args = ap.parse_args(argv)
