@@ -40,7 +40,7 @@ from ganforge.golden import work as C_work
 from ganforge.golden.fixed import ACTIVATIONS, as_int_array, output_stage
 from ganforge.rtl.descriptor import MASK_WORD, CmdKind, Op, map_words, pitch_log2
 
-__all__ = ["Pass", "Program", "compile_op", "OPS", "reference_result", "work_counts",
+__all__ = ["Pass", "Program", "compile_op", "balanced_channel_order", "OPS", "reference_result", "work_counts",
            "compile_eors", "eors_prediction"]
 
 OPS = ("conv", "conv_transpose", "conv_input_grad", "conv_transpose_input_grad",
@@ -193,8 +193,25 @@ def _desc(op, k, stride, padding, out_hw, in_hw, cin, shift, activation, slope, 
             "mask_out": int(mask_out), "drain": int(drain), "slots": slots}
 
 
+def balanced_channel_order(out_mask, cout):
+    """The order in which output channels fill the lanes of a masked FP.
+
+    A pass ends when its slowest lane does, and a lane's work is the taps of
+    the outputs its mask keeps. With ``out_mask`` (``[n, cout, H, W]`` bool,
+    the samples that share a pass), channels are sorted by the outputs they
+    keep, most first (stable), so each pass groups channels of similar work:
+    for groups of a fixed size, this order minimises the sum over passes of
+    the heaviest channel's kept outputs. Without a mask every channel has the
+    same work and the order is the natural one.
+    """
+    if out_mask is None:
+        return np.arange(cout)
+    kept = np.asarray(out_mask, dtype=bool).sum(axis=(0, 2, 3))
+    return np.argsort(-kept, kind="stable")
+
+
 def _fp_program(op, inp, wl, transposed, out_hw, stride, padding, *, lanes, weight_depth,
-                out_depth, shift, activation, slope, bias, out_mask, dense):
+                out_depth, shift, activation, slope, bias, out_mask, dense, balance=True):
     n_s, cin, h, w = inp.shape
     cout = wl.shape[0]
     k = wl.shape[2]
@@ -207,18 +224,23 @@ def _fp_program(op, inp, wl, transposed, out_hw, stride, padding, *, lanes, weig
     passes = []
     banks = _Banks()
     rel = Op.TCONV if transposed else Op.CONV
+    balanced = balance and out_mask is not None
+    orders = {n0: balanced_channel_order(out_mask[n0:n0 + slots] if balanced else None, cout)
+              for n0 in range(0, n_s, slots)}
     for c0 in range(0, cout, group):
         for n0 in range(0, n_s, slots):
+            chans = orders[n0][c0:c0 + group]
             assign = []                                   # lane -> (n, c) or None
             for l in range(lanes):
-                n, c = n0 + l % slots, c0 + l // slots
-                assign.append((n, c) if n < n_s and c < cout else None)
+                n, g = n0 + l % slots, l // slots
+                assign.append((n, int(chans[g])) if n < n_s and g < len(chans) else None)
             used = {l: a for l, a in enumerate(assign) if a is not None}
             for q0 in range(0, cin, chunk):
                 q1 = min(cin, q0 + chunk)
                 last = q1 == cin
-                # Lanes of one output channel group keep their weights across sample passes.
-                bank, load = banks.place(("w", c0, q0))
+                # Lanes of one output channel group keep their weights across sample passes
+                # (always without masks; with balancing, when the group is the same).
+                bank, load = banks.place(("w", tuple(int(c) for c in chans), q0))
                 weights = {l: wl[c, q0:q1].reshape(-1) for l, (n, c) in used.items()}
                 masks = None
                 if out_mask is not None:
@@ -286,8 +308,14 @@ def _wg_program(X, DY, stride, padding, k, *, lanes, weight_depth, out_depth, sh
 
 def compile_op(op, tensors, *, lanes, weight_depth, out_depth, stride=1, padding=0,
                output_padding=0, kernel_size=None, input_hw=None, shift=0,
-               activation="identity", slope_shift=2, bias=None, out_mask=None, dense=False):
-    """A :class:`Program` computing ``op`` on ``tensors`` (a dict named as the golden API)."""
+               activation="identity", slope_shift=2, bias=None, out_mask=None, dense=False,
+               balance=True):
+    """A :class:`Program` computing ``op`` on ``tensors`` (a dict named as the golden API).
+
+    ``balance`` (FP and EP with ``out_mask``): fill the lanes in
+    :func:`balanced_channel_order`, so that lanes of one pass have similar work;
+    ``False`` keeps the natural channel order (the baseline of the balancing).
+    """
     if op not in OPS:
         raise ValueError(f"unknown op {op!r}; expected one of {', '.join(OPS)}")
     t = {name: as_int_array(v, name) for name, v in tensors.items()}
@@ -327,7 +355,7 @@ def compile_op(op, tensors, *, lanes, weight_depth, out_depth, stride=1, padding
     passes = _fp_program(op, inp, np.ascontiguousarray(wl), transposed, out_hw, stride, padding,
                          lanes=lanes, weight_depth=weight_depth, out_depth=out_depth, shift=shift,
                          activation=activation, slope=slope_shift, bias=bias, out_mask=out_mask,
-                         dense=dense)
+                         dense=dense, balance=balance)
     return Program(op, passes, (inp.shape[0], wl.shape[0], *out_hw), lanes)
 
 

@@ -19,7 +19,10 @@ Skipping, each switchable per pass for the dense baseline:
   element's full ``K×K`` candidate bitmap is built in the cycle it arrives
   (look-ahead) and an iterator issues one set bit per cycle, taking the next
   element in the cycle it issues the last tap of the current one. An element
-  with no candidate costs one cycle.
+  with no candidate (a *dead* element) is dropped from the FIFO head while the
+  iterator is still busy with an earlier one, so it costs no iterator cycle;
+  it costs one only when the iterator has nothing else to do, or when it
+  carries its pass's ``last`` flag.
 
 Weight gradients (``wg = 1``) swap the two address functions: the operand
 memory holds an error (or input) map at ``(oh, ow)``, the mask is that map's
@@ -268,10 +271,14 @@ class ScatterLane(wiring.Component):
         wm_ok = w_addr < self.wmark[it_cfg.wbank]
         issue = pending & wm_ok
         free = ~(pending & ~wm_ok) & (remaining == 0)
+        # A dead element (no candidate tap, or a skipped zero) that does not end its pass
+        # is dropped from the FIFO head while the iterator is still busy with an earlier
+        # element, so it costs no cycle of the iterator.
+        dead = ((cand_vec == 0) | is_zero) & ~x.last
         m.d.comb += [self.issue.eq(issue), self.blocked.eq(pending & ~wm_ok),
-                     self.x_in.ready.eq(free & hc.setup_done),
+                     self.x_in.ready.eq((free | dead) & hc.setup_done),
                      self.waiting.eq(free & ~(self.x_in.valid & hc.setup_done))]
-        take = self.x_in.valid & self.x_in.ready
+        take = self.x_in.valid & self.x_in.ready & free
         with m.If(issue):
             m.d.sync += it_bits.eq(remaining)
         with m.If(free & ~take):

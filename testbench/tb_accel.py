@@ -134,8 +134,9 @@ class Host:
         passes = []
         for n in range(S):
             t = {k: (v[n:n + 1] if k == key else v) for k, v in tensors.items()}
+            # The store adapter writes lane l of a tile to channel c0 + l: natural order.
             prog = compile_op(op, t, lanes=lanes, weight_depth=self.core.weight_depth,
-                              out_depth=self.core.out_depth, **params)
+                              out_depth=self.core.out_depth, balance=False, **params)
             q0, c0 = 0, 0
             for p in prog.passes:
                 assert p.desc["slots"] == 0
