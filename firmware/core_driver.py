@@ -40,7 +40,7 @@ from ganforge.golden import work as C_work
 from ganforge.golden.fixed import ACTIVATIONS, as_int_array, output_stage
 from ganforge.rtl.descriptor import MASK_WORD, CmdKind, Op, map_words, pitch_log2
 
-__all__ = ["Pass", "Program", "compile_op", "balanced_channel_order", "OPS", "reference_result", "work_counts",
+__all__ = ["Pass", "Program", "compile_op", "balanced_channel_order", "audit_counts", "OPS", "reference_result", "work_counts",
            "compile_eors", "eors_prediction"]
 
 OPS = ("conv", "conv_transpose", "conv_input_grad", "conv_transpose_input_grad",
@@ -211,7 +211,8 @@ def balanced_channel_order(out_mask, cout):
 
 
 def _fp_program(op, inp, wl, transposed, out_hw, stride, padding, *, lanes, weight_depth,
-                out_depth, shift, activation, slope, bias, out_mask, dense, balance=True):
+                out_depth, shift, activation, slope, bias, out_mask, dense, balance=True,
+                audit=False):
     n_s, cin, h, w = inp.shape
     cout = wl.shape[0]
     k = wl.shape[2]
@@ -252,7 +253,7 @@ def _fp_program(op, inp, wl, transposed, out_hw, stride, padding, *, lanes, weig
                               for s in range(slots)]
                 d = _desc(rel, k, stride, padding, out_hw, (h, w), q1 - q0, shift, activation,
                           slope, dense, last, (slots - 1).bit_length(), out_mask is not None,
-                          out_mask is not None)
+                          out_mask is not None and not audit)
                 places = [None if a is None else ((a[0], a[1]), out_hw) for a in assign] if last else None
                 passes.append(_pass(lanes, d, [a is not None for a in assign], weights=weights,
                                     bank=bank, load=load, masks=masks, biases=biases,
@@ -309,13 +310,21 @@ def _wg_program(X, DY, stride, padding, k, *, lanes, weight_depth, out_depth, sh
 def compile_op(op, tensors, *, lanes, weight_depth, out_depth, stride=1, padding=0,
                output_padding=0, kernel_size=None, input_hw=None, shift=0,
                activation="identity", slope_shift=2, bias=None, out_mask=None, dense=False,
-               balance=True):
+               balance=True, audit=False):
     """A :class:`Program` computing ``op`` on ``tensors`` (a dict named as the golden API).
 
     ``balance`` (FP and EP with ``out_mask``): fill the lanes in
     :func:`balanced_channel_order`, so that lanes of one pass have similar work;
     ``False`` keeps the natural channel order (the baseline of the balancing).
+
+    ``audit`` (FP and EP with ``out_mask``): compute every tap and apply the
+    mask at the drain (``skip_mask = 0``, ``mask_out = 1``). The result is the
+    same; the core's ``false_zero`` and ``missed_zero`` counters then count the
+    outputs the mask removed although they were positive, and those it kept
+    although they were not (EORS's mispredictions, in hardware).
     """
+    if audit and out_mask is None:
+        raise ValueError("audit=True needs an out_mask to audit")
     if op not in OPS:
         raise ValueError(f"unknown op {op!r}; expected one of {', '.join(OPS)}")
     t = {name: as_int_array(v, name) for name, v in tensors.items()}
@@ -355,7 +364,7 @@ def compile_op(op, tensors, *, lanes, weight_depth, out_depth, stride=1, padding
     passes = _fp_program(op, inp, np.ascontiguousarray(wl), transposed, out_hw, stride, padding,
                          lanes=lanes, weight_depth=weight_depth, out_depth=out_depth, shift=shift,
                          activation=activation, slope=slope_shift, bias=bias, out_mask=out_mask,
-                         dense=dense, balance=balance)
+                         dense=dense, balance=balance, audit=audit)
     return Program(op, passes, (inp.shape[0], wl.shape[0], *out_hw), lanes)
 
 
@@ -383,6 +392,18 @@ def reference_result(op, tensors, *, stride=1, padding=0, output_padding=0, kern
         om = np.asarray(out_mask, dtype=bool)
         y, m = np.where(om, y, 0), m & om
     return y, m
+
+
+def audit_counts(op, tensors, *, out_mask, **params):
+    """What the core's ``false_zero`` and ``missed_zero`` count in an audited run of ``op``
+    (FP or EP) with ``out_mask``: outputs the mask removes whose ReLU mask bit is 1, and
+    outputs it keeps whose bit is 0 (the bit of the output stage without the mask)."""
+    if op not in OPS[:4]:
+        raise ValueError(f"{op}: only FP and EP ops take an output mask")
+    _, relu = reference_result(op, tensors, **params)
+    om = np.asarray(out_mask, dtype=bool)
+    return {"false_zero": int(np.count_nonzero(~om & relu)),
+            "missed_zero": int(np.count_nonzero(om & ~relu))}
 
 
 def work_counts(op, tensors, *, stride=1, padding=0, output_padding=0, kernel_size=None,

@@ -34,7 +34,8 @@ it. ``relu_mask`` is the ReLU mask the core wrote. ``cycles`` counts from
 reset to the last output, loads included. The core's counters appear by
 name: ``macs_issued``, ``dense_macs``, ``output_mask_skipped``,
 ``input_zero_skipped``, ``zero_insertion_skipped``, ``cycles_busy``,
-``cycles_stalled``, ``cycles_idle`` and ``error``. Each MAC counter has its
+``cycles_stalled``, ``cycles_idle``, ``false_zero``, ``missed_zero`` (only
+audited passes count them) and ``error``. Each MAC counter has its
 golden work count beside it (``golden_dense_macs``, ...; the core's must
 equal them), then ``effective_macs`` (what a perfect dual-sparsity machine
 issues), ``ideal_cycles = effective_macs / lanes``, ``lanes`` and
@@ -58,6 +59,12 @@ simulated), the knobs (``eors_mantissa_bits``, ``eors_margin``,
 the host against the golden model), ``prediction_matches_golden``, the core's
 counters and golden work counts of the masked pass, and ``matches_golden``
 (prediction, result and the run without EORS all bit-exact).
+
+``--eors-audit`` adds an audited run of the core (every tap computed, the
+prediction applied at the drain) whose hardware counters count the
+mispredictions: ``audit_false_zero``, ``audit_missed_zero`` (they must equal
+``eors_false_zero`` and ``eors_missed_zero``), ``audit_cycles``,
+``audit_error`` and ``audit_matches_golden``.
 """
 
 import os
@@ -174,10 +181,17 @@ def eors_unit_from_config(config, lanes=None):
 
 
 def simulate_eors_op(op, tensors, params, config, *, margin, sim="verilator", throttle=False,
-                     baseline=True, build_root="build/sim", seed=0, eors_lanes=None):
+                     baseline=True, audit=False, natural=False, build_root="build/sim", seed=0,
+                     eors_lanes=None):
     """A ReLU layer's FP with EORS on the simulated RTL: the speculation unit's passes, then
     the core's passes with the predicted zeros masked out (and, with ``baseline``, the same
     core without EORS). Every prediction and result is checked against the golden model.
+
+    ``audit``: one more run of the core, audited (every tap computed, the prediction
+    applied at the drain), whose ``false_zero`` and ``missed_zero`` counters count the
+    mispredictions in hardware; they must equal the host's counts. ``natural``: one more
+    run of the core with EORS, its channels in natural order instead of balanced
+    (``cycles_natural``), to measure what the balancing gives.
 
     The two units run one after the other here; the overlapped total is computed from
     their two measured cycle counts (see ``eors_overlapped_cycles``).
@@ -230,6 +244,26 @@ def simulate_eors_op(op, tensors, params, config, *, margin, sim="verilator", th
     # False and missed zeros need the true outputs, which neither unit computes for a
     # predicted zero: the host counts them against the golden model.
     out.update({f"eors_{k}": v for k, v in eors_counts(pred, true_m).items()})
+    if natural:
+        nprog = compile_op(op, tensors, lanes=core["lanes"], weight_depth=core["weight_depth"],
+                           out_depth=core["out_depth"], balance=False, **mparams)
+        ndrained, _, out["cycles_natural"] = simulate(nprog, core, sim=sim, throttle=throttle,
+                                                      quiet=True, build_root=build_root, seed=seed)
+        ny, nm = nprog.assemble(ndrained)
+        out["matches_golden"] &= bool(np.array_equal(ny, want_y) and np.array_equal(nm, want_m))
+    if audit:
+        aprog = compile_op(op, tensors, lanes=core["lanes"], weight_depth=core["weight_depth"],
+                           out_depth=core["out_depth"], audit=True, **mparams)
+        adrained, acount, acycles = simulate(aprog, core, sim=sim, throttle=throttle, quiet=True,
+                                             build_root=build_root, seed=seed)
+        ay, am = aprog.assemble(adrained)
+        out.update(audit_cycles=acycles, audit_false_zero=acount["false_zero"],
+                   audit_missed_zero=acount["missed_zero"], audit_error=acount["error"])
+        out["audit_matches_golden"] = bool(
+            np.array_equal(ay, want_y) and np.array_equal(am, want_m)
+            and acount["false_zero"] == out["eors_false_zero"]
+            and acount["missed_zero"] == out["eors_missed_zero"])
+        out["matches_golden"] &= out["audit_matches_golden"]
     if baseline:
         bprog = compile_op(op, tensors, lanes=core["lanes"], weight_depth=core["weight_depth"],
                            out_depth=core["out_depth"], **params)
@@ -262,6 +296,12 @@ def run_sim_op(args):
         raise UserError(str(exc))
     if args.eors:
         return _run_eors(args, config, op, tensors, params)
+    given = [flag for flag, on in (("--eors-audit", args.eors_audit),
+                                   ("--eors-margin", args.eors_margin != 0),
+                                   ("--eors-mantissa-bits", args.eors_mantissa_bits is not None),
+                                   ("--eors-acc-width", args.eors_acc_width is not None)) if on]
+    if given:
+        raise UserError(f"{given[0]} needs --eors")
     out = simulate_op(op, tensors, params, config, sim=args.sim, dense=args.dense,
                       vcd=os.path.abspath(args.vcd) if args.vcd else None)
     os.makedirs(os.path.dirname(os.path.abspath(args.output)), exist_ok=True)
@@ -287,19 +327,23 @@ def _run_eors(args, config, op, tensors, params):
         config = dataclasses.replace(config, **over)
     except ConfigError as exc:
         raise UserError(str(exc))
-    out = simulate_eors_op(op, tensors, params, config, margin=args.eors_margin, sim=args.sim)
+    out = simulate_eors_op(op, tensors, params, config, margin=args.eors_margin, sim=args.sim,
+                           audit=args.eors_audit)
     os.makedirs(os.path.dirname(os.path.abspath(args.output)), exist_ok=True)
     np.savez(args.output, **out)
     print(f"{op} with EORS on {args.config} ({out['lanes']} lanes, {args.sim}; mantissa bits "
           f"{out['eors_mantissa_bits']}, margin {out['eors_margin']}, accumulator "
           f"{out['eors_acc_width']} bits): predicted zero {out['eors_predicted_zero']}/"
-          f"{out['eors_outputs']}, false zero {out['eors_false_zero']} (host, from the golden); "
+          f"{out['eors_outputs']}, false zero {out['eors_false_zero']} (host, from the golden"
+          + (f"; audited core counter {out['audit_false_zero']}, missed "
+             f"{out['audit_missed_zero']}" if args.eors_audit else "") + "); "
           f"speculation {out['eors_cycles']} cycles, core with EORS {out['cycles']}, without "
           f"{out['cycles_no_eors']}; sequential {out['cycles_sequential']}, overlapped "
           f"(computed: max of the two) {out['cycles_overlapped_computed']}; "
           f"{'matches the golden model' if out['matches_golden'] else 'MISMATCH with the golden model'}")
     print(f"wrote {args.output}")
-    return 0 if out["matches_golden"] and out["error"] == 0 and out["eors_error"] == 0 else 1
+    ok = out["matches_golden"] and out["error"] == 0 and out["eors_error"] == 0
+    return 0 if ok and out.get("audit_error", 0) == 0 else 1
 
 
 def run_verilog(args):

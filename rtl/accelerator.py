@@ -41,15 +41,15 @@ from amaranth.hdl import Elaboratable, Module
 from amaranth.lib import stream, wiring
 from amaranth.lib.wiring import In, Out, connect
 
-from .core import SparseCore
+from .core import COUNTERS as CORE_COUNTERS, SparseCore
 from .ld_adapter import LoadToElements, geom_layout
 from .rolin_engine import RolinEngine
 from .st_adapter import OutputsToMaps
 
 __all__ = ["Accelerator"]
 
-COUNTERS = ("macs_issued", "dense_macs", "input_zero_skipped", "output_mask_skipped",
-            "zero_insertion_skipped", "cycles_busy", "cycles_stalled", "cycles_idle")
+#: The core counters the accelerator brings out: all of them (``core.COUNTERS``).
+COUNTERS = CORE_COUNTERS
 
 
 class Accelerator(wiring.Component):

@@ -55,6 +55,12 @@ Counters, all since reset (MAC counters 48 bits, cycle counters 32 bits):
 * ``zero_insertion_skipped``: transposed passes (FP/EP): the MACs a naive
   engine would spend on the inserted zeros, every output times the full
   ``cin·K²`` kernel, minus the dense MACs;
+* ``false_zero`` and ``missed_zero``: in *audited* passes (``mask_out = 1``,
+  ``skip_mask = 0``: every tap is computed and the mask is applied at the
+  drain), the outputs of enabled lanes that the mask removed although their
+  ReLU mask bit was 1, and those it kept although the bit was 0. With the
+  EORS prediction as the mask, these are EORS's false zeros and missed zeros,
+  counted in hardware (``compile_op(audit=True)``);
 * ``cycles_busy`` (work in flight), ``cycles_idle``, and ``cycles_stalled``:
   busy while a lane waits for data the streams have not delivered (an input
   beat, a setup beat or an operand word).
@@ -77,7 +83,13 @@ from .lane import (NBANK, NCTX, OUT_FIFO_DEPTH, ScatterLane, axis_taps, element_
                    pass_config_layout)
 from .output_stage import output_layout
 
-__all__ = ["SparseCore", "slot_layout", "beat_layout"]
+__all__ = ["SparseCore", "slot_layout", "beat_layout", "MAC_COUNTERS", "COUNTERS"]
+
+#: The core's work counters (48 bits), in the order the documentation lists them.
+MAC_COUNTERS = ("macs_issued", "dense_macs", "input_zero_skipped", "output_mask_skipped",
+                "zero_insertion_skipped", "false_zero", "missed_zero")
+#: Every counter port of the core: the work counters, then the cycle counters (32 bits).
+COUNTERS = MAC_COUNTERS + ("cycles_busy", "cycles_stalled", "cycles_idle")
 
 #: Output words a drain keeps in flight per lane (the lane's output FIFO depth).
 DRAIN_CREDITS = OUT_FIFO_DEPTH
@@ -125,6 +137,7 @@ class SparseCore(wiring.Component):
             "error": Out(4), "error_clear": In(1), "irq": Out(1), "busy": Out(1),
             "macs_issued": Out(48), "dense_macs": Out(48), "input_zero_skipped": Out(48),
             "output_mask_skipped": Out(48), "zero_insertion_skipped": Out(48),
+            "false_zero": Out(48), "missed_zero": Out(48),
             "cycles_busy": Out(32), "cycles_stalled": Out(32), "cycles_idle": Out(32),
         })
 
@@ -469,6 +482,7 @@ class SparseCore(wiring.Component):
         for ln in lanes:
             m.d.comb += [ln.d_rd.eq(d_issue), ln.d_bank.eq(r_bank), ln.d_addr.eq(d_addr),
                          ln.d_ctx.eq(rctx), ln.d_mask_out.eq(rd.mask_out & ~r_wg),
+                         ln.d_audit.eq(~rd.skip_mask),
                          ln.d_shift.eq(rd.shift), ln.d_activation.eq(rd.activation),
                          ln.d_slope.eq(rd.slope)]
         with m.If(r_open & r_bad & x_ended.bit_select(rctx, 1)):
@@ -525,6 +539,12 @@ class SparseCore(wiring.Component):
                                                     _popcount(dk_en & ~keep) * dk_fac)
         m.d.comb += self.input_zero_skipped.eq(self.dense_macs - self.output_mask_skipped -
                                                self.macs_issued)
+        # Audited passes (mask applied at the drain, every tap computed): EORS's false and
+        # missed zeros, as the lanes write their outputs.
+        m.d.sync += [self.false_zero.eq(self.false_zero +
+                                        _popcount(Cat(*[ln.false_zero for ln in lanes]))),
+                     self.missed_zero.eq(self.missed_zero +
+                                         _popcount(Cat(*[ln.missed_zero for ln in lanes])))]
 
         # ---- outputs: one per lane, in lockstep ------------------------------------------------
         all_valid = Cat(*[ln.o.valid for ln in lanes]).all()

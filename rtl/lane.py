@@ -48,10 +48,17 @@ Maps are pitched: position ``(oh, ow)`` is word ``oh·2**lg + ow`` (see
 :mod:`.descriptor`), so every address is a shift and an OR.
 
 Drain: the core reads the same accumulator word in every lane (``d_rd``,
-``d_bank``, ``d_addr``), lockstep. The lane adds its bias, forces masked
-outputs to 0 (``mask_out``), sends the sum through the
-:class:`~.output_stage.OutputStage` into an ``OUT_FIFO_DEPTH``-word FIFO, and
-clears the word behind it. The core keeps at most that many words in flight.
+``d_bank``, ``d_addr``), lockstep. The lane adds its bias, sends the sum
+through the :class:`~.output_stage.OutputStage`, forces a masked output to
+0 with mask bit 0 behind the stage (``mask_out``), writes the word into an
+``OUT_FIFO_DEPTH``-word FIFO, and clears the accumulator word behind it. The
+core keeps at most that many words in flight.
+
+Audit (``d_audit``, a pass with ``mask_out = 1`` and ``skip_mask = 0``: every
+tap computed, the mask applied at the drain). For each output an enabled lane
+writes, ``false_zero`` pulses when the mask removed an output whose ReLU mask
+bit was 1 (a false zero of EORS) and ``missed_zero`` when it kept one whose
+bit was 0. The core counts both.
 
 Latency: an element taken from ``x_in`` issues its first tap the next cycle;
 a tap reaches the accumulator one cycle after it issues (read-modify-write
@@ -159,11 +166,12 @@ class ScatterLane(wiring.Component):
             "ctx_reset": In(1), "ctx_reset_id": In(2),
             # Drain (lockstep, from the core).
             "d_rd": In(1), "d_bank": In(2), "d_addr": In(self.oa_bits), "d_ctx": In(2),
-            "d_mask_out": In(1), "d_shift": In(SHIFT_BITS), "d_activation": In(2),
-            "d_slope": In(SLOPE_BITS),
+            "d_mask_out": In(1), "d_audit": In(1), "d_shift": In(SHIFT_BITS),
+            "d_activation": In(2), "d_slope": In(SLOPE_BITS),
             # Status.
             "issue": Out(1), "blocked": Out(1), "waiting": Out(1),
             "done": Out(1), "done_ctx": Out(2), "d_keep": Out(1), "enabled": Out(NCTX),
+            "false_zero": Out(1), "missed_zero": Out(1),
         })
 
     def _tap_axis(self, m, name, coord, limit, c):
@@ -310,13 +318,14 @@ class ScatterLane(wiring.Component):
             m.d.comb += prod.eq(eors_product(m, s_value, w_rd.data, self.eors_mb, self.dw))
 
         # ---- drain: read, bias and mask, output stage, clear behind ----------------------
-        dd_valid, dd_keep, dd_mask_out = Signal(), Signal(), Signal()
+        dd_valid, dd_keep, dd_mask_out, dd_audit = Signal(), Signal(), Signal(), Signal()
         dd_bank, dd_addr = Signal(2), Signal(oab)
         dd_bias = Signal(signed(self.aw))
         dd_shift, dd_act, dd_slope = Signal(SHIFT_BITS), Signal(2), Signal(SLOPE_BITS)
         m.d.sync += [dd_valid.eq(self.d_rd), dd_bank.eq(self.d_bank), dd_addr.eq(self.d_addr),
                      dd_keep.eq(Array(masks)[self.d_ctx].bit_select(self.d_addr, 1)),
                      dd_bias.eq(Array(biases)[self.d_ctx]), dd_mask_out.eq(self.d_mask_out),
+                     dd_audit.eq(self.d_audit & self.d_mask_out & Array(enables)[self.d_ctx]),
                      dd_shift.eq(self.d_shift), dd_act.eq(self.d_activation),
                      dd_slope.eq(self.d_slope)]
         m.d.comb += self.d_keep.eq(dd_keep)
@@ -331,15 +340,27 @@ class ScatterLane(wiring.Component):
         drained = Signal(signed(self.aw))
         m.d.comb += drained.eq(Array(rd.data for rd in a_rd)[dd_bank])
 
+        # The output stage always sees the real sum; a masked output is forced to 0 behind
+        # it, so the stage's mask bit tells whether the output the mask removed was positive.
+        # ``st_keep``/``st_audit`` ride beside the stage's one output register.
         m.submodules.stage = stage = OutputStage(self.aw, self.dw)
         m.submodules.ofifo = ofifo = fifo.SyncFIFOBuffered(width=len(self.o.payload.as_value()),
                                                             depth=OUT_FIFO_DEPTH)
+        st_keep, st_audit = Signal(), Signal()
+        with m.If(stage.i.ready):
+            m.d.sync += [st_keep.eq(~dd_mask_out | dd_keep), st_audit.eq(dd_audit)]
+        word = Signal(output_layout(self.dw))
+        m.d.comb += [word.value.eq(Mux(st_keep, stage.o.payload.value, 0)),
+                     word.mask.eq(stage.o.payload.mask & st_keep)]
+        written = stage.o.valid & ofifo.w_stream.ready & st_audit
+        m.d.comb += [self.false_zero.eq(written & ~st_keep & stage.o.payload.mask),
+                     self.missed_zero.eq(written & st_keep & ~stage.o.payload.mask)]
         m.d.comb += [stage.shift.eq(dd_shift), stage.activation.eq(dd_act),
                      stage.slope_shift.eq(dd_slope),
                      stage.i.valid.eq(dd_valid),
-                     stage.i.payload.acc.eq(Mux(dd_mask_out & ~dd_keep, 0, drained + dd_bias)),
+                     stage.i.payload.acc.eq(drained + dd_bias),
                      ofifo.w_stream.valid.eq(stage.o.valid),
-                     ofifo.w_stream.payload.eq(stage.o.payload),
+                     ofifo.w_stream.payload.eq(word),
                      stage.o.ready.eq(ofifo.w_stream.ready),
                      self.o.valid.eq(ofifo.r_stream.valid),
                      self.o.payload.eq(ofifo.r_stream.payload),

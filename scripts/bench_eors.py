@@ -76,7 +76,7 @@ def bench_layer(name, rec, config, args, mb, margin_lsb):
     log(f"{PROG}: {name} ({rec['op']}, {n} samples): speculation unit, core with and without EORS ...")
     t0 = time.time()
     out = simulate_eors_op(rec["op"], {"x": x, "w": w}, params, config, margin=margin,
-                           sim=args.sim, eors_lanes=args.eors_lanes)
+                           sim=args.sim, eors_lanes=args.eors_lanes, audit=True, natural=True)
     wk_off = G.conv2d_work if rec["op"] == "conv" else G.conv_transpose2d_work
     eff_off = wk_off(x, w.shape, params["stride"], params["padding"])["effective"]
     lanes = out["lanes"]
@@ -87,10 +87,13 @@ def bench_layer(name, rec, config, args, mb, margin_lsb):
         "sim_counts": {k[5:]: int(out[k]) for k in ("eors_outputs", "eors_true_zero",
                                                     "eors_predicted_zero", "eors_false_zero",
                                                     "eors_missed_zero", "eors_caught_zero")},
-        "matches_golden": bool(out["matches_golden"]),
+        "matches_golden": bool(out["matches_golden"]),   # includes the audit's counters
         "prediction_matches_golden": bool(out["prediction_matches_golden"]),
         "cycles_no_eors": int(out["cycles_no_eors"]), "cycles_eors_unit": int(out["eors_cycles"]),
-        "cycles_core_eors": int(out["cycles"]), "cycles_sequential": int(out["cycles_sequential"]),
+        "cycles_core_eors": int(out["cycles"]), "cycles_core_eors_natural": int(out["cycles_natural"]),
+        "cycles_audit": int(out["audit_cycles"]),
+        "hw_false_zero": int(out["audit_false_zero"]), "hw_missed_zero": int(out["audit_missed_zero"]),
+        "cycles_sequential": int(out["cycles_sequential"]),
         "cycles_overlapped_computed": int(out["cycles_overlapped_computed"]),
         "effective_macs_off": int(eff_off), "effective_macs_on": int(out["effective_macs"]),
         "speculation_products": int(out["eors_macs"]),
@@ -108,18 +111,21 @@ def bench_layer(name, rec, config, args, mb, margin_lsb):
 def _speedups(r):
     off = r["cycles_no_eors"]
     r["speedup_core_only"] = off / r["cycles_core_eors"]
+    r["speedup_core_only_natural"] = off / r["cycles_core_eors_natural"]
     r["speedup_sequential"] = off / r["cycles_sequential"]
     r["speedup_overlapped_computed"] = off / r["cycles_overlapped_computed"]
     r["ideal_speedup"] = r["effective_macs_off"] / max(r["effective_macs_on"], 1)
 
 
 def total(rows):
-    keys = ("cycles_no_eors", "cycles_eors_unit", "cycles_core_eors", "cycles_sequential",
+    keys = ("cycles_no_eors", "cycles_eors_unit", "cycles_core_eors", "cycles_core_eors_natural",
+            "cycles_audit", "hw_false_zero", "hw_missed_zero", "cycles_sequential",
             "cycles_overlapped_computed", "effective_macs_off", "effective_macs_on",
             "speculation_products", "ideal_cycles_off", "ideal_cycles_on")
     t = {k: sum(r[k] for r in rows) for k in keys}
     counts = {k: sum(r["counts_full_batch"][k] for r in rows) for k in rows[0]["counts_full_batch"]}
     t["counts_full_batch"] = counts
+    t["sim_counts"] = {k: sum(r["sim_counts"][k] for r in rows) for k in rows[0]["sim_counts"]}
     t["rates_full_batch"] = G.eors_rates(counts=counts)
     t["worst_false_zero_rate"] = max(r["rates_full_batch"]["false_zero_rate"] for r in rows)
     _speedups(t)
@@ -157,17 +163,29 @@ def print_report(res):
         q = r["rates_full_batch"]
         print(f"{r['layer']:6s} {q['true_zero_rate']:7.2%} {q['predicted_zero_rate']:7.2%} "
               f"{q['false_zero_rate']:7.2%} {q['missed_zero_rate']:8.2%}")
-    print(f"cycles on Verilator, first {res['samples']} samples (overlapped = max of the two "
-          f"measured counts, computed):")
-    print(f"{'layer':6s} {'off':>8s} {'unit':>8s} {'core on':>8s} {'seq':>8s} {'overlap':>8s} "
-          f"{'ideal on':>9s} {'core':>6s} {'seq':>6s} {'ovl':>6s} {'ideal':>6s} ok")
-    for r in res["layers"] + [dict(res["total"], layer="all", matches_golden=res["all_match"])]:
+    print(f"cycles on Verilator, first {res['samples']} samples (core on: channels balanced "
+          f"over the lanes, natural order beside it; overlapped = max of the two measured "
+          f"counts, computed):")
+    print(f"{'layer':6s} {'off':>8s} {'unit':>8s} {'on, nat':>8s} {'core on':>8s} {'seq':>8s} "
+          f"{'overlap':>8s} {'ideal on':>9s} {'nat':>6s} {'core':>6s} {'seq':>6s} {'ovl':>6s} "
+          f"{'ideal':>6s} ok")
+    rows = res["layers"] + [dict(res["total"], layer="all", matches_golden=res["all_match"])]
+    for r in rows:
         print(f"{r['layer']:6s} {r['cycles_no_eors']:8d} {r['cycles_eors_unit']:8d} "
-              f"{r['cycles_core_eors']:8d} {r['cycles_sequential']:8d} "
-              f"{r['cycles_overlapped_computed']:8d} {r['ideal_cycles_on']:9.0f} "
+              f"{r['cycles_core_eors_natural']:8d} {r['cycles_core_eors']:8d} "
+              f"{r['cycles_sequential']:8d} {r['cycles_overlapped_computed']:8d} "
+              f"{r['ideal_cycles_on']:9.0f} {r['speedup_core_only_natural']:5.2f}x "
               f"{r['speedup_core_only']:5.2f}x {r['speedup_sequential']:5.2f}x "
               f"{r['speedup_overlapped_computed']:5.2f}x {r['ideal_speedup']:5.2f}x "
               f"{'yes' if r['matches_golden'] else 'NO'}")
+    print("mispredictions on the simulated samples: the audited core's hardware counters "
+          "(every tap computed, the prediction applied at the drain) beside the host's count:")
+    print(f"{'layer':6s} {'outputs':>8s} {'false0 hw':>10s} {'host':>6s} {'missed0 hw':>11s} "
+          f"{'host':>6s} {'audit cycles':>13s}")
+    for r in rows:
+        c = r["sim_counts"]
+        print(f"{r['layer']:6s} {c['outputs']:8d} {r['hw_false_zero']:10d} {c['false_zero']:6d} "
+              f"{r['hw_missed_zero']:11d} {c['missed_zero']:6d} {r['cycles_audit']:13d}")
     if res.get("area"):
         print(f"area (Yosys, preset {res['area']['preset']}):")
         for a in res["area"]["results"]:

@@ -39,7 +39,7 @@ import numpy as np
 from cocotb.triggers import ClockCycles, ReadOnly, RisingEdge
 
 from ganforge.firmware.core_driver import Program, compile_op, reference_result, work_counts
-from ganforge.rtl.core import SparseCore
+from ganforge.rtl.core import MAC_COUNTERS, SparseCore
 from ganforge.rtl.ld_adapter import geom_layout
 from ganforge.rtl.rolin_engine import TAG_LOAD, TAG_LOAD_AUX, TAG_STORE_AUX
 from ganforge.testbench.core_sim import pack_program
@@ -47,9 +47,6 @@ from ganforge.testbench.rolin_env import RamRegions, RolinEnv
 from ganforge.testbench.rolin_ref import conv_ep, i2i_layers, in_block, in_golden
 from ganforge.testbench.runner import tb_args
 from ganforge.testbench.streams import StreamSource, reset, start_clock
-
-COUNTERS = ("macs_issued", "dense_macs", "input_zero_skipped", "output_mask_skipped",
-            "zero_insertion_skipped")
 
 
 def _conv_params(rec):
@@ -111,7 +108,7 @@ class Host:
         await self.env.set("mode", ld | st << 2 | relu << 5)
 
     def counters(self):
-        return {name: int(getattr(self.dut, name).value) for name in COUNTERS}
+        return {name: int(getattr(self.dut, name).value) for name in MAC_COUNTERS}
 
     async def layer(self, op, tensors, params, *, inp, out, out_shape, ld=None, st=None, aux=None):
         """Run ``op`` on the core, one sample per pass group, tiles in NCHW order.
@@ -203,7 +200,7 @@ class Host:
         assert err == 0, f"{op}: engine errors {err:#x}"
         # The core's MAC counters against the golden work counts.
         gold = work_counts(op, tensors, **params)
-        delta = {k: after[k] - before[k] for k in COUNTERS}
+        delta = {k: after[k] - before[k] for k in MAC_COUNTERS}
         assert delta["dense_macs"] == gold["dense_macs"], (delta, gold)
         assert delta["macs_issued"] == gold["effective_macs"], (delta, gold)
         assert delta["input_zero_skipped"] == gold["input_zero_skipped"], (delta, gold)

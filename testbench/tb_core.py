@@ -17,11 +17,11 @@ import random
 import cocotb
 from cocotb.triggers import FallingEdge, ReadOnly, RisingEdge
 
+from ganforge.rtl.core import COUNTERS as CORE_COUNTERS
 from ganforge.testbench.runner import tb_args
 from ganforge.testbench.streams import StreamSink, StreamSource, reset, start_clock
 
-COUNTERS = ("macs_issued", "dense_macs", "input_zero_skipped", "output_mask_skipped",
-            "zero_insertion_skipped", "cycles_busy", "cycles_stalled", "cycles_idle", "error")
+COUNTERS = CORE_COUNTERS + ("error",)
 
 
 @cocotb.test()

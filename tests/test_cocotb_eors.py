@@ -1,6 +1,7 @@
 """EORS on the generated Verilog under cocotb (Icarus; Verilator in the slow suite), every
 stream throttled: the EorsUnit's prediction equals eors_predict, the core with the prediction
-as output mask equals eors_fp, and the core without EORS equals the exact layer."""
+as output mask equals eors_fp, the core without EORS equals the exact layer, and the audited
+core's false_zero / missed_zero counters equal the host's counts."""
 
 import dataclasses
 
@@ -36,9 +37,14 @@ def test_eors_flow_bit_exact_throttled(sim, op):
     est = eors_estimate(tensors["x"], tensors["w"], params["bias"], op=op, mantissa_bits=1, **geo)
     margin = int(np.median(np.abs(est))) // 4
     out = simulate_eors_op(op, tensors, params, config, margin=margin, sim=sim, throttle=True,
-                           seed=3)
+                           seed=3, audit=True)
     assert out["prediction_matches_golden"] and out["matches_golden"]
-    assert out["error"] == 0 and out["eors_error"] == 0
+    assert out["error"] == 0 and out["eors_error"] == 0 and out["audit_error"] == 0
+    # The audited core counts the mispredictions in hardware, as the host does.
+    assert out["audit_matches_golden"]
+    assert int(out["audit_false_zero"]) == int(out["eors_false_zero"])
+    assert int(out["audit_missed_zero"]) == int(out["eors_missed_zero"])
+    assert int(out["audit_false_zero"]) + int(out["audit_missed_zero"]) > 0
     assert 0 < out["eors_predicted_zero"] < out["eors_outputs"]
     # One speculation product per non-zero input tap; the core skips the predicted zeros.
     unmasked = work_counts(op, tensors, **geo)["effective_macs"]

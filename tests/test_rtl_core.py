@@ -8,7 +8,8 @@ import numpy as np
 import pytest
 
 from ganforge import golden as G
-from ganforge.firmware.core_driver import Program, balanced_channel_order, compile_op, reference_result
+from ganforge.firmware.core_driver import (Program, audit_counts, balanced_channel_order, compile_op,
+                                          reference_result, work_counts)
 from ganforge.rtl.descriptor import CmdKind, Error
 
 from core_harness import check_counters, desc_cmd, golden_work, run_program
@@ -86,6 +87,37 @@ def test_core_geometries_bit_exact_with_golden_counters(dense):
     counters, golden = run_batch(cases, dense=dense, seed=int(dense))
     check_counters(counters, golden, dense)
     assert golden["zero_insertion_skipped"] > 0
+    assert golden["false_zero"] > 0 and golden["missed_zero"] > 0
+
+
+def test_audit_counts_false_and_missed_zeros_in_hardware():
+    """An audited pass (skip_zero on, skip_mask off, mask applied at the drain): every tap of
+    the non-zero inputs is issued, the result is the masked one, and the core's false_zero
+    and missed_zero counters equal the golden counts of the mask against the ReLU mask."""
+    rng = np.random.default_rng(23)
+    cases = [(g[0], *make_case(rng, *g, n=2)) for g in GEOMETRIES[:2] + GEOMETRIES[5:6]]
+    progs = [compile_op(op, t, lanes=4, weight_depth=256, out_depth=256, audit=True, **p)
+             for op, t, p in cases]
+    drained, counters = run_program(Program("batch", [q for pr in progs for q in pr.passes], (), 4),
+                                    CORE, seed=5)
+    k, want = 0, {"false_zero": 0, "missed_zero": 0, "macs": 0}
+    for prog, (op, t, p) in zip(progs, cases):
+        n = sum(1 for q in prog.passes if q.desc["drain"])
+        y, m = prog.assemble(drained[k:k + n])
+        k += n
+        want_y, want_m = reference_result(op, t, **p)
+        assert np.array_equal(y, want_y) and np.array_equal(m, want_m), op
+        for name, v in audit_counts(op, t, **p).items():
+            want[name] += v
+        unmasked = {key: v for key, v in p.items() if key != "out_mask"}
+        want["macs"] += work_counts(op, t, **unmasked)["effective_macs"]
+    assert counters["error"] == 0 and counters["output_mask_skipped"] == 0
+    assert counters["macs_issued"] == want["macs"]
+    assert counters["false_zero"] == want["false_zero"] > 0
+    assert counters["missed_zero"] == want["missed_zero"] > 0
+    with pytest.raises(ValueError, match="out_mask"):
+        compile_op("conv", cases[0][1], lanes=4, weight_depth=256, out_depth=256, audit=True,
+                   **{key: v for key, v in cases[0][2].items() if key != "out_mask"})
 
 
 def test_core_element_order_and_back_to_back_taps():

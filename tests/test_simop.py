@@ -105,6 +105,8 @@ def test_sim_op_eors_errors_are_one_line(conv_case, tmp_path):
         cli("sim-op", str(path), "-o", out, "--config", "tiny", "--eors", "--eors-acc-width", "99"))
     assert "--dense" in one_line_error(cli("sim-op", str(path), "-o", out, "--config", "tiny",
                                            "--eors", "--dense"))
+    assert "--eors-audit needs --eors" in one_line_error(cli("sim-op", str(path), "-o", out,
+                                                             "--eors-audit"))
     np.savez(tmp_path / "id.npz", op="conv", x=np.ones((1, 1, 3, 3), int), w=np.ones((1, 1, 1, 1), int))
     assert "activation relu" in one_line_error(cli("sim-op", str(tmp_path / "id.npz"), "-o", out,
                                                    "--config", "tiny", "--eors"))
