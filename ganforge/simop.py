@@ -181,8 +181,8 @@ def eors_unit_from_config(config, lanes=None):
 
 
 def simulate_eors_op(op, tensors, params, config, *, margin, sim="verilator", throttle=False,
-                     baseline=True, audit=False, natural=False, build_root="build/sim", seed=0,
-                     eors_lanes=None):
+                     baseline=True, audit=False, natural=False, pipelined=False,
+                     build_root="build/sim", seed=0, eors_lanes=None):
     """A ReLU layer's FP with EORS on the simulated RTL: the speculation unit's passes, then
     the core's passes with the predicted zeros masked out (and, with ``baseline``, the same
     core without EORS). Every prediction and result is checked against the golden model.
@@ -191,7 +191,10 @@ def simulate_eors_op(op, tensors, params, config, *, margin, sim="verilator", th
     applied at the drain), whose ``false_zero`` and ``missed_zero`` counters count the
     mispredictions in hardware; they must equal the host's counts. ``natural``: one more
     run of the core with EORS, its channels in natural order instead of balanced
-    (``cycles_natural``), to measure what the balancing gives.
+    (``cycles_natural``), to measure what the balancing gives. ``pipelined``: the layer
+    once more through :class:`~ganforge.rtl.eors_pipeline.EorsPipeline`, the unit and the
+    core in one simulation, one sample per tile, the core computing tile ``t`` while the
+    unit speculates tile ``t + 1`` (``cycles_pipelined``: the overlapped cost, measured).
 
     The two units run one after the other here; the overlapped total is computed from
     their two measured cycle counts (see ``eors_overlapped_cycles``).
@@ -213,9 +216,11 @@ def simulate_eors_op(op, tensors, params, config, *, margin, sim="verilator", th
     x, w = tensors["x"], tensors["w"]
     try:
         want_pred = eors_predict(x, w, params.get("bias"), op=op, **geo, **knobs)
-        uprog = compile_eors(op, tensors, lanes=ukw["lanes"], weight_depth=ukw["weight_depth"],
-                             out_depth=ukw["out_depth"], data_width=ukw["data_width"],
-                             bias=params.get("bias"), **geo, **knobs)
+        def speculation(t):
+            return compile_eors(op, t, lanes=ukw["lanes"], weight_depth=ukw["weight_depth"],
+                                out_depth=ukw["out_depth"], data_width=ukw["data_width"],
+                                bias=params.get("bias"), **geo, **knobs)
+        uprog = speculation(tensors)
     except OverflowError as exc:
         raise UserError(f"{op}: {exc} (raise eors_acc_width)")
     except ValueError as exc:
@@ -251,6 +256,10 @@ def simulate_eors_op(op, tensors, params, config, *, margin, sim="verilator", th
                                                       quiet=True, build_root=build_root, seed=seed)
         ny, nm = nprog.assemble(ndrained)
         out["matches_golden"] &= bool(np.array_equal(ny, want_y) and np.array_equal(nm, want_m))
+    if pipelined:
+        out.update(_pipelined(op, tensors, params, core, ukw, speculation, want_pred, want_y,
+                              want_m, sim=sim, throttle=throttle, build_root=build_root, seed=seed))
+        out["matches_golden"] &= out["pipelined_matches_golden"]
     if audit:
         aprog = compile_op(op, tensors, lanes=core["lanes"], weight_depth=core["weight_depth"],
                            out_depth=core["out_depth"], audit=True, **mparams)
@@ -275,6 +284,27 @@ def simulate_eors_op(op, tensors, params, config, *, margin, sim="verilator", th
     out["cycles_sequential"] = ucycles + cycles
     out["cycles_overlapped_computed"] = eors_overlapped_cycles(ucycles, cycles)
     return out
+
+
+def _pipelined(op, tensors, params, core, ukw, speculation, want_pred, want_y, want_m, **sim_kw):
+    """EORS overlapped on the pipeline top level, one sample per tile (see simulate_eors_op)."""
+    from ganforge.firmware.core_driver import compile_op, eors_prediction
+    from ganforge.testbench.core_sim import simulate_pipeline
+    tiles = [{k: (v[n:n + 1] if k == "x" else v) for k, v in tensors.items()}
+             for n in range(tensors["x"].shape[0])]
+    uprogs = [speculation(t) for t in tiles]
+    cprogs = [compile_op(op, t, lanes=core["lanes"], weight_depth=core["weight_depth"],
+                         out_depth=core["out_depth"], **dict(params, out_mask=~want_pred[n:n + 1]))
+              for n, t in enumerate(tiles)]
+    udrained, cdrained, res = simulate_pipeline(uprogs, cprogs, ukw, core, **sim_kw)
+    ok = res["core"]["error"] == 0 and res["unit"]["error"] == 0
+    for n, (up, ud, cp, cd) in enumerate(zip(uprogs, udrained, cprogs, cdrained)):
+        y, m = cp.assemble(cd)
+        ok &= bool(np.array_equal(eors_prediction(up, ud), want_pred[n:n + 1])
+                   and np.array_equal(y, want_y[n:n + 1]) and np.array_equal(m, want_m[n:n + 1]))
+    return {"cycles_pipelined": res["cycles"], "pipeline_core_start": np.array(res["core_start"]),
+            "pipeline_unit_cycles_busy": res["unit"]["cycles_busy"],
+            "pipelined_matches_golden": bool(ok)}
 
 
 def eors_overlapped_cycles(eors_cycles, core_cycles):

@@ -21,7 +21,7 @@ from ganforge.rtl.export import to_verilog
 from ganforge.testbench.runner import run_cocotb
 from ganforge.testbench.streams import packer
 
-__all__ = ["simulate", "core_from_config", "drain_words", "pack_program"]
+__all__ = ["simulate", "simulate_pipeline", "core_from_config", "drain_words", "pack_program"]
 
 
 def drain_words(desc):
@@ -80,7 +80,6 @@ def simulate(prog, core_kwargs, *, sim="verilator", throttle=True, seed=0, waves
         _CORES[key] = core, to_verilog(core, "sparse_core")
     core, verilog = _CORES[key]
     cmd, x, drains = pack_program(core, prog)
-    ol = data.ArrayLayout(output_layout(core.dw), core.lanes)
     fd, out_path = tempfile.mkstemp(suffix=".json", prefix="core-")
     os.close(fd)
     budget = 10000 + 40 * (len(cmd) + 30 * len(x) + sum(drains))
@@ -99,7 +98,14 @@ def simulate(prog, core_kwargs, *, sim="verilator", throttle=True, seed=0, waves
         res = json.loads(text)
     finally:
         os.unlink(out_path)
-    words = iter(res["words"])
+    return _unpack(core, res["words"], drains), res["counters"], res["cycles"]
+
+
+def _unpack(core, words, drains):
+    """The drained beats of each pass that drains (``drains``: words per pass) from raw
+    output words, as :meth:`Program.assemble` takes them."""
+    ol = data.ArrayLayout(output_layout(core.dw), core.lanes)
+    words = iter(words)
     drained = []
     for n in drains:
         if n:
@@ -108,4 +114,47 @@ def simulate(prog, core_kwargs, *, sim="verilator", throttle=True, seed=0, waves
                 view = ol.from_bits(next(words))
                 beats.append([(int(view[l].value), int(view[l].mask)) for l in range(core.lanes)])
             drained.append(beats)
-    return drained, res["counters"], res["cycles"]
+    return drained
+
+
+def simulate_pipeline(unit_progs, core_progs, unit_kwargs, core_kwargs, *, sim="verilator",
+                      throttle=False, seed=0, waves=None, build_root="build/sim", quiet=True):
+    """Run EORS overlapped with the core on an :class:`~ganforge.rtl.eors_pipeline.EorsPipeline`:
+    ``unit_progs[t]`` and ``core_progs[t]`` are tile ``t``'s speculation passes and the core's
+    passes with that tile's prediction as mask (``testbench/tb_eors_pipeline.py`` plays the
+    schedule). Returns ``(unit_drained, core_drained, result)``: per tile, the drained beats
+    of each program, and the JSON result (``cycles``, ``core_start`` per tile, ``core`` and
+    ``unit`` counters).
+    """
+    from ganforge.rtl.eors_pipeline import EorsPipeline
+    key = ("EorsPipeline", *sorted(core_kwargs.items()), *sorted(unit_kwargs.items()))
+    if key not in _CORES:
+        top = EorsPipeline(core=core_kwargs, unit=unit_kwargs)
+        _CORES[key] = top, to_verilog(top, "eors_pipeline")
+    top, verilog = _CORES[key]
+    tiles = {"unit": [], "core": []}
+    drains = {"unit": [], "core": []}
+    for name, dut, progs in (("unit", top.unit, unit_progs), ("core", top.core, core_progs)):
+        for prog in progs:
+            cmd, x, d = pack_program(dut, prog)
+            tiles[name].append({"cmd": cmd, "x": x, "words": sum(d)})
+            drains[name].append(d)
+    fd, out_path = tempfile.mkstemp(suffix=".json", prefix="pipeline-")
+    os.close(fd)
+    n_words = sum(len(t["cmd"]) + 30 * len(t["x"]) + t["words"] for ts in tiles.values() for t in ts)
+    args = dict(tiles, seed=seed, idle=0.25 if throttle else 0.0, stall=0.25 if throttle else 0.0,
+                out=out_path, timeout_cycles=10000 + 40 * n_words if throttle else None)
+    try:
+        run_cocotb(top, "eors_pipeline", "ganforge.testbench.tb_eors_pipeline", sim=sim, args=args,
+                   build_root=build_root, waves=waves, quiet=quiet, verilog=verilog)
+        with open(out_path) as f:
+            text = f.read()
+        if not text:
+            raise RuntimeError("the pipeline simulation did not finish (see sim.log in the build "
+                               f"directory under {build_root})")
+        res = json.loads(text)
+    finally:
+        os.unlink(out_path)
+    unit = [_unpack(top.unit, w, d) for w, d in zip(res["unit_words"], drains["unit"])]
+    core = [_unpack(top.core, w, d) for w, d in zip(res["core_words"], drains["core"])]
+    return unit, core, res
