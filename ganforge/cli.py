@@ -197,6 +197,9 @@ def _simop_arguments(parser: argparse.ArgumentParser) -> None:
                         help="override the configuration's eors_extra_mantissa_bits")
     parser.add_argument("--eors-acc-width", metavar="BITS", type=int, default=None,
                         help="override the configuration's eors_acc_width")
+    parser.add_argument("--eors-pipelined", action="store_true",
+                        help="with --eors: also run the unit and the core overlapped in one "
+                             "simulation (EorsPipeline), one sample per tile")
     parser.add_argument("--eors-audit", action="store_true",
                         help="with --eors: also run the core audited (every tap computed) and "
                              "count false and missed zeros in its hardware counters")

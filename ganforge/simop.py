@@ -60,6 +60,12 @@ the host against the golden model), ``prediction_matches_golden``, the core's
 counters and golden work counts of the masked pass, and ``matches_golden``
 (prediction, result and the run without EORS all bit-exact).
 
+``--eors-pipelined`` adds a run of the unit and the core overlapped in one
+simulation (:class:`~ganforge.rtl.eors_pipeline.EorsPipeline`, one sample per
+tile): ``cycles_pipelined``, ``pipeline_core_start`` (the cycle each tile of
+the core started), ``pipeline_unit_cycles_busy`` and
+``pipelined_matches_golden``.
+
 ``--eors-audit`` adds an audited run of the core (every tap computed, the
 prediction applied at the drain) whose hardware counters count the
 mispredictions: ``audit_false_zero``, ``audit_missed_zero`` (they must equal
@@ -318,6 +324,13 @@ def eors_overlapped_cycles(eors_cycles, core_cycles):
 def run_sim_op(args):
     from ganforge.config import get_preset
     from ganforge.testbench.runner import require_simulator
+    given = [flag for flag, on in (("--eors-audit", args.eors_audit),
+                                   ("--eors-pipelined", args.eors_pipelined),
+                                   ("--eors-margin", args.eors_margin != 0),
+                                   ("--eors-mantissa-bits", args.eors_mantissa_bits is not None),
+                                   ("--eors-acc-width", args.eors_acc_width is not None)) if on]
+    if given and not args.eors:
+        raise UserError(f"{given[0]} needs --eors")
     config = get_preset(args.config)
     op, tensors, params = load_op(args.input)
     try:
@@ -326,12 +339,6 @@ def run_sim_op(args):
         raise UserError(str(exc))
     if args.eors:
         return _run_eors(args, config, op, tensors, params)
-    given = [flag for flag, on in (("--eors-audit", args.eors_audit),
-                                   ("--eors-margin", args.eors_margin != 0),
-                                   ("--eors-mantissa-bits", args.eors_mantissa_bits is not None),
-                                   ("--eors-acc-width", args.eors_acc_width is not None)) if on]
-    if given:
-        raise UserError(f"{given[0]} needs --eors")
     out = simulate_op(op, tensors, params, config, sim=args.sim, dense=args.dense,
                       vcd=os.path.abspath(args.vcd) if args.vcd else None)
     os.makedirs(os.path.dirname(os.path.abspath(args.output)), exist_ok=True)
@@ -358,7 +365,7 @@ def _run_eors(args, config, op, tensors, params):
     except ConfigError as exc:
         raise UserError(str(exc))
     out = simulate_eors_op(op, tensors, params, config, margin=args.eors_margin, sim=args.sim,
-                           audit=args.eors_audit)
+                           audit=args.eors_audit, pipelined=args.eors_pipelined)
     os.makedirs(os.path.dirname(os.path.abspath(args.output)), exist_ok=True)
     np.savez(args.output, **out)
     print(f"{op} with EORS on {args.config} ({out['lanes']} lanes, {args.sim}; mantissa bits "
@@ -369,7 +376,9 @@ def _run_eors(args, config, op, tensors, params):
              f"{out['audit_missed_zero']}" if args.eors_audit else "") + "); "
           f"speculation {out['eors_cycles']} cycles, core with EORS {out['cycles']}, without "
           f"{out['cycles_no_eors']}; sequential {out['cycles_sequential']}, overlapped "
-          f"(computed: max of the two) {out['cycles_overlapped_computed']}; "
+          f"(computed: max of the two) {out['cycles_overlapped_computed']}"
+          + (f", pipelined (measured) {out['cycles_pipelined']}" if args.eors_pipelined else "")
+          + "; "
           f"{'matches the golden model' if out['matches_golden'] else 'MISMATCH with the golden model'}")
     print(f"wrote {args.output}")
     ok = out["matches_golden"] and out["error"] == 0 and out["eors_error"] == 0

@@ -114,3 +114,20 @@ def test_sim_op_eors_errors_are_one_line(conv_case, tmp_path):
              w=np.full((1, 4, 1, 1), 30000))
     assert "acc_width" in one_line_error(cli("sim-op", str(tmp_path / "big.npz"), "-o", out,
                                              "--config", "tiny", "--eors", "--eors-acc-width", "31"))
+
+
+def test_sim_op_eors_audited_and_pipelined(conv_case, tmp_path):
+    """sim-op --eors with the audited core and the pipelined top level: exit 0, everything
+    bit-exact, the hardware misprediction counts equal the host's."""
+    path, x, w = conv_case
+    out = tmp_path / "eors.npz"
+    proc = cli("sim-op", str(path), "-o", str(out), "--config", "tiny", "--sim", "icarus",
+               "--eors", "--eors-margin", "3", "--eors-audit", "--eors-pipelined")
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    assert "audited core counter" in proc.stdout and "pipelined (measured)" in proc.stdout
+    r = np.load(out)
+    assert bool(r["matches_golden"]) and bool(r["audit_matches_golden"])
+    assert bool(r["pipelined_matches_golden"])
+    assert int(r["audit_false_zero"]) == int(r["eors_false_zero"])
+    assert int(r["audit_missed_zero"]) == int(r["eors_missed_zero"])
+    assert len(r["pipeline_core_start"]) == x.shape[0]
