@@ -197,12 +197,13 @@ def balanced_channel_order(out_mask, cout):
     """The order in which output channels fill the lanes of a masked FP.
 
     A pass ends when its slowest lane does, and a lane's work is the taps of
-    the outputs its mask keeps. With ``out_mask`` (``[n, cout, H, W]`` bool,
-    the samples that share a pass), channels are sorted by the outputs they
-    keep, most first (stable), so each pass groups channels of similar work:
-    for groups of a fixed size, this order minimises the sum over passes of
-    the heaviest channel's kept outputs. Without a mask every channel has the
-    same work and the order is the natural one.
+    the outputs its mask keeps. With ``out_mask`` (``[n, cout, H, W]`` bool),
+    channels are sorted by the outputs they keep over all ``n`` samples, most
+    first (stable), so each pass groups channels of similar work: for groups
+    of a fixed size, this order minimises the sum over passes of the heaviest
+    channel's kept outputs. One order serves every sample, so a channel group
+    keeps its weights across the sample passes. Without a mask every channel
+    has the same work and the order is the natural one.
     """
     if out_mask is None:
         return np.arange(cout)
@@ -225,12 +226,12 @@ def _fp_program(op, inp, wl, transposed, out_hw, stride, padding, *, lanes, weig
     passes = []
     banks = _Banks()
     rel = Op.TCONV if transposed else Op.CONV
-    balanced = balance and out_mask is not None
-    orders = {n0: balanced_channel_order(out_mask[n0:n0 + slots] if balanced else None, cout)
-              for n0 in range(0, n_s, slots)}
+    # One order for every sample, so a channel group keeps its weights across the sample
+    # passes (per-sample orders would reload them every pass: G1 turns load-bound).
+    order = balanced_channel_order(out_mask if balance else None, cout)
     for c0 in range(0, cout, group):
+        chans = order[c0:c0 + group]
         for n0 in range(0, n_s, slots):
-            chans = orders[n0][c0:c0 + group]
             assign = []                                   # lane -> (n, c) or None
             for l in range(lanes):
                 n, g = n0 + l % slots, l // slots
@@ -239,9 +240,8 @@ def _fp_program(op, inp, wl, transposed, out_hw, stride, padding, *, lanes, weig
             for q0 in range(0, cin, chunk):
                 q1 = min(cin, q0 + chunk)
                 last = q1 == cin
-                # Lanes of one output channel group keep their weights across sample passes
-                # (always without masks; with balancing, when the group is the same).
-                bank, load = banks.place(("w", tuple(int(c) for c in chans), q0))
+                # Lanes of one output channel group keep their weights across sample passes.
+                bank, load = banks.place(("w", c0, q0))
                 weights = {l: wl[c, q0:q1].reshape(-1) for l, (n, c) in used.items()}
                 masks = None
                 if out_mask is not None:
