@@ -167,10 +167,12 @@ def test_study_errors_are_one_line(args, text):
 @pytest.mark.slow
 def test_training_with_eors_keeps_the_quality_score(tmp_path):
     """The issue's bar: the DCGAN trained with EORS on (the study's chosen knobs, make demo's
-    1500 iterations) scores within 5 % of the same training without EORS (two trainings of
-    about 8 min each on an idle core; up to an hour on a loaded machine)."""
-    proc = _run("--jobs", "2", "--out", str(tmp_path), timeout=4 * 3600)
+    1500 iterations) scores within 5 % of the same training without EORS. One seed's score
+    moves by several per cent with the seed alone (docs/eors.md), so the bar is taken on
+    the mean score over seeds 0 and 1 (four trainings of about 8 min each on an idle core;
+    two hours or more on a loaded machine)."""
+    proc = _run("--jobs", "2", "--seeds", "0", "1", "--out", str(tmp_path), timeout=6 * 3600)
     assert proc.returncode == 0, proc.stderr
     res = json.loads((tmp_path / "eors_golden.json").read_text())
     assert res["chosen"]["meets_bar"]
-    assert res["training"]["score_ratio"] >= 0.95, res["training"]
+    assert res["training"]["score_ratio_of_means"] >= 0.95, res["training"]
