@@ -80,25 +80,32 @@ def simulate(prog, core_kwargs, *, sim="verilator", throttle=True, seed=0, waves
         _CORES[key] = core, to_verilog(core, "sparse_core")
     core, verilog = _CORES[key]
     cmd, x, drains = pack_program(core, prog)
-    fd, out_path = tempfile.mkstemp(suffix=".json", prefix="core-")
-    os.close(fd)
     budget = 10000 + 40 * (len(cmd) + 30 * len(x) + sum(drains))
     args = {"cmd": cmd, "x": x, "words": sum(drains), "seed": seed,
             "idle": 0.25 if throttle else 0.0,
-            "stall": 0.25 if throttle else 0.0, "out": out_path,
+            "stall": 0.25 if throttle else 0.0,
             "timeout_cycles": budget if throttle else None}
+    res = _run_bench(core, verilog, "sparse_core", "ganforge.testbench.tb_core", args, sim=sim,
+                     build_root=build_root, waves=waves, quiet=quiet)
+    return _unpack(core, res["words"], drains), res["counters"], res["cycles"]
+
+
+def _run_bench(top, verilog, toplevel, module, args, *, sim, build_root, waves, quiet):
+    """Run the cocotb bench ``module`` on ``top`` with ``args``; return the JSON result it
+    writes to the file named by ``args["out"]`` (a temporary file made here)."""
+    fd, out_path = tempfile.mkstemp(suffix=".json", prefix=f"{toplevel}-")
+    os.close(fd)
     try:
-        run_cocotb(core, "sparse_core", "ganforge.testbench.tb_core", sim=sim, args=args,
+        run_cocotb(top, toplevel, module, sim=sim, args=dict(args, out=out_path),
                    build_root=build_root, waves=waves, quiet=quiet, verilog=verilog)
         with open(out_path) as f:
             text = f.read()
         if not text:
-            raise RuntimeError("the core simulation did not finish (see sim.log in the build "
-                               f"directory under {build_root})")
-        res = json.loads(text)
+            raise RuntimeError(f"the {toplevel} simulation did not finish (see sim.log in the "
+                               f"build directory under {build_root})")
+        return json.loads(text)
     finally:
         os.unlink(out_path)
-    return _unpack(core, res["words"], drains), res["counters"], res["cycles"]
 
 
 def _unpack(core, words, drains):
@@ -139,22 +146,11 @@ def simulate_pipeline(unit_progs, core_progs, unit_kwargs, core_kwargs, *, sim="
             cmd, x, d = pack_program(dut, prog)
             tiles[name].append({"cmd": cmd, "x": x, "words": sum(d)})
             drains[name].append(d)
-    fd, out_path = tempfile.mkstemp(suffix=".json", prefix="pipeline-")
-    os.close(fd)
     n_words = sum(len(t["cmd"]) + 30 * len(t["x"]) + t["words"] for ts in tiles.values() for t in ts)
     args = dict(tiles, seed=seed, idle=0.25 if throttle else 0.0, stall=0.25 if throttle else 0.0,
-                out=out_path, timeout_cycles=10000 + 40 * n_words if throttle else None)
-    try:
-        run_cocotb(top, "eors_pipeline", "ganforge.testbench.tb_eors_pipeline", sim=sim, args=args,
-                   build_root=build_root, waves=waves, quiet=quiet, verilog=verilog)
-        with open(out_path) as f:
-            text = f.read()
-        if not text:
-            raise RuntimeError("the pipeline simulation did not finish (see sim.log in the build "
-                               f"directory under {build_root})")
-        res = json.loads(text)
-    finally:
-        os.unlink(out_path)
+                timeout_cycles=10000 + 40 * n_words if throttle else None)
+    res = _run_bench(top, verilog, "eors_pipeline", "ganforge.testbench.tb_eors_pipeline", args,
+                     sim=sim, build_root=build_root, waves=waves, quiet=quiet)
     unit = [_unpack(top.unit, w, d) for w, d in zip(res["unit_words"], drains["unit"])]
     core = [_unpack(top.core, w, d) for w, d in zip(res["core_words"], drains["core"])]
     return unit, core, res

@@ -52,14 +52,15 @@ def test_eors_flow_bit_exact_throttled(sim, op):
     assert int(out["macs_issued"]) == int(out["effective_macs"])
 
 
+@pytest.mark.parametrize("sim", ["icarus", pytest.param("verilator", marks=pytest.mark.slow)])
 @pytest.mark.parametrize("op", ["conv", "conv_transpose"])
-def test_eors_overlapped_on_the_pipeline_top_level(op):
+def test_eors_overlapped_on_the_pipeline_top_level(sim, op):
     """The unit and the core in one simulation (EorsPipeline), every stream throttled: each
     tile's prediction and result are bit-exact, the core starts a tile only after its
     prediction is out, and the overlapped run is shorter than the two run one after the other."""
     tensors, params = _case(op, 7 if op == "conv" else 8)
     config = dataclasses.replace(get_preset("tiny"), eors_extra_mantissa_bits=1, eors_acc_width=36)
-    out = simulate_eors_op(op, tensors, params, config, margin=0, sim="icarus", throttle=True,
+    out = simulate_eors_op(op, tensors, params, config, margin=0, sim=sim, throttle=True,
                            seed=4, pipelined=True)
     assert out["pipelined_matches_golden"] and out["matches_golden"]
     starts = [int(c) for c in out["pipeline_core_start"]]
