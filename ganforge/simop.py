@@ -188,7 +188,7 @@ def eors_unit_from_config(config, lanes=None):
 
 def simulate_eors_op(op, tensors, params, config, *, margin, sim="verilator", throttle=False,
                      baseline=True, audit=False, natural=False, pipelined=False,
-                     build_root="build/sim", seed=0, eors_lanes=None):
+                     pipeline_tile=1, build_root="build/sim", seed=0, eors_lanes=None):
     """A ReLU layer's FP with EORS on the simulated RTL: the speculation unit's passes, then
     the core's passes with the predicted zeros masked out (and, with ``baseline``, the same
     core without EORS). Every prediction and result is checked against the golden model.
@@ -199,8 +199,10 @@ def simulate_eors_op(op, tensors, params, config, *, margin, sim="verilator", th
     run of the core with EORS, its channels in natural order instead of balanced
     (``cycles_natural``), to measure what the balancing gives. ``pipelined``: the layer
     once more through :class:`~ganforge.rtl.eors_pipeline.EorsPipeline`, the unit and the
-    core in one simulation, one sample per tile, the core computing tile ``t`` while the
-    unit speculates tile ``t + 1`` (``cycles_pipelined``: the overlapped cost, measured).
+    core in one simulation, ``pipeline_tile`` samples per tile, the core computing tile
+    ``t`` while the unit speculates tile ``t + 1`` (``cycles_pipelined``: the overlapped
+    cost, measured). A larger tile loads each channel group's weights once for all its
+    samples but leaves a longer first speculation exposed.
 
     The two units run one after the other here; the overlapped total is computed from
     their two measured cycle counts (see ``eors_overlapped_cycles``).
@@ -215,6 +217,9 @@ def simulate_eors_op(op, tensors, params, config, *, margin, sim="verilator", th
                         f"{params.get('activation')})")
     if "out_mask" in params:
         raise UserError("--eors computes the layer's output mask; the input must not have out_mask")
+    if not isinstance(pipeline_tile, int) or pipeline_tile < 1:
+        raise UserError(f"pipeline_tile must be an integer >= 1 (samples per tile), "
+                        f"got {pipeline_tile!r}")
     ukw, core = eors_unit_from_config(config, eors_lanes), core_from_config(config)
     knobs = dict(mantissa_bits=ukw["mantissa_bits"], margin=int(margin), acc_width=ukw["acc_width"])
     geo = dict(stride=params["stride"], padding=params["padding"],
@@ -264,7 +269,8 @@ def simulate_eors_op(op, tensors, params, config, *, margin, sim="verilator", th
         out["matches_golden"] &= bool(np.array_equal(ny, want_y) and np.array_equal(nm, want_m))
     if pipelined:
         out.update(_pipelined(op, tensors, params, core, ukw, speculation, want_pred, want_y,
-                              want_m, sim=sim, throttle=throttle, build_root=build_root, seed=seed))
+                              want_m, pipeline_tile, sim=sim, throttle=throttle,
+                              build_root=build_root, seed=seed))
         out["matches_golden"] &= out["pipelined_matches_golden"]
     if audit:
         aprog = compile_op(op, tensors, lanes=core["lanes"], weight_depth=core["weight_depth"],
@@ -292,22 +298,24 @@ def simulate_eors_op(op, tensors, params, config, *, margin, sim="verilator", th
     return out
 
 
-def _pipelined(op, tensors, params, core, ukw, speculation, want_pred, want_y, want_m, **sim_kw):
-    """EORS overlapped on the pipeline top level, one sample per tile (see simulate_eors_op)."""
+def _pipelined(op, tensors, params, core, ukw, speculation, want_pred, want_y, want_m, tile,
+               **sim_kw):
+    """EORS overlapped on the pipeline top level, ``tile`` samples per tile (see
+    simulate_eors_op)."""
     from ganforge.firmware.core_driver import compile_op, eors_prediction
     from ganforge.testbench.core_sim import simulate_pipeline
-    tiles = [{k: (v[n:n + 1] if k == "x" else v) for k, v in tensors.items()}
-             for n in range(tensors["x"].shape[0])]
+    spans = [slice(n, n + tile) for n in range(0, tensors["x"].shape[0], tile)]
+    tiles = [{k: (v[s] if k == "x" else v) for k, v in tensors.items()} for s in spans]
     uprogs = [speculation(t) for t in tiles]
     cprogs = [compile_op(op, t, lanes=core["lanes"], weight_depth=core["weight_depth"],
-                         out_depth=core["out_depth"], **dict(params, out_mask=~want_pred[n:n + 1]))
-              for n, t in enumerate(tiles)]
+                         out_depth=core["out_depth"], **dict(params, out_mask=~want_pred[s]))
+              for s, t in zip(spans, tiles)]
     udrained, cdrained, res = simulate_pipeline(uprogs, cprogs, ukw, core, **sim_kw)
     ok = res["core"]["error"] == 0 and res["unit"]["error"] == 0
-    for n, (up, ud, cp, cd) in enumerate(zip(uprogs, udrained, cprogs, cdrained)):
+    for s, up, ud, cp, cd in zip(spans, uprogs, udrained, cprogs, cdrained):
         y, m = cp.assemble(cd)
-        ok &= bool(np.array_equal(eors_prediction(up, ud), want_pred[n:n + 1])
-                   and np.array_equal(y, want_y[n:n + 1]) and np.array_equal(m, want_m[n:n + 1]))
+        ok &= bool(np.array_equal(eors_prediction(up, ud), want_pred[s])
+                   and np.array_equal(y, want_y[s]) and np.array_equal(m, want_m[s]))
     return {"cycles_pipelined": res["cycles"], "pipeline_core_start": np.array(res["core_start"]),
             "pipeline_unit_cycles_busy": res["unit"]["cycles_busy"],
             "pipelined_matches_golden": bool(ok)}

@@ -22,6 +22,13 @@ the golden study (``build/bench/eors_golden.json``'s ``chosen``, or
 * the area of the speculation unit from Yosys (``scripts/area.py``), unless
   ``--no-area``.
 
+``--samples 0`` simulates the whole captured batch (16 samples for G, 32 for
+D): a training step's real work, over which the pipeline's first-tile
+speculation amortises. ``--lean`` leaves out the natural-order and audited
+runs (their fields are null), ``--layers G2,D2`` picks layers, and
+``--merge A.json B.json`` joins the results of benches run apart (for
+instance two layer subsets on two cores) into one report and one eors.json.
+
 The keys of eors.json are documented in docs/eors.md.
 """
 
@@ -68,7 +75,7 @@ def layer_rates(rec, mb, margin_lsb, acc_width):
 
 def bench_layer(name, rec, config, args, mb, margin_lsb):
     counts, rates = layer_rates(rec, mb, margin_lsb, config.eors_acc_width)
-    n = args.samples
+    n = args.samples or len(rec["x"])
     x, w = rec["x"][:n].astype(np.int64), rec["w"].astype(np.int64)
     params = dict(stride=int(rec["stride"]), padding=int(rec["padding"]), shift=int(rec["shift"]),
                   activation="relu", slope_shift=int(rec["slope_shift"]))
@@ -80,7 +87,8 @@ def bench_layer(name, rec, config, args, mb, margin_lsb):
     log(f"{PROG}: {name} ({rec['op']}, {n} samples): speculation unit, core with and without EORS ...")
     t0 = time.time()
     out = simulate_eors_op(rec["op"], {"x": x, "w": w}, params, config, margin=margin,
-                           sim=args.sim, eors_lanes=args.eors_lanes, audit=True, natural=True,
+                           sim=args.sim, eors_lanes=args.eors_lanes, audit=not args.lean,
+                           natural=not args.lean, pipeline_tile=args.pipeline_tile,
                            pipelined=True, build_root=args.sim_build)
     wk_off = G.conv2d_work if rec["op"] == "conv" else G.conv_transpose2d_work
     eff_off = wk_off(x, w.shape, params["stride"], params["padding"])["effective"]
@@ -95,14 +103,17 @@ def bench_layer(name, rec, config, args, mb, margin_lsb):
         "matches_golden": bool(out["matches_golden"]),   # includes the audit's counters
         "prediction_matches_golden": bool(out["prediction_matches_golden"]),
         "cycles_no_eors": int(out["cycles_no_eors"]), "cycles_eors_unit": int(out["eors_cycles"]),
-        "cycles_core_eors": int(out["cycles"]), "cycles_core_eors_natural": int(out["cycles_natural"]),
-        "cycles_audit": int(out["audit_cycles"]),
-        "hw_false_zero": int(out["audit_false_zero"]), "hw_missed_zero": int(out["audit_missed_zero"]),
+        "cycles_core_eors": int(out["cycles"]),
+        "cycles_core_eors_natural": _opt(out, "cycles_natural"),
+        "cycles_audit": _opt(out, "audit_cycles"),
+        "hw_false_zero": _opt(out, "audit_false_zero"),
+        "hw_missed_zero": _opt(out, "audit_missed_zero"),
         "cycles_sequential": int(out["cycles_sequential"]),
         "cycles_overlapped_computed": int(out["cycles_overlapped_computed"]),
         "cycles_pipelined": int(out["cycles_pipelined"]),
         "effective_macs_off": int(eff_off), "effective_macs_on": int(out["effective_macs"]),
         "speculation_products": int(out["eors_macs"]),
+        "pipeline_unit_cycles_busy": int(out["pipeline_unit_cycles_busy"]),
         "ideal_cycles_off": eff_off / lanes, "ideal_cycles_on": out["effective_macs"] / lanes,
         "seconds": time.time() - t0,
     }
@@ -114,10 +125,16 @@ def bench_layer(name, rec, config, args, mb, margin_lsb):
     return row
 
 
+def _opt(out, key):
+    """``out[key]`` as an int, or None for a run that ``--lean`` left out."""
+    return None if key not in out else int(out[key])
+
+
 def _speedups(r):
     off = r["cycles_no_eors"]
     r["speedup_core_only"] = off / r["cycles_core_eors"]
-    r["speedup_core_only_natural"] = off / r["cycles_core_eors_natural"]
+    nat = r["cycles_core_eors_natural"]
+    r["speedup_core_only_natural"] = None if nat is None else off / nat
     r["speedup_sequential"] = off / r["cycles_sequential"]
     r["speedup_overlapped_computed"] = off / r["cycles_overlapped_computed"]
     r["speedup_pipelined"] = off / r["cycles_pipelined"]
@@ -127,10 +144,11 @@ def _speedups(r):
 def total(rows):
     keys = ("cycles_no_eors", "cycles_eors_unit", "cycles_core_eors", "cycles_core_eors_natural",
             "cycles_audit", "hw_false_zero", "hw_missed_zero", "cycles_sequential",
-            "cycles_pipelined",
+            "cycles_pipelined", "pipeline_unit_cycles_busy",
             "cycles_overlapped_computed", "effective_macs_off", "effective_macs_on",
             "speculation_products", "ideal_cycles_off", "ideal_cycles_on")
-    t = {k: sum(r[k] for r in rows) for k in keys}
+    # A run left out of any layer (``--lean``) has no total.
+    t = {k: None if any(r.get(k) is None for r in rows) else sum(r[k] for r in rows) for k in keys}
     counts = {k: sum(r["counts_full_batch"][k] for r in rows) for k in rows[0]["counts_full_batch"]}
     t["counts_full_batch"] = counts
     t["sim_counts"] = {k: sum(r["sim_counts"][k] for r in rows) for k in rows[0]["sim_counts"]}
@@ -171,29 +189,40 @@ def print_report(res):
         q = r["rates_full_batch"]
         print(f"{r['layer']:6s} {q['true_zero_rate']:7.2%} {q['predicted_zero_rate']:7.2%} "
               f"{q['false_zero_rate']:7.2%} {q['missed_zero_rate']:8.2%}")
-    print(f"cycles on Verilator, first {res['samples']} samples (core on: channels balanced "
-          f"over the lanes, natural order beside it; pipelined: the unit and the core in one "
-          f"simulation, the core on sample t while the unit speculates sample t+1):")
+    which = "the whole captured batch" if not res["samples"] else f"first {res['samples']} samples"
+    tile = res.get("pipeline_tile", 1)
+    tiles = "sample" if tile == 1 else f"tile of {tile} samples"
+    print(f"cycles on Verilator, {which} (core on: channels balanced over the lanes, natural "
+          f"order beside it; pipelined: the unit and the core in one simulation, the core on "
+          f"{tiles} t while the unit speculates {tiles} t+1; '-': left out by --lean):")
     print(f"{'layer':6s} {'off':>8s} {'unit':>8s} {'on, nat':>8s} {'core on':>8s} {'seq':>8s} "
           f"{'pipelined':>9s} {'ideal on':>9s} {'nat':>6s} {'core':>6s} {'seq':>6s} {'pipe':>6s} "
           f"{'ideal':>6s} ok")
     rows = res["layers"] + [dict(res["total"], layer="all", matches_golden=res["all_match"])]
+
+    def n(v, w):
+        return f"{'-':>{w}s}" if v is None else f"{v:{w}d}"
+
+    def x(v):
+        return f"{'-':>5s} " if v is None else f"{v:5.2f}x"
     for r in rows:
-        print(f"{r['layer']:6s} {r['cycles_no_eors']:8d} {r['cycles_eors_unit']:8d} "
-              f"{r['cycles_core_eors_natural']:8d} {r['cycles_core_eors']:8d} "
-              f"{r['cycles_sequential']:8d} {r['cycles_pipelined']:9d} "
-              f"{r['ideal_cycles_on']:9.0f} {r['speedup_core_only_natural']:5.2f}x "
-              f"{r['speedup_core_only']:5.2f}x {r['speedup_sequential']:5.2f}x "
-              f"{r['speedup_pipelined']:5.2f}x {r['ideal_speedup']:5.2f}x "
+        print(f"{r['layer']:6s} {n(r['cycles_no_eors'], 8)} {n(r['cycles_eors_unit'], 8)} "
+              f"{n(r['cycles_core_eors_natural'], 8)} {n(r['cycles_core_eors'], 8)} "
+              f"{n(r['cycles_sequential'], 8)} {n(r['cycles_pipelined'], 9)} "
+              f"{r['ideal_cycles_on']:9.0f} {x(r['speedup_core_only_natural'])} "
+              f"{x(r['speedup_core_only'])} {x(r['speedup_sequential'])} "
+              f"{x(r['speedup_pipelined'])} {x(r['ideal_speedup'])} "
               f"{'yes' if r['matches_golden'] else 'NO'}")
-    print("mispredictions on the simulated samples: the audited core's hardware counters "
-          "(every tap computed, the prediction applied at the drain) beside the host's count:")
-    print(f"{'layer':6s} {'outputs':>8s} {'false0 hw':>10s} {'host':>6s} {'missed0 hw':>11s} "
-          f"{'host':>6s} {'audit cycles':>13s}")
-    for r in rows:
-        c = r["sim_counts"]
-        print(f"{r['layer']:6s} {c['outputs']:8d} {r['hw_false_zero']:10d} {c['false_zero']:6d} "
-              f"{r['hw_missed_zero']:11d} {c['missed_zero']:6d} {r['cycles_audit']:13d}")
+    if all(r["hw_false_zero"] is not None for r in rows):
+        print("mispredictions on the simulated samples: the audited core's hardware counters "
+              "(every tap computed, the prediction applied at the drain) beside the host's count:")
+        print(f"{'layer':6s} {'outputs':>8s} {'false0 hw':>10s} {'host':>6s} {'missed0 hw':>11s} "
+              f"{'host':>6s} {'audit cycles':>13s}")
+        for r in rows:
+            c = r["sim_counts"]
+            print(f"{r['layer']:6s} {c['outputs']:8d} {r['hw_false_zero']:10d} "
+                  f"{c['false_zero']:6d} {r['hw_missed_zero']:11d} {c['missed_zero']:6d} "
+                  f"{r['cycles_audit']:13d}")
     if res.get("area"):
         print(f"area (Yosys, preset {res['area']['preset']}):")
         for a in res["area"]["results"]:
@@ -205,7 +234,17 @@ def parse_args(argv):
     ap = ScriptParser(prog=PROG, description=__doc__.split("\n")[0])
     ap.add_argument("--config", default="small", help="configuration preset of the core and unit")
     ap.add_argument("--sim", default="verilator", choices=("verilator", "icarus"))
-    ap.add_argument("--samples", type=int, default=4, help="samples of each layer simulated")
+    ap.add_argument("--samples", type=int, default=4,
+                    help="samples of each layer simulated (0: the whole captured batch)")
+    ap.add_argument("--layers", default=None,
+                    help="comma-separated ReLU layers to run (default: all: G1,G2,D1,D2)")
+    ap.add_argument("--pipeline-tile", type=int, default=1,
+                    help="samples per tile of the pipelined run (default 1)")
+    ap.add_argument("--lean", action="store_true",
+                    help="leave out the natural-order and audited runs of the core")
+    ap.add_argument("--merge", nargs="+", metavar="JSON", default=None,
+                    help="join the eors.json files of benches run apart (same knobs and "
+                         "lanes) into one report and OUT/eors.json; simulates nothing")
     ap.add_argument("--knobs", nargs=2, type=int, metavar=("MB", "MARGIN_LSB"), default=None,
                     help="EORS knobs (default: the golden study's choice, else 2 0)")
     ap.add_argument("--study", default="build/bench/eors_golden.json",
@@ -222,8 +261,10 @@ def parse_args(argv):
     ap.add_argument("--sim-build", default="build/sim",
                     help="simulator build folder (separate folders let two benches run at once)")
     args = ap.parse_args(argv)
-    if args.samples < 1:
-        ap.error(f"--samples must be >= 1, got {args.samples}")
+    if args.samples < 0:
+        ap.error(f"--samples must be >= 0 (0: the whole batch), got {args.samples}")
+    if args.pipeline_tile < 1:
+        ap.error(f"--pipeline-tile must be >= 1, got {args.pipeline_tile}")
     if args.knobs is not None and (not 0 <= args.knobs[0] <= 4 or args.knobs[1] < 0):
         ap.error(f"--knobs: mantissa bits must be in 0..4 and the margin >= 0, got {args.knobs}")
     if args.eors_lanes is not None and (args.eors_lanes < 1 or args.eors_lanes & (args.eors_lanes - 1)):
@@ -231,8 +272,49 @@ def parse_args(argv):
     return args, ap
 
 
+def merge(paths, ap):
+    """One result from the eors.json files of benches run apart: their layers, in workload
+    order, under one total. They must agree on everything but the layers they ran."""
+    parts = []
+    for path in paths:
+        try:
+            with open(path) as f:
+                parts.append(json.load(f))
+        except (OSError, ValueError) as exc:
+            ap.error(f"--merge: cannot read {path}: {exc}")
+    same = ("schema", "config", "lanes", "eors_lanes", "samples", "pipeline_tile", "sim", "knobs")
+    def key(part, k):                   # results from before --pipeline-tile used tiles of 1
+        return part.get(k, 1 if k == "pipeline_tile" else None)
+    for path, part in zip(paths[1:], parts[1:]):
+        differ = [k for k in same if key(part, k) != key(parts[0], k)]
+        if differ:
+            ap.error(f"--merge: {path} differs from {paths[0]} in {', '.join(differ)}")
+    rows = {r["layer"]: r for part in parts for r in part["layers"]}
+    order = [n for n in ("G1", "G2", "D1", "D2") if n in rows] + \
+        [n for n in rows if n not in ("G1", "G2", "D1", "D2")]
+    res = {k: key(parts[0], k) for k in same}
+    res.update(layers=[rows[n] for n in order])
+    for r in res["layers"]:
+        _speedups(r)
+    res.update(total=total(res["layers"]), all_match=all(r["matches_golden"] for r in res["layers"]),
+               area=next((p["area"] for p in parts if p.get("area")), None),
+               seconds=sum(p["seconds"] for p in parts), merged_from=list(paths))
+    return res
+
+
+def write(res, out):
+    os.makedirs(out, exist_ok=True)
+    with open(os.path.join(out, "eors.json"), "w") as f:
+        json.dump(res, f, indent=1)
+    print_report(res)
+    print(f"\nwrote {out}/eors.json ({res['seconds']:.0f} s of benching)")
+    return 0 if res["all_match"] else 1
+
+
 def main(argv=None):
     args, ap = parse_args(argv)
+    if args.merge:
+        return write(merge(args.merge, ap), args.out)
     t0 = time.time()
     if args.knobs is not None:
         mb, margin_lsb, source = *args.knobs, "--knobs"
@@ -244,22 +326,23 @@ def main(argv=None):
     except (ConfigError, KeyError, ValueError) as exc:
         ap.error(str(exc).strip("'\""))
     layers, _ = load_workload("dcgan")
-    rows = [bench_layer(n, r, config, args, mb, margin_lsb) for n, r in relu_layers(layers).items()]
+    relu = relu_layers(layers)
+    names = list(relu) if args.layers is None else [n.strip() for n in args.layers.split(",")]
+    unknown = [n for n in names if n not in relu]
+    if unknown or not names:
+        ap.error(f"--layers: unknown layer {', '.join(unknown) or '(none)'}; the ReLU layers are "
+                 f"{','.join(relu)}")
+    rows = [bench_layer(n, relu[n], config, args, mb, margin_lsb) for n in names]
     res = {"schema": SCHEMA, "config": args.config, "lanes": config.lanes_per_core,
            "eors_lanes": args.eors_lanes or config.lanes_per_core, "samples": args.samples,
-           "sim": args.sim,
+           "pipeline_tile": args.pipeline_tile, "sim": args.sim,
            "knobs": {"mantissa_bits": mb, "margin_lsb": margin_lsb, "acc_width": args.eors_acc_width,
                      "source": source},
            "layers": rows, "total": total(rows), "all_match": all(r["matches_golden"] for r in rows)}
     res["area"] = None if args.no_area else area(args.area_config, mb, args.eors_acc_width,
                                                  args.out, args.area_targets)
     res["seconds"] = time.time() - t0
-    os.makedirs(args.out, exist_ok=True)
-    with open(os.path.join(args.out, "eors.json"), "w") as f:
-        json.dump(res, f, indent=1)
-    print_report(res)
-    print(f"\nwrote {args.out}/eors.json in {res['seconds']:.0f} s")
-    return 0 if res["all_match"] else 1
+    return write(res, args.out)
 
 
 if __name__ == "__main__":

@@ -67,3 +67,25 @@ def test_eors_overlapped_on_the_pipeline_top_level(sim, op):
     assert len(starts) == tensors["x"].shape[0] and 0 < starts[0] < starts[1]
     assert int(out["cycles_pipelined"]) < int(out["cycles_sequential"])
 
+
+
+def test_pipeline_tiles_of_several_samples():
+    """Tiles of two samples over a batch of three (the last tile partial), throttled on Icarus:
+    every tile bit-exact against the golden model and one core start per tile; a tile of 0
+    samples is refused."""
+    tensors, params = _case("conv_transpose", 9)
+    rng = np.random.default_rng(9)
+    x = rng.integers(-3000, 3000, (3, 3, 4, 4))
+    x[rng.random(x.shape) < 0.4] = 0
+    tensors["x"] = x
+    config = dataclasses.replace(get_preset("tiny"), eors_extra_mantissa_bits=1, eors_acc_width=36)
+    runs = {tile: simulate_eors_op("conv_transpose", tensors, params, config, margin=0,
+                                   sim="icarus", throttle=True, seed=5, pipelined=True,
+                                   pipeline_tile=tile, baseline=False)
+            for tile in (1, 2)}
+    for tile, out in runs.items():
+        assert out["pipelined_matches_golden"] and out["matches_golden"], tile
+        assert len(out["pipeline_core_start"]) == -(-3 // tile)
+    with pytest.raises(Exception, match="pipeline_tile must be an integer >= 1"):
+        simulate_eors_op("conv_transpose", tensors, params, config, margin=0, sim="icarus",
+                         pipelined=True, pipeline_tile=0)
