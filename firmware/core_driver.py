@@ -41,7 +41,7 @@ from ganforge.golden.fixed import ACTIVATIONS, as_int_array, output_stage
 from ganforge.rtl.descriptor import MASK_WORD, CmdKind, Op, map_words, pitch_log2
 
 __all__ = ["Pass", "Program", "compile_op", "balanced_channel_order", "audit_counts", "OPS", "reference_result", "work_counts",
-           "compile_eors", "eors_prediction"]
+           "compile_eors", "eors_prediction", "pipeline_tile"]
 
 OPS = ("conv", "conv_transpose", "conv_input_grad", "conv_transpose_input_grad",
        "conv_weight_grad", "conv_transpose_weight_grad")
@@ -476,6 +476,29 @@ def compile_eors(op, tensors, *, lanes, weight_depth, out_depth, mantissa_bits, 
                       out_depth=out_depth, stride=stride, padding=padding,
                       output_padding=output_padding, shift=0, activation="relu",
                       bias=b + margin)
+
+
+def pipeline_tile(op, tensors, *, weight_depth, stride=1, padding=0, output_padding=0, **_):
+    """Samples per tile when EORS runs overlapped with the core (``EorsPipeline``).
+
+    The core's program for a tile loads each channel group's weights (one beat per word,
+    every lane at once) and then runs the tile's samples with them. A tile of one sample
+    overlaps best, but when a sample's MACs per channel are few (a 1×1 input: G1) the
+    loads, not the MACs, set the pace. The tile is the smallest number of samples whose
+    MACs per channel and input chunk, counted without EORS (input zeros skipped), are at
+    least twice the weight words of the chunk: EORS may skip up to half of them and the
+    loads must still hide behind the rest (they go to the other operand bank while the
+    previous pass computes). Capped at the batch.
+    """
+    x, w = as_int_array(tensors["x"], "x"), as_int_array(tensors["w"], "w")
+    n, cin, k = x.shape[0], x.shape[1], w.shape[2]
+    cout = w.shape[0] if op == "conv" else w.shape[1]
+    chunk = max(1, min(cin, weight_depth // (k * k)))
+    macs = work_counts(op, {"x": x, "w": w}, stride=stride, padding=padding,
+                       output_padding=output_padding)["effective_macs"]
+    per_sample = macs / (n * cout * -(-cin // chunk))
+    tile = int(np.ceil(2 * chunk * k * k / per_sample)) if per_sample else n
+    return max(1, min(n, tile))
 
 
 def eors_prediction(prog, drained):

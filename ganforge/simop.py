@@ -188,7 +188,7 @@ def eors_unit_from_config(config, lanes=None):
 
 def simulate_eors_op(op, tensors, params, config, *, margin, sim="verilator", throttle=False,
                      baseline=True, audit=False, natural=False, pipelined=False,
-                     pipeline_tile=1, build_root="build/sim", seed=0, eors_lanes=None):
+                     pipeline_tile=None, build_root="build/sim", seed=0, eors_lanes=None):
     """A ReLU layer's FP with EORS on the simulated RTL: the speculation unit's passes, then
     the core's passes with the predicted zeros masked out (and, with ``baseline``, the same
     core without EORS). Every prediction and result is checked against the golden model.
@@ -199,10 +199,11 @@ def simulate_eors_op(op, tensors, params, config, *, margin, sim="verilator", th
     run of the core with EORS, its channels in natural order instead of balanced
     (``cycles_natural``), to measure what the balancing gives. ``pipelined``: the layer
     once more through :class:`~ganforge.rtl.eors_pipeline.EorsPipeline`, the unit and the
-    core in one simulation, ``pipeline_tile`` samples per tile, the core computing tile
+    core in one simulation, ``pipeline_tile`` samples per tile (None: the firmware's
+    choice, :func:`~ganforge.firmware.core_driver.pipeline_tile`), the core computing tile
     ``t`` while the unit speculates tile ``t + 1`` (``cycles_pipelined``: the overlapped
-    cost, measured). A larger tile loads each channel group's weights once for all its
-    samples but leaves a longer first speculation exposed.
+    cost, measured; ``pipeline_tile``: the tile used). A larger tile loads each channel
+    group's weights once for all its samples but leaves a longer first speculation exposed.
 
     The two units run one after the other here; the overlapped total is computed from
     their two measured cycle counts (see ``eors_overlapped_cycles``).
@@ -217,8 +218,8 @@ def simulate_eors_op(op, tensors, params, config, *, margin, sim="verilator", th
                         f"{params.get('activation')})")
     if "out_mask" in params:
         raise UserError("--eors computes the layer's output mask; the input must not have out_mask")
-    if not isinstance(pipeline_tile, int) or pipeline_tile < 1:
-        raise UserError(f"pipeline_tile must be an integer >= 1 (samples per tile), "
+    if pipeline_tile is not None and (not isinstance(pipeline_tile, int) or pipeline_tile < 1):
+        raise UserError(f"pipeline_tile must be an integer >= 1 (samples per tile) or None, "
                         f"got {pipeline_tile!r}")
     ukw, core = eors_unit_from_config(config, eors_lanes), core_from_config(config)
     knobs = dict(mantissa_bits=ukw["mantissa_bits"], margin=int(margin), acc_width=ukw["acc_width"])
@@ -300,10 +301,12 @@ def simulate_eors_op(op, tensors, params, config, *, margin, sim="verilator", th
 
 def _pipelined(op, tensors, params, core, ukw, speculation, want_pred, want_y, want_m, tile,
                **sim_kw):
-    """EORS overlapped on the pipeline top level, ``tile`` samples per tile (see
-    simulate_eors_op)."""
-    from ganforge.firmware.core_driver import compile_op, eors_prediction
+    """EORS overlapped on the pipeline top level, ``tile`` samples per tile (None: the
+    firmware's choice; see simulate_eors_op)."""
+    from ganforge.firmware.core_driver import compile_op, eors_prediction, pipeline_tile
     from ganforge.testbench.core_sim import simulate_pipeline
+    if tile is None:
+        tile = pipeline_tile(op, tensors, weight_depth=core["weight_depth"], **params)
     spans = [slice(n, n + tile) for n in range(0, tensors["x"].shape[0], tile)]
     tiles = [{k: (v[s] if k == "x" else v) for k, v in tensors.items()} for s in spans]
     uprogs = [speculation(t) for t in tiles]
@@ -317,6 +320,7 @@ def _pipelined(op, tensors, params, core, ukw, speculation, want_pred, want_y, w
         ok &= bool(np.array_equal(eors_prediction(up, ud), want_pred[s])
                    and np.array_equal(y, want_y[s]) and np.array_equal(m, want_m[s]))
     return {"cycles_pipelined": res["cycles"], "pipeline_core_start": np.array(res["core_start"]),
+            "pipeline_tile": tile,
             "pipeline_unit_cycles_busy": res["unit"]["cycles_busy"],
             "pipelined_matches_golden": bool(ok)}
 

@@ -114,6 +114,7 @@ def bench_layer(name, rec, config, args, mb, margin_lsb):
         "effective_macs_off": int(eff_off), "effective_macs_on": int(out["effective_macs"]),
         "speculation_products": int(out["eors_macs"]),
         "pipeline_unit_cycles_busy": int(out["pipeline_unit_cycles_busy"]),
+        "pipeline_tile": int(out["pipeline_tile"]),
         "ideal_cycles_off": eff_off / lanes, "ideal_cycles_on": out["effective_macs"] / lanes,
         "seconds": time.time() - t0,
     }
@@ -190,11 +191,9 @@ def print_report(res):
         print(f"{r['layer']:6s} {q['true_zero_rate']:7.2%} {q['predicted_zero_rate']:7.2%} "
               f"{q['false_zero_rate']:7.2%} {q['missed_zero_rate']:8.2%}")
     which = "the whole captured batch" if not res["samples"] else f"first {res['samples']} samples"
-    tile = res.get("pipeline_tile", 1)
-    tiles = "sample" if tile == 1 else f"tile of {tile} samples"
     print(f"cycles on Verilator, {which} (core on: channels balanced over the lanes, natural "
           f"order beside it; pipelined: the unit and the core in one simulation, the core on "
-          f"{tiles} t while the unit speculates {tiles} t+1; '-': left out by --lean):")
+          f"tile t while the unit speculates tile t+1; '-': left out by --lean):")
     print(f"{'layer':6s} {'off':>8s} {'unit':>8s} {'on, nat':>8s} {'core on':>8s} {'seq':>8s} "
           f"{'pipelined':>9s} {'ideal on':>9s} {'nat':>6s} {'core':>6s} {'seq':>6s} {'pipe':>6s} "
           f"{'ideal':>6s} ok")
@@ -213,6 +212,9 @@ def print_report(res):
               f"{x(r['speedup_core_only'])} {x(r['speedup_sequential'])} "
               f"{x(r['speedup_pipelined'])} {x(r['ideal_speedup'])} "
               f"{'yes' if r['matches_golden'] else 'NO'}")
+    # Results from before the tile was chosen per layer ran one sample per tile.
+    print("samples per pipeline tile: " + ", ".join(
+        f"{r['layer']} {r.get('pipeline_tile', 1)}" for r in res["layers"]))
     if all(r["hw_false_zero"] is not None for r in rows):
         print("mispredictions on the simulated samples: the audited core's hardware counters "
               "(every tap computed, the prediction applied at the drain) beside the host's count:")
@@ -238,8 +240,9 @@ def parse_args(argv):
                     help="samples of each layer simulated (0: the whole captured batch)")
     ap.add_argument("--layers", default=None,
                     help="comma-separated ReLU layers to run (default: all: G1,G2,D1,D2)")
-    ap.add_argument("--pipeline-tile", type=int, default=1,
-                    help="samples per tile of the pipelined run (default 1)")
+    ap.add_argument("--pipeline-tile", type=int, default=None,
+                    help="samples per tile of the pipelined run (default: the firmware's "
+                         "choice per layer, core_driver.pipeline_tile)")
     ap.add_argument("--lean", action="store_true",
                     help="leave out the natural-order and audited runs of the core")
     ap.add_argument("--merge", nargs="+", metavar="JSON", default=None,
@@ -263,7 +266,7 @@ def parse_args(argv):
     args = ap.parse_args(argv)
     if args.samples < 0:
         ap.error(f"--samples must be >= 0 (0: the whole batch), got {args.samples}")
-    if args.pipeline_tile < 1:
+    if args.pipeline_tile is not None and args.pipeline_tile < 1:
         ap.error(f"--pipeline-tile must be >= 1, got {args.pipeline_tile}")
     if args.knobs is not None and (not 0 <= args.knobs[0] <= 4 or args.knobs[1] < 0):
         ap.error(f"--knobs: mantissa bits must be in 0..4 and the margin >= 0, got {args.knobs}")
@@ -282,17 +285,15 @@ def merge(paths, ap):
                 parts.append(json.load(f))
         except (OSError, ValueError) as exc:
             ap.error(f"--merge: cannot read {path}: {exc}")
-    same = ("schema", "config", "lanes", "eors_lanes", "samples", "pipeline_tile", "sim", "knobs")
-    def key(part, k):                   # results from before --pipeline-tile used tiles of 1
-        return part.get(k, 1 if k == "pipeline_tile" else None)
+    same = ("schema", "config", "lanes", "eors_lanes", "samples", "sim", "knobs")
     for path, part in zip(paths[1:], parts[1:]):
-        differ = [k for k in same if key(part, k) != key(parts[0], k)]
+        differ = [k for k in same if part.get(k) != parts[0].get(k)]
         if differ:
             ap.error(f"--merge: {path} differs from {paths[0]} in {', '.join(differ)}")
     rows = {r["layer"]: r for part in parts for r in part["layers"]}
     order = [n for n in ("G1", "G2", "D1", "D2") if n in rows] + \
         [n for n in rows if n not in ("G1", "G2", "D1", "D2")]
-    res = {k: key(parts[0], k) for k in same}
+    res = {k: parts[0].get(k) for k in same}
     res.update(layers=[rows[n] for n in order])
     for r in res["layers"]:
         _speedups(r)
@@ -335,7 +336,7 @@ def main(argv=None):
     rows = [bench_layer(n, relu[n], config, args, mb, margin_lsb) for n in names]
     res = {"schema": SCHEMA, "config": args.config, "lanes": config.lanes_per_core,
            "eors_lanes": args.eors_lanes or config.lanes_per_core, "samples": args.samples,
-           "pipeline_tile": args.pipeline_tile, "sim": args.sim,
+           "sim": args.sim,
            "knobs": {"mantissa_bits": mb, "margin_lsb": margin_lsb, "acc_width": args.eors_acc_width,
                      "source": source},
            "layers": rows, "total": total(rows), "all_match": all(r["matches_golden"] for r in rows)}

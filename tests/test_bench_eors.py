@@ -24,7 +24,7 @@ def _row(name, off, core, pipe, lean=True):
            "cycles_audit": None if lean else off + 1,
            "hw_false_zero": None if lean else 1, "hw_missed_zero": None if lean else 2,
            "cycles_sequential": off // 2 + core, "cycles_pipelined": pipe,
-           "pipeline_unit_cycles_busy": off // 2, "cycles_overlapped_computed": max(core, off // 2),
+           "pipeline_unit_cycles_busy": off // 2, "pipeline_tile": 2 if name == "G1" else 1, "cycles_overlapped_computed": max(core, off // 2),
            "effective_macs_off": 16 * off, "effective_macs_on": 16 * core,
            "speculation_products": 16 * off, "ideal_cycles_off": off, "ideal_cycles_on": core}
     return row
@@ -58,6 +58,7 @@ def test_merge_joins_layers_in_workload_order_under_one_total(tmp_path):
     assert t["cycles_core_eors_natural"] is None and t["speedup_core_only_natural"] is None
     assert res["seconds"] == 20.0
     assert "the whole captured batch" in proc.stdout and "mispredictions" not in proc.stdout
+    assert "samples per pipeline tile: G1 2, G2 1, D2 1" in proc.stdout
 
 
 def test_merge_refuses_benches_that_differ(tmp_path):

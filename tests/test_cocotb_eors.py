@@ -85,6 +85,7 @@ def test_pipeline_tiles_of_several_samples():
             for tile in (1, 2)}
     for tile, out in runs.items():
         assert out["pipelined_matches_golden"] and out["matches_golden"], tile
+        assert out["pipeline_tile"] == tile
         assert len(out["pipeline_core_start"]) == -(-3 // tile)
     with pytest.raises(Exception, match="pipeline_tile must be an integer >= 1"):
         simulate_eors_op("conv_transpose", tensors, params, config, margin=0, sim="icarus",

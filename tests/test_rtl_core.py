@@ -9,7 +9,7 @@ import pytest
 
 from ganforge import golden as G
 from ganforge.firmware.core_driver import (Program, audit_counts, balanced_channel_order, compile_op,
-                                          reference_result, work_counts)
+                                           pipeline_tile, reference_result, work_counts)
 from ganforge.rtl.descriptor import CmdKind, Error
 
 from core_harness import check_counters, desc_cmd, golden_work, run_program
@@ -273,3 +273,21 @@ def test_dead_elements_cost_no_cycle_behind_live_ones():
     dead = int(np.count_nonzero(t["x"][..., 6:]))
     assert c1["macs_issued"] == c2["macs_issued"] and dead == 64
     assert with_dead - without <= dead // 8, (with_dead, without, dead)
+
+
+def test_pipeline_tile_grows_until_the_macs_hide_the_weight_loads():
+    """A 1x1 input (G1's shape) has as many MACs per channel as weight words: two samples per
+    tile; a 4x4 map has 16 times more: one; the tile never exceeds the batch, and an all-zero
+    input (no MACs) takes the whole batch."""
+    rng = np.random.default_rng(0)
+    w = rng.integers(-99, 99, (32, 64, 4, 4))
+    one = {"x": rng.integers(1, 99, (16, 32, 1, 1)), "w": w}
+    assert pipeline_tile("conv_transpose", one, weight_depth=2048, stride=1) == 2
+    half = {"x": np.where(np.arange(32) % 4 == 0, 1, 0)[None, :, None, None].repeat(16, 0),
+            "w": w}
+    assert pipeline_tile("conv_transpose", half, weight_depth=2048, stride=1) == 8
+    assert pipeline_tile("conv_transpose", dict(half, x=half["x"][:3]), weight_depth=2048) == 3
+    big = {"x": rng.integers(1, 99, (16, 32, 4, 4)), "w": w}
+    assert pipeline_tile("conv_transpose", big, weight_depth=2048, stride=2, padding=1) == 1
+    zero = {"x": np.zeros((5, 32, 1, 1), dtype=np.int64), "w": w}
+    assert pipeline_tile("conv_transpose", zero, weight_depth=2048) == 5
