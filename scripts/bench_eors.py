@@ -212,9 +212,8 @@ def print_report(res):
               f"{x(r['speedup_core_only'])} {x(r['speedup_sequential'])} "
               f"{x(r['speedup_pipelined'])} {x(r['ideal_speedup'])} "
               f"{'yes' if r['matches_golden'] else 'NO'}")
-    # Results from before the tile was chosen per layer ran one sample per tile.
     print("samples per pipeline tile: " + ", ".join(
-        f"{r['layer']} {r.get('pipeline_tile', 1)}" for r in res["layers"]))
+        f"{r['layer']} {r['pipeline_tile']}" for r in res["layers"]))
     if all(r["hw_false_zero"] is not None for r in rows):
         print("mispredictions on the simulated samples: the audited core's hardware counters "
               "(every tap computed, the prediction applied at the drain) beside the host's count:")
@@ -277,7 +276,8 @@ def parse_args(argv):
 
 def merge(paths, ap):
     """One result from the eors.json files of benches run apart: their layers, in workload
-    order, under one total. They must agree on everything but the layers they ran."""
+    order, under one total. They must agree on everything but the layers they ran; a layer
+    in several files is taken from the last (and the merge says so)."""
     parts = []
     for path in paths:
         try:
@@ -290,7 +290,15 @@ def merge(paths, ap):
         differ = [k for k in same if part.get(k) != parts[0].get(k)]
         if differ:
             ap.error(f"--merge: {path} differs from {paths[0]} in {', '.join(differ)}")
-    rows = {r["layer"]: r for part in parts for r in part["layers"]}
+    rows, source = {}, {}
+    for path, part in zip(paths, parts):
+        for r in part["layers"]:
+            if r["layer"] in rows:
+                print(f"{PROG}: {r['layer']}: taken from {path} (also in {source[r['layer']]})")
+            # Results from before the tile was recorded per layer name it at the top, or
+            # ran one sample per tile.
+            r.setdefault("pipeline_tile", part.get("pipeline_tile", 1))
+            rows[r["layer"]], source[r["layer"]] = r, path
     order = [n for n in ("G1", "G2", "D1", "D2") if n in rows] + \
         [n for n in rows if n not in ("G1", "G2", "D1", "D2")]
     res = {k: parts[0].get(k) for k in same}

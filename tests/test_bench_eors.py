@@ -48,17 +48,24 @@ def test_merge_joins_layers_in_workload_order_under_one_total(tmp_path):
     a, b = tmp_path / "a.json", tmp_path / "b.json"
     a.write_text(json.dumps(_result([_row("D2", 1000, 800, 900)])))
     b.write_text(json.dumps(_result([_row("G1", 100, 50, 70), _row("G2", 500, 400, 450)])))
-    proc = _run("--merge", str(a), str(b), "--out", str(tmp_path / "out"))
+    # An older result: no tile per layer, one at the top; its G1 is replaced by b's.
+    old = [_row("G1", 100, 50, 99), _row("D1", 10, 5, 7)]
+    for r in old:
+        del r["pipeline_tile"]
+    c = tmp_path / "c.json"
+    c.write_text(json.dumps(_result(old, pipeline_tile=4)))
+    proc = _run("--merge", str(c), str(a), str(b), "--out", str(tmp_path / "out"))
     assert proc.returncode == 0, proc.stderr
     res = json.loads((tmp_path / "out" / "eors.json").read_text())
-    assert [r["layer"] for r in res["layers"]] == ["G1", "G2", "D2"]
+    assert [r["layer"] for r in res["layers"]] == ["G1", "G2", "D1", "D2"]
+    assert f"G1: taken from {b} (also in {c})" in proc.stdout
     t = res["total"]
-    assert (t["cycles_no_eors"], t["cycles_core_eors"], t["cycles_pipelined"]) == (1600, 1250, 1420)
-    assert t["speedup_pipelined"] == pytest.approx(1600 / 1420)
+    assert (t["cycles_no_eors"], t["cycles_core_eors"], t["cycles_pipelined"]) == (1610, 1255, 1427)
+    assert t["speedup_pipelined"] == pytest.approx(1610 / 1427)
     assert t["cycles_core_eors_natural"] is None and t["speedup_core_only_natural"] is None
-    assert res["seconds"] == 20.0
+    assert res["seconds"] == 30.0
     assert "the whole captured batch" in proc.stdout and "mispredictions" not in proc.stdout
-    assert "samples per pipeline tile: G1 2, G2 1, D2 1" in proc.stdout
+    assert "samples per pipeline tile: G1 2, G2 1, D1 4, D2 1" in proc.stdout
 
 
 def test_merge_refuses_benches_that_differ(tmp_path):
