@@ -89,3 +89,19 @@ def test_bad_arguments_get_one_line(args, message, tmp_path):
     proc = _run(*args, "--no-area", "--out", str(tmp_path))
     assert proc.returncode == 2
     assert proc.stderr.strip() == f"bench_eors: error: {message}", proc.stderr
+
+
+def test_lane_balance_model_orders_natural_balanced_ideal():
+    """scripts/eors_lane_balance.py on the saved workload: balanced never costs more than
+    natural, the ideal is the least, and a bad --lanes gets one line."""
+    proc = subprocess.run([sys.executable, str(ROOT / "scripts" / "eors_lane_balance.py")],
+                          capture_output=True, text=True, cwd=ROOT)
+    assert proc.returncode == 0, proc.stderr
+    rows = [line.split() for line in proc.stdout.splitlines()[2:]]
+    assert [r[0] for r in rows] == ["G1", "G2", "D1", "D2"]
+    for _, nat, bal, split, ideal, _ in rows:
+        assert float(ideal) <= int(bal) <= int(nat) and float(ideal) <= int(split)
+    bad = subprocess.run([sys.executable, str(ROOT / "scripts" / "eors_lane_balance.py"),
+                          "--lanes", "0"], capture_output=True, text=True, cwd=ROOT)
+    assert bad.returncode == 2
+    assert bad.stderr.strip() == "eors_lane_balance: error: --lanes must be >= 1, got 0"

@@ -1,0 +1,102 @@
+"""How much of EORS's ideal speedup the core's lane balance leaves: a cost model, not a run.
+
+For each ReLU layer of the saved ``dcgan`` workload, with the EORS prediction
+of the given knobs as the output mask, a lane's work in a pass is the MACs of
+its channel's kept outputs (input zeros skipped): ``W[n, c]``. The core runs
+channel groups of ``--lanes`` lanes, sample by sample, and a pass lasts as
+long as its busiest lane, so the model's cycles are ``Σ_n Σ_g max_{c∈g}
+W[n, c]``. It prints, per layer:
+
+* ``natural``: groups of consecutive channels;
+* ``balanced``: groups in ``balanced_channel_order`` (what the firmware runs);
+* ``split``: one more pass per sample, the heaviest channels on two lanes
+  each, their kept outputs cut by output rows into two halves of equal work;
+* ``ideal``: ``Σ W / lanes``, every lane busy all the time.
+
+Compare ``balanced`` with the measured ``cycles_core_eors`` of
+``scripts/bench_eors.py --samples 0``: the model leaves out fill, drain and
+loads, and the lanes' decoupling across passes.
+"""
+
+import os
+import sys
+
+import numpy as np
+
+sys.path.insert(0, os.path.join(os.path.dirname(__file__), ".."))
+
+from ganforge import golden as G                                      # noqa: E402
+from ganforge.cli import ScriptParser                                 # noqa: E402
+from ganforge.firmware.core_driver import balanced_channel_order      # noqa: E402
+from ganforge.golden.conv import conv2d, conv_transpose2d             # noqa: E402
+from ganforge.golden.workloads import load_workload                   # noqa: E402
+from eors_study import relu_layers                                    # noqa: E402  (scripts/)
+
+
+def kept_work(rec, mantissa_bits, margin_lsb, acc_width=36):
+    """``([n, cout, H, W], keep)``: the MACs of each kept output (input zeros skipped), and
+    the kept-output mask (not predicted zero)."""
+    x, w = rec["x"].astype(np.int64), rec["w"].astype(np.int64)
+    s, p = int(rec["stride"]), int(rec["padding"])
+    pred = G.eors_predict(x, w, rec.get("bias"), s, p, op=rec["op"], mantissa_bits=mantissa_bits,
+                          margin=int(margin_lsb) << int(rec["shift"]), acc_width=acc_width)
+    nz = (x != 0).astype(np.int64)
+    if rec["op"] == "conv":
+        per_pos = conv2d(nz, np.ones((1,) + w.shape[1:], dtype=np.int64), s, p)
+    else:
+        per_pos = conv_transpose2d(nz, np.ones((w.shape[0], 1) + w.shape[2:], dtype=np.int64), s, p, 0)
+    return per_pos * ~pred, ~pred
+
+
+def grouped(W, order, lanes):
+    """Σ over samples and groups of ``order`` of the busiest lane's work."""
+    return int(sum(W[:, order[g:g + lanes]].max(axis=1).sum() for g in range(0, len(order), lanes)))
+
+
+def split_halves(Wpos, lanes):
+    """One more pass per sample; the heaviest channels take two lanes each, cut by rows."""
+    n, cout = Wpos.shape[:2]
+    extra = lanes * (-(-cout // lanes) + 1) - cout
+    heavy = set(np.argsort(-Wpos.sum(axis=(0, 2, 3)), kind="stable")[:extra].tolist())
+    pieces = []                                     # per piece: [n] work
+    for c in range(cout):
+        rows = Wpos[:, c].sum(axis=2)               # [n, H]
+        if c not in heavy:
+            pieces.append(rows.sum(axis=1))
+            continue
+        cum = np.cumsum(rows, axis=1)
+        cut = [int(np.searchsorted(cum[i], cum[i, -1] / 2)) + 1 for i in range(n)]
+        first = np.array([cum[i, cut[i] - 1] for i in range(n)])
+        pieces += [first, cum[:, -1] - first]
+    P = np.stack(pieces, axis=1)                    # [n, pieces]
+    order = np.argsort(-P.sum(axis=0), kind="stable")
+    return grouped(P, order, lanes)
+
+
+def main(argv=None):
+    ap = ScriptParser(prog="eors_lane_balance", description=__doc__.split("\n")[0])
+    ap.add_argument("--knobs", nargs=2, type=int, default=(2, 0), metavar=("MB", "MARGIN_LSB"),
+                    help="EORS knobs (default: 2 0)")
+    ap.add_argument("--lanes", type=int, default=16, help="core lanes (default: 16, small)")
+    args = ap.parse_args(argv)
+    if args.lanes < 1:
+        ap.error(f"--lanes must be >= 1, got {args.lanes}")
+    layers, _ = load_workload("dcgan")
+    print(f"lane-balance model, knobs {tuple(args.knobs)}, {args.lanes} lanes, whole captured "
+          f"batch (cycles of MACs only)")
+    print(f"{'layer':6s} {'natural':>9s} {'balanced':>9s} {'split':>9s} {'ideal':>9s} "
+          f"{'bal/ideal':>9s}")
+    for name, rec in relu_layers(layers).items():
+        Wpos, keep = kept_work(rec, *args.knobs)
+        W = Wpos.sum(axis=(2, 3))
+        cout = W.shape[1]
+        nat = grouped(W, np.arange(cout), args.lanes)
+        bal = grouped(W, balanced_channel_order(keep, cout), args.lanes)
+        ideal = W.sum() / args.lanes
+        print(f"{name:6s} {nat:9d} {bal:9d} {split_halves(Wpos, args.lanes):9d} {ideal:9.0f} "
+              f"{bal / ideal:9.3f}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
