@@ -211,6 +211,11 @@ def balanced_channel_order(out_mask, cout):
     return np.argsort(-kept, kind="stable")
 
 
+def _input_chunk(cin, k, weight_depth):
+    """Input channels an FP pass takes: as many as the lane's operand bank holds."""
+    return max(1, min(cin, weight_depth // (k * k)))
+
+
 def _fp_program(op, inp, wl, transposed, out_hw, stride, padding, *, lanes, weight_depth,
                 out_depth, shift, activation, slope, bias, out_mask, dense, balance=True,
                 audit=False):
@@ -222,7 +227,7 @@ def _fp_program(op, inp, wl, transposed, out_hw, stride, padding, *, lanes, weig
                          f"a map takes out_h x 2**ceil(log2(out_w)) words)")
     group = min(lanes, _pow2_ceil(cout))
     slots = lanes // group
-    chunk = max(1, min(cin, weight_depth // (k * k)))
+    chunk = _input_chunk(cin, k, weight_depth)
     passes = []
     banks = _Banks()
     rel = Op.TCONV if transposed else Op.CONV
@@ -493,7 +498,7 @@ def pipeline_tile(op, tensors, *, weight_depth, stride=1, padding=0, output_padd
     x, w = as_int_array(tensors["x"], "x"), as_int_array(tensors["w"], "w")
     n, cin, k = x.shape[0], x.shape[1], w.shape[2]
     cout = w.shape[0] if op == "conv" else w.shape[1]
-    chunk = max(1, min(cin, weight_depth // (k * k)))
+    chunk = _input_chunk(cin, k, weight_depth)
     macs = work_counts(op, {"x": x, "w": w}, stride=stride, padding=padding,
                        output_padding=output_padding)["effective_macs"]
     per_sample = macs / (n * cout * -(-cin // chunk))

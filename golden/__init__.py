@@ -25,7 +25,7 @@ from .instnorm import (in_stats, in_params, in_apply, in_xhat, in_backward_stats
                        eps_to_fixed, INParams, INBackwardCoefs)
 from .eors import (eors_operand, eors_estimate, eors_predict, eors_apply, eors_fp, eors_counts,
                    eors_rates, EorsKnobs)
-from .work import conv2d_work, conv_transpose2d_work, weight_grad_work
+from .work import conv2d_work, conv_transpose2d_work, taps_per_output, weight_grad_work
 
 __all__ = [
     "ACTIVATIONS", "shift_round", "saturate", "quantize", "dequantize", "requantize", "relu",
@@ -37,5 +37,5 @@ __all__ = [
     "in_backward_apply", "in_param_grads", "rsqrt_fixed", "eps_to_fixed", "INParams",
     "INBackwardCoefs", "eors_operand", "eors_estimate", "eors_predict", "eors_apply", "eors_fp",
     "eors_counts", "eors_rates", "EorsKnobs",
-    "conv2d_work", "conv_transpose2d_work", "weight_grad_work",
+    "conv2d_work", "conv_transpose2d_work", "weight_grad_work", "taps_per_output",
 ]

@@ -25,11 +25,23 @@ import numpy as np
 from .conv import conv2d, conv_transpose2d, conv2d_weight_grad
 from .fixed import as_int_array
 
-__all__ = ["conv2d_work", "conv_transpose2d_work", "weight_grad_work"]
+__all__ = ["conv2d_work", "conv_transpose2d_work", "weight_grad_work", "taps_per_output"]
 
 
 def _ones_kernel(cin, k):
     return np.ones((1, cin, k, k), dtype=np.int64)
+
+
+def taps_per_output(x, w_shape, stride=1, padding=0, *, transposed=False, output_padding=0):
+    """``[N, 1, Ho, Wo]``: per output position, the taps whose input element of ``x`` is
+    non-zero: the MACs of one output channel with input zeros skipped (``w_shape`` is the
+    weight's, ``[C_out, C_in, K, K]``, or ``[C_in, C_out, K, K]`` when ``transposed``)."""
+    nz = (as_int_array(x, "x") != 0).astype(np.int64)
+    k = w_shape[2]
+    if transposed:
+        ones = np.ones((w_shape[0], 1, k, k), dtype=np.int64)
+        return conv_transpose2d(nz, ones, stride, padding, output_padding)
+    return conv2d(nz, _ones_kernel(w_shape[1], k), stride, padding)
 
 
 def _counts(per_pos, out_mask, cout):
@@ -47,10 +59,9 @@ def _counts(per_pos, out_mask, cout):
 def conv2d_work(x, w_shape, stride=1, padding=0, out_mask=None):
     """MAC counts of ``conv2d(x, w)``; ``out_mask`` (NCHW bool, True = compute) is optional."""
     x = as_int_array(x, "x")
-    cout, cin, k, _ = w_shape
-    ones = _ones_kernel(cin, k)
-    dense_pos = conv2d(np.ones_like(x), ones, stride, padding)
-    nz_pos = conv2d((x != 0).astype(np.int64), ones, stride, padding)
+    cout = w_shape[0]
+    dense_pos = taps_per_output(np.ones_like(x), w_shape, stride, padding)
+    nz_pos = taps_per_output(x, w_shape, stride, padding)
     dense = int(dense_pos.sum()) * cout
     kept_dense, masked = _counts(dense_pos, out_mask, cout)
     effective, _ = _counts(nz_pos, out_mask, cout)
@@ -62,9 +73,9 @@ def conv_transpose2d_work(x, w_shape, stride=1, padding=0, output_padding=0, out
     """MAC counts of ``conv_transpose2d(x, w)``, with the zero-insertion count."""
     x = as_int_array(x, "x")
     cin, cout, k, _ = w_shape
-    ones = np.ones((cin, 1, k, k), dtype=np.int64)
-    dense_pos = conv_transpose2d(np.ones_like(x), ones, stride, padding, output_padding)
-    nz_pos = conv_transpose2d((x != 0).astype(np.int64), ones, stride, padding, output_padding)
+    geo = dict(transposed=True, output_padding=output_padding)
+    dense_pos = taps_per_output(np.ones_like(x), w_shape, stride, padding, **geo)
+    nz_pos = taps_per_output(x, w_shape, stride, padding, **geo)
     dense = int(dense_pos.sum()) * cout
     kept_dense, masked = _counts(dense_pos, out_mask, cout)
     effective, _ = _counts(nz_pos, out_mask, cout)

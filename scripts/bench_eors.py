@@ -48,7 +48,7 @@ from ganforge.config import ConfigError, get_preset                   # noqa: E4
 from ganforge.golden.workloads import load_workload                   # noqa: E402
 from ganforge.simop import simulate_eors_op                           # noqa: E402
 from ganforge.cli import ScriptParser                                 # noqa: E402
-from eors_study import log, relu_layers                               # noqa: E402  (scripts/)
+from eors_study import log, predict, relu_layers                      # noqa: E402  (scripts/)
 
 PROG = "bench_eors"
 SCHEMA = "ganforge-eors-bench/1"
@@ -65,10 +65,7 @@ def chosen_knobs(path):
 
 
 def layer_rates(rec, mb, margin_lsb, acc_width):
-    x, w = rec["x"].astype(np.int64), rec["w"].astype(np.int64)
-    margin = int(margin_lsb) << int(rec["shift"])
-    pred = G.eors_predict(x, w, rec.get("bias"), int(rec["stride"]), int(rec["padding"]),
-                          op=rec["op"], mantissa_bits=mb, margin=margin, acc_width=acc_width)
+    pred, _ = predict(rec, mb, margin_lsb, acc_width)
     counts = G.eors_counts(pred, rec["mask"])
     return counts, G.eors_rates(counts=counts)
 

@@ -28,23 +28,16 @@ sys.path.insert(0, os.path.join(os.path.dirname(__file__), ".."))
 from ganforge import golden as G                                      # noqa: E402
 from ganforge.cli import ScriptParser                                 # noqa: E402
 from ganforge.firmware.core_driver import balanced_channel_order      # noqa: E402
-from ganforge.golden.conv import conv2d, conv_transpose2d             # noqa: E402
 from ganforge.golden.workloads import load_workload                   # noqa: E402
-from eors_study import relu_layers                                    # noqa: E402  (scripts/)
+from eors_study import predict, relu_layers                           # noqa: E402  (scripts/)
 
 
 def kept_work(rec, mantissa_bits, margin_lsb, acc_width=36):
     """``([n, cout, H, W], keep)``: the MACs of each kept output (input zeros skipped), and
     the kept-output mask (not predicted zero)."""
-    x, w = rec["x"].astype(np.int64), rec["w"].astype(np.int64)
-    s, p = int(rec["stride"]), int(rec["padding"])
-    pred = G.eors_predict(x, w, rec.get("bias"), s, p, op=rec["op"], mantissa_bits=mantissa_bits,
-                          margin=int(margin_lsb) << int(rec["shift"]), acc_width=acc_width)
-    nz = (x != 0).astype(np.int64)
-    if rec["op"] == "conv":
-        per_pos = conv2d(nz, np.ones((1,) + w.shape[1:], dtype=np.int64), s, p)
-    else:
-        per_pos = conv_transpose2d(nz, np.ones((w.shape[0], 1) + w.shape[2:], dtype=np.int64), s, p, 0)
+    pred, _ = predict(rec, mantissa_bits, margin_lsb, acc_width)
+    per_pos = G.taps_per_output(rec["x"], rec["w"].shape, int(rec["stride"]),
+                                int(rec["padding"]), transposed=rec["op"] == "conv_transpose")
     return per_pos * ~pred, ~pred
 
 

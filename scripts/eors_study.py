@@ -109,12 +109,18 @@ def baseline_total(bases):
             "oracle_effective_macs": oracle, "oracle_ideal_speedup": eff / oracle}
 
 
+def predict(rec, mantissa_bits, margin_lsb, acc_width=48):
+    """``(predicted_zero, margin)`` of a workload layer: :func:`eors_predict` with the margin
+    ``margin_lsb`` LSBs of the layer's requantised output (``margin_lsb << shift``)."""
+    x, w, b, s, p = _operands(rec)
+    margin = int(margin_lsb) << int(rec["shift"])
+    return G.eors_predict(x, w, b, s, p, op=rec["op"], mantissa_bits=mantissa_bits,
+                          margin=margin, acc_width=acc_width), margin
+
+
 def evaluate(rec, base, mantissa_bits, margin_lsb):
     """One layer at one knob setting: counts, rates, MACs with the EORS output mask."""
-    x, w, b, s, p = _operands(rec)
-    margin = int(margin_lsb) << base["shift"]
-    pred = G.eors_predict(x, w, b, s, p, op=rec["op"], mantissa_bits=mantissa_bits,
-                          margin=margin, acc_width=48)
+    pred, margin = predict(rec, mantissa_bits, margin_lsb)
     counts = G.eors_counts(pred, rec["mask"])
     macs = work(rec, out_mask=~pred)
     return {"margin_acc": margin, "margin_of_median": margin / base["median_abs_pre_acc"],

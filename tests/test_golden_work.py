@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 from hypothesis import given, settings, strategies as st
 
-from ganforge.golden import conv2d_work, conv_transpose2d_work, weight_grad_work
+from ganforge.golden import conv2d_work, conv_transpose2d_work, taps_per_output, weight_grad_work
 
 
 # --------------------------------------------------------------------------- brute force
@@ -247,3 +247,18 @@ def test_weight_grad_work_hand_counted():
     assert got["input_zero_skipped"] == 9 and got["effective"] == 40
     got = weight_grad_work(x, dy, 1, 1, 3, dy_mask=dy != 0)
     assert got["output_mask_skipped"] == 9 and got["input_zero_skipped"] == 0 and got["effective"] == 40
+
+
+@pytest.mark.parametrize("transposed", [False, True])
+def test_taps_per_output_sum_to_the_effective_macs_of_one_channel(transposed):
+    rng = np.random.default_rng(3)
+    x = rng.integers(-5, 5, (2, 3, 5, 5))
+    x[rng.random(x.shape) < 0.5] = 0
+    w_shape = (3, 4, 3, 3) if transposed else (4, 3, 3, 3)
+    if transposed:
+        wk = conv_transpose2d_work(x, w_shape, 2, 1)
+    else:
+        wk = conv2d_work(x, w_shape, 2, 1)
+    per = taps_per_output(x, w_shape, 2, 1, transposed=transposed)
+    assert per.shape[1] == 1 and int(per.sum()) * 4 == wk["effective"]
+    assert int(taps_per_output(np.zeros_like(x), w_shape, 2, 1, transposed=transposed).sum()) == 0
