@@ -1,7 +1,7 @@
 """``ganforge sim-op`` and ``ganforge verilog``: one layer op on the simulated RTL.
 
 ``sim-op IN.npz -o OUT.npz`` reads an op and its tensors, compiles the op
-into passes of the sparse core with :mod:`ganforge.firmware.core_driver`,
+into passes of the sparse core with :mod:`ganforge.firmware.compiler.core_program`,
 runs it on the generated Verilog under cocotb, checks the result against
 the golden model, and writes ``OUT.npz``.
 
@@ -29,7 +29,7 @@ tensors              as the golden API names them: ``x``, ``w`` (conv,
 ==================== =========================================================
 
 ``OUT.npz`` keys: ``result``, the golden op followed by the output stage and
-the mask, as :func:`~ganforge.firmware.core_driver.reference_result` defines
+the mask, as :func:`~ganforge.firmware.compiler.core_program.reference_result` defines
 it. ``relu_mask`` is the ReLU mask the core wrote. ``cycles`` counts from
 reset to the last output, loads included. The core's counters appear by
 name: ``macs_issued``, ``dense_macs``, ``output_mask_skipped``,
@@ -61,7 +61,7 @@ counters and golden work counts of the masked pass, and ``matches_golden``
 (prediction, result and the run without EORS all bit-exact).
 
 ``--eors-pipelined`` adds a run of the unit and the core overlapped in one
-simulation (:class:`~ganforge.rtl.eors_pipeline.EorsPipeline`, one sample per
+simulation (:class:`~ganforge.rtl.eors.pipeline.EorsPipeline`, one sample per
 tile): ``cycles_pipelined``, ``pipeline_core_start`` (the cycle each tile of
 the core started), ``pipeline_unit_cycles_busy`` and
 ``pipelined_matches_golden``.
@@ -134,7 +134,7 @@ def load_op(path):
 
 
 def _reference(op, tensors, params):
-    from ganforge.firmware.core_driver import reference_result
+    from ganforge.firmware.compiler.core_program import reference_result
     try:
         return reference_result(op, tensors, **params)
     except (ValueError, TypeError) as exc:
@@ -144,7 +144,7 @@ def _reference(op, tensors, params):
 def _work(op, tensors, params, lanes):
     """Golden work counts beside the core's counters: ``golden_<counter>`` for each of the
     core's MAC counters, ``effective_macs`` and ``ideal_cycles``."""
-    from ganforge.firmware.core_driver import work_counts
+    from ganforge.firmware.compiler.core_program import work_counts
     wk = work_counts(op, tensors, **params)
     out = {f"golden_{k}": v for k, v in wk.items() if k != "effective_macs"}
     out.update(effective_macs=wk["effective_macs"], ideal_cycles=wk["effective_macs"] / lanes)
@@ -154,7 +154,7 @@ def _work(op, tensors, params, lanes):
 def simulate_op(op, tensors, params, config, *, sim="verilator", dense=False, vcd=None,
                 throttle=False, build_root="build/sim"):
     """Run one op on the simulated core: a dict of everything OUT.npz holds."""
-    from ganforge.firmware.core_driver import compile_op
+    from ganforge.firmware.compiler.core_program import compile_op
     from ganforge.testbench.core_sim import core_from_config, simulate
     core = core_from_config(config)
     want_y, want_m = _reference(op, tensors, params)
@@ -198,9 +198,9 @@ def simulate_eors_op(op, tensors, params, config, *, margin, sim="verilator", th
     mispredictions in hardware; they must equal the host's counts. ``natural``: one more
     run of the core with EORS, its channels in natural order instead of balanced
     (``cycles_natural``), to measure what the balancing gives. ``pipelined``: the layer
-    once more through :class:`~ganforge.rtl.eors_pipeline.EorsPipeline`, the unit and the
+    once more through :class:`~ganforge.rtl.eors.pipeline.EorsPipeline`, the unit and the
     core in one simulation, ``pipeline_tile`` samples per tile (None: the firmware's
-    choice, :func:`~ganforge.firmware.core_driver.pipeline_tile`), the core computing tile
+    choice, :func:`~ganforge.firmware.compiler.core_program.pipeline_tile`), the core computing tile
     ``t`` while the unit speculates tile ``t + 1`` (``cycles_pipelined``: the overlapped
     cost, measured; ``pipeline_tile``: the tile used). A larger tile loads each channel
     group's weights once for all its samples but leaves a longer first speculation exposed.
@@ -208,7 +208,7 @@ def simulate_eors_op(op, tensors, params, config, *, margin, sim="verilator", th
     The two units run one after the other here; the overlapped total is computed from
     their two measured cycle counts (see ``eors_overlapped_cycles``).
     """
-    from ganforge.firmware.core_driver import compile_eors, compile_op, eors_prediction
+    from ganforge.firmware.compiler.core_program import compile_eors, compile_op, eors_prediction
     from ganforge.golden import eors_counts, eors_fp, eors_predict
     from ganforge.rtl.eors import EorsUnit
     from ganforge.testbench.core_sim import core_from_config, simulate
@@ -303,7 +303,7 @@ def _pipelined(op, tensors, params, core, ukw, speculation, want_pred, want_y, w
                **sim_kw):
     """EORS overlapped on the pipeline top level, ``tile`` samples per tile (None: the
     firmware's choice; see simulate_eors_op)."""
-    from ganforge.firmware.core_driver import compile_op, eors_prediction, pipeline_tile
+    from ganforge.firmware.compiler.core_program import compile_op, eors_prediction, pipeline_tile
     from ganforge.testbench.core_sim import simulate_pipeline
     if tile is None:
         tile = pipeline_tile(op, tensors, weight_depth=core["weight_depth"], **params)

@@ -131,14 +131,14 @@ DEFAULT_BUILD_DIR = Path("build") / "area"
 # CLI stays fast and one broken module does not break the others.
 
 def _output_stage(config):
-    from ganforge.rtl.output_stage import OutputStage
+    from ganforge.rtl.core.output_stage import OutputStage
     return (OutputStage(acc_width=config.acc_width, data_width=config.data_width),
             f"output stage: requantise {config.acc_width}->{config.data_width} bits, "
             f"activate, ReLU mask", 1)
 
 
 def _lane(config):
-    from ganforge.rtl.lane import ScatterLane
+    from ganforge.rtl.core.lane import ScatterLane
     return (ScatterLane(data_width=config.data_width, acc_width=config.acc_width,
                         max_kernel=config.max_kernel, weight_depth=config.weight_buffer_depth,
                         out_depth=config.output_buffer_depth),
@@ -175,7 +175,7 @@ def _rolin(cls, what):
 
 
 def _dma(config):
-    from ganforge.rtl.dma import Dma
+    from ganforge.rtl.bus.dma import Dma
     return (Dma(addr_width=config.axi_addr_width, data_width=config.axi_data_width,
                 max_burst=config.axi_max_burst,
                 max_outstanding_reads=config.axi_max_outstanding_reads),

@@ -13,7 +13,7 @@ the golden study (``build/bench/eors_golden.json``'s ``chosen``, or
   (its result must equal ``eors_fp``), and the same core without EORS;
 * cycles: without EORS, the unit, the core with EORS (channels balanced over
   the lanes, and in natural order), their sum (sequential), the two
-  overlapped on the :class:`~ganforge.rtl.eors_pipeline.EorsPipeline` top level
+  overlapped on the :class:`~ganforge.rtl.eors.pipeline.EorsPipeline` top level
   (pipelined: measured in one simulation), and ``max`` of the two (computed,
   kept for comparison), beside the ideal (effective MACs with the EORS mask ÷
   lanes) and the speedups;

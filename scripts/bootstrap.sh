@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# Create .venv and install ganforge (editable) with its pinned dependencies.
+# Create .venv and install ganforge (editable) with its pinned dependencies and every
+# optional part (the extra `all`: simulators, data set, synthesis, Dask, test tools).
 # Also make sure Icarus Verilog (Debian package 'iverilog') is present.
 #
 # Usage: bash scripts/bootstrap.sh   (run by `make venv`, `make test`, `make demo`)
@@ -52,7 +53,7 @@ if [ ! -f "$STAMP" ] || [ pyproject.toml -nt "$STAMP" ]; then
     say "upgrading pip"
     quiet "$VENV/bin/python" -m pip install -q --upgrade pip
     say "installing ganforge and its pinned dependencies into $VENV (a few minutes the first time)"
-    quiet "$VENV/bin/python" -m pip install -q -e .
+    quiet "$VENV/bin/python" -m pip install -q -e ".[all]"
     touch "$STAMP"
     say "done: $VENV is ready"
 fi

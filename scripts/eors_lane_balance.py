@@ -27,7 +27,7 @@ sys.path.insert(0, os.path.join(os.path.dirname(__file__), ".."))
 
 from ganforge import golden as G                                      # noqa: E402
 from ganforge.cli import ScriptParser                                 # noqa: E402
-from ganforge.firmware.core_driver import balanced_channel_order      # noqa: E402
+from ganforge.firmware.compiler.core_program import balanced_channel_order      # noqa: E402
 from ganforge.golden.workloads import load_workload                   # noqa: E402
 from eors_study import predict, relu_layers                           # noqa: E402  (scripts/)
 

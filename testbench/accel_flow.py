@@ -5,7 +5,7 @@ import json
 
 from cocotb_tools.runner import get_results
 
-from ganforge.rtl.accelerator import Accelerator
+from ganforge.rtl.top.accelerator import Accelerator
 from ganforge.testbench.runner import run_cocotb
 
 __all__ = ["run_chain", "FULL_CUT"]

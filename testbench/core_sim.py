@@ -1,4 +1,4 @@
-"""Run a firmware :class:`~ganforge.firmware.core_driver.Program` on the generated
+"""Run a firmware :class:`~ganforge.firmware.compiler.core_program.Program` on the generated
 Verilog of a :class:`~ganforge.rtl.core.SparseCore`, under cocotb.
 
 :func:`simulate` packs the program into port integers (``amaranth.lib.data``
@@ -15,8 +15,8 @@ import tempfile
 from amaranth.lib import data
 
 from ganforge.rtl.core import SparseCore, beat_layout
-from ganforge.rtl.descriptor import CmdKind, Op, cmd_layout
-from ganforge.rtl.output_stage import output_layout
+from ganforge.rtl.core.descriptor import CmdKind, Op, cmd_layout
+from ganforge.rtl.core.output_stage import output_layout
 from ganforge.rtl.export import to_verilog
 from ganforge.testbench.runner import run_cocotb
 from ganforge.testbench.streams import packer
@@ -126,14 +126,14 @@ def _unpack(core, words, drains):
 
 def simulate_pipeline(unit_progs, core_progs, unit_kwargs, core_kwargs, *, sim="verilator",
                       throttle=False, seed=0, waves=None, build_root="build/sim", quiet=True):
-    """Run EORS overlapped with the core on an :class:`~ganforge.rtl.eors_pipeline.EorsPipeline`:
+    """Run EORS overlapped with the core on an :class:`~ganforge.rtl.eors.pipeline.EorsPipeline`:
     ``unit_progs[t]`` and ``core_progs[t]`` are tile ``t``'s speculation passes and the core's
     passes with that tile's prediction as mask (``testbench/tb_eors_pipeline.py`` plays the
     schedule). Returns ``(unit_drained, core_drained, result)``: per tile, the drained beats
     of each program, and the JSON result (``cycles``, ``core_start`` per tile, ``core`` and
     ``unit`` counters).
     """
-    from ganforge.rtl.eors_pipeline import EorsPipeline
+    from ganforge.rtl.eors.pipeline import EorsPipeline
     key = ("EorsPipeline", *sorted(core_kwargs.items()), *sorted(unit_kwargs.items()))
     if key not in _CORES:
         top = EorsPipeline(core=core_kwargs, unit=unit_kwargs)

@@ -1,6 +1,6 @@
 """Formal properties of the AXI4-Lite register bank (SymbiYosys, z3).
 
-:class:`CsrFormal` wraps an :class:`~ganforge.rtl.csr.AxiLiteCsr` with a
+:class:`CsrFormal` wraps an :class:`~ganforge.rtl.bus.csr.AxiLiteCsr` with a
 64-bit ``ro`` register, a 32-bit ``rw`` register and a ``wo`` register. The
 manager's signals and the ``ro`` value are free (``AnySeq``); the manager is
 assumed to follow AXI: a ``valid`` stays up with its payload until ``ready``.
@@ -19,7 +19,7 @@ counters below are 6 bits, more than the depth can fill):
 from amaranth.asserts import AnySeq
 from amaranth.hdl import Assert, Assume, Cover, Elaboratable, Module, Mux, ResetSignal, Signal
 
-from ganforge.rtl.csr import AxiLiteCsr, Reg
+from ganforge.rtl.bus.csr import AxiLiteCsr, Reg
 
 __all__ = ["CsrFormal", "SBY"]
 

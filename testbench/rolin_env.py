@@ -1,4 +1,4 @@
-"""cocotb environment of :class:`ganforge.rtl.rolin_engine.RolinEngine`.
+"""cocotb environment of :class:`ganforge.rtl.rolin.engine.RolinEngine`.
 
 * External memory is cocotbext-axi's :class:`AxiRam` on the ``axi__*`` ports
   (``bus_separator="__"``: Amaranth flattens the port ``axi`` with member
@@ -20,9 +20,9 @@ import numpy as np
 from cocotb.triggers import ClockCycles
 from cocotbext.axi import AxiBus, AxiLiteBus, AxiLiteMaster, AxiRam
 
-from ganforge.firmware.rolin_driver import ep_settings, fp_settings
-from ganforge.rtl.dma import rd_cmd_layout, wr_cmd_layout
-from ganforge.rtl.rolin_engine import REG
+from ganforge.firmware.rolin import ep_settings, fp_settings
+from ganforge.rtl.bus.dma import rd_cmd_layout, wr_cmd_layout
+from ganforge.rtl.rolin.engine import REG
 from ganforge.testbench.rolin_ref import COEF_FRAC, FRAC_XHAT, FRAC_Y, SCALE_FRAC
 from ganforge.testbench.streams import StreamSink, StreamSource
 

@@ -1,6 +1,6 @@
 """cocotb: conv → IN → ReLU → conv of the i2i generator on the Accelerator, FP and EP.
 
-The DUT is :class:`ganforge.rtl.accelerator.Accelerator`: the sparse core
+The DUT is :class:`ganforge.rtl.top.accelerator.Accelerator`: the sparse core
 behind the ROLIN engine. External memory is cocotbext-axi's AxiRam (random
 pauses on every channel with ``throttle``); the CSRs go over AXI-Lite. The
 host (this testbench) drives what a controller would: the core's command
@@ -38,10 +38,10 @@ import cocotb
 import numpy as np
 from cocotb.triggers import ClockCycles, ReadOnly, RisingEdge
 
-from ganforge.firmware.core_driver import Program, compile_op, reference_result, work_counts
+from ganforge.firmware.compiler.core_program import Program, compile_op, reference_result, work_counts
 from ganforge.rtl.core import MAC_COUNTERS, SparseCore
-from ganforge.rtl.ld_adapter import geom_layout
-from ganforge.rtl.rolin_engine import TAG_LOAD, TAG_LOAD_AUX, TAG_STORE_AUX
+from ganforge.rtl.bus.ld_adapter import geom_layout
+from ganforge.rtl.rolin.engine import TAG_LOAD, TAG_LOAD_AUX, TAG_STORE_AUX
 from ganforge.testbench.core_sim import pack_program
 from ganforge.testbench.rolin_env import RamRegions, RolinEnv
 from ganforge.testbench.rolin_ref import conv_ep, i2i_layers, in_block, in_golden

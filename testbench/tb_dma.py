@@ -19,7 +19,7 @@ import random
 import cocotb
 from cocotb.triggers import ClockCycles, ReadOnly, RisingEdge
 
-from ganforge.rtl.rolin_engine import ERROR_BITS
+from ganforge.rtl.rolin.engine import ERROR_BITS
 from ganforge.testbench.rolin_env import RolinEnv, split_bursts
 from ganforge.testbench.runner import tb_args
 from ganforge.testbench.streams import reset, start_clock

@@ -10,7 +10,7 @@ from amaranth.hdl import signed
 from amaranth.lib.data import StructLayout
 
 from ganforge.golden.fixed import ACTIVATIONS
-from ganforge.rtl.output_stage import output_layout
+from ganforge.rtl.core.output_stage import output_layout
 from ganforge.testbench.runner import tb_args
 from ganforge.testbench.streams import StreamSink, StreamSource, reset, start_clock
 

@@ -38,7 +38,7 @@ import numpy as np
 from cocotb.triggers import ClockCycles
 
 from ganforge import golden as G
-from ganforge.rtl.rolin_engine import TAG_LOAD, TAG_LOAD_AUX, TAG_STORE_AUX
+from ganforge.rtl.rolin.engine import TAG_LOAD, TAG_LOAD_AUX, TAG_STORE_AUX
 from ganforge.testbench.rolin_env import RamRegions, RolinEnv
 from ganforge.testbench.rolin_ref import IN_BLOCKS, WIDTH, conv_fp, i2i_layers, in_block
 from ganforge.testbench.runner import tb_args

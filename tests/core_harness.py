@@ -9,7 +9,7 @@ import numpy as np
 from amaranth.sim import Simulator
 
 from ganforge.rtl.core import COUNTERS as CORE_COUNTERS, SparseCore, beat_layout
-from ganforge.rtl.descriptor import CmdKind, cmd_layout
+from ganforge.rtl.core.descriptor import CmdKind, cmd_layout
 from ganforge.testbench.core_sim import pack_program
 
 WORK_COUNTERS = ("dense_macs", "output_mask_skipped", "input_zero_skipped", "zero_insertion_skipped")
@@ -108,8 +108,8 @@ def desc_cmd(desc):
 
 def golden_work(cases):
     """The golden work counts of ``cases`` [(op, tensors, params)], summed."""
-    from ganforge.firmware.core_driver import work_counts
-    from ganforge.firmware.core_driver import audit_counts
+    from ganforge.firmware.compiler.core_program import work_counts
+    from ganforge.firmware.compiler.core_program import audit_counts
     total = dict.fromkeys(WORK_COUNTERS + ("effective_macs", "false_zero", "missed_zero"), 0)
     for op, t, p in cases:
         for name, v in work_counts(op, t, **p).items():

@@ -4,7 +4,7 @@ and AXI channel throttled, bit-exact against the golden model (testbench/tb_acce
 
 import pytest
 
-from ganforge.rtl.accelerator import Accelerator
+from ganforge.rtl.top.accelerator import Accelerator
 from ganforge.testbench.accel_flow import FULL_CUT, run_chain
 
 

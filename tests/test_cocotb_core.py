@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 
 from ganforge import golden as G
-from ganforge.firmware.core_driver import OPS, Program, compile_op, reference_result
+from ganforge.firmware.compiler.core_program import OPS, Program, compile_op, reference_result
 from ganforge.testbench.core_sim import simulate
 
 from core_harness import check_counters, golden_work

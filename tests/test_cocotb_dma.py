@@ -3,7 +3,7 @@
 import pytest
 from cocotb_tools.runner import get_results
 
-from ganforge.rtl.rolin_engine import RolinEngine
+from ganforge.rtl.rolin.engine import RolinEngine
 from ganforge.testbench.runner import run_cocotb
 
 

@@ -3,7 +3,7 @@
 import numpy as np
 import pytest
 
-from ganforge.rtl.output_stage import OutputStage
+from ganforge.rtl.core.output_stage import OutputStage
 from ganforge.testbench.runner import run_cocotb
 
 

@@ -2,7 +2,7 @@
 
 import pytest
 
-from ganforge.firmware.rolin_driver import ep_settings, fp_settings
+from ganforge.firmware.rolin import ep_settings, fp_settings
 from ganforge.testbench.rolin_ref import IN_BLOCKS, check_against_workload, in_block
 
 

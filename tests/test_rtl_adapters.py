@@ -7,8 +7,8 @@ import numpy as np
 import pytest
 from amaranth.sim import Simulator
 
-from ganforge.rtl.ld_adapter import LoadToElements
-from ganforge.rtl.st_adapter import OutputsToMaps
+from ganforge.rtl.bus.ld_adapter import LoadToElements
+from ganforge.rtl.bus.st_adapter import OutputsToMaps
 
 DW = 16
 

@@ -8,9 +8,9 @@ import numpy as np
 import pytest
 
 from ganforge import golden as G
-from ganforge.firmware.core_driver import (Program, audit_counts, balanced_channel_order, compile_op,
+from ganforge.firmware.compiler.core_program import (Program, audit_counts, balanced_channel_order, compile_op,
                                            pipeline_tile, reference_result, work_counts)
-from ganforge.rtl.descriptor import CmdKind, Error
+from ganforge.rtl.core.descriptor import CmdKind, Error
 
 from core_harness import check_counters, desc_cmd, golden_work, run_program
 

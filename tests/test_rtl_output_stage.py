@@ -6,7 +6,7 @@ from amaranth.sim import Simulator
 
 from ganforge import golden as G
 from ganforge.golden.fixed import ACTIVATIONS
-from ganforge.rtl.output_stage import OutputStage
+from ganforge.rtl.core.output_stage import OutputStage
 
 
 def _vectors(rng, n, acc_width):

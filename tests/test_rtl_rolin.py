@@ -14,12 +14,12 @@ from amaranth.hdl import Elaboratable, Module
 from amaranth.lib.memory import Memory
 from amaranth.sim import Simulator
 
-from ganforge.firmware.rolin_driver import ep_settings, fp_settings
+from ganforge.firmware.rolin import ep_settings, fp_settings
 from ganforge.golden import instnorm as IN
-from ganforge.rtl.rolin_arith import GB_LAYOUT, ep_entry_layout, fp_entry_layout
-from ganforge.rtl.rolin_norm import RolinNorm
-from ganforge.rtl.rolin_params import ERR_COEF, ERR_OFFSET, RolinParams
-from ganforge.rtl.rolin_stats import RolinStats
+from ganforge.rtl.rolin.arith import GB_LAYOUT, ep_entry_layout, fp_entry_layout
+from ganforge.rtl.rolin.norm import RolinNorm
+from ganforge.rtl.rolin.params import ERR_COEF, ERR_OFFSET, RolinParams
+from ganforge.rtl.rolin.stats import RolinStats
 from ganforge.testbench.rolin_ref import COEF_FRAC, FRAC_XHAT, FRAC_Y, SCALE_FRAC, in_block
 
 DW, LANES, COUNT_BITS, DEPTH = 16, 4, 16, 64

@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 
 from ganforge.errors import UserError
-from ganforge.firmware.core_driver import reference_result
+from ganforge.firmware.compiler.core_program import reference_result
 from ganforge.simop import load_op
 
 

@@ -42,13 +42,14 @@ from amaranth.lib.fifo import SyncFIFOBuffered
 from amaranth.lib.memory import Memory
 from amaranth.lib.wiring import In, Out, connect
 
-from .axi import AxiSignature, AxiLiteSignature
-from .csr import AxiLiteCsr, Reg
-from .dma import Dma, ERR_BITS, rd_cmd_layout, wr_cmd_layout
-from .rolin_arith import GB_LAYOUT, ep_entry_layout, fp_entry_layout
-from .rolin_norm import RolinNorm, load_layout
-from .rolin_params import RolinParams
-from .rolin_stats import RolinStats
+from ..bus.axi import AxiSignature, AxiLiteSignature
+from ..bus.csr import AxiLiteCsr, Reg
+from ..bus.dma import Dma, ERR_BITS, rd_cmd_layout, wr_cmd_layout
+from .arith import GB_LAYOUT, ep_entry_layout, fp_entry_layout
+from ..bus.ld_adapter import load_layout
+from .norm import RolinNorm
+from .params import RolinParams
+from .stats import RolinStats
 
 __all__ = ["RolinEngine", "REGS", "REG", "ENGINE_ID", "ERROR_BITS", "TAG_LOAD", "TAG_LOAD_AUX",
            "TAG_STORE_AUX"]

@@ -74,10 +74,11 @@ max_kernel : largest K.
 weight_depth : words of each operand bank (≥ C_in·K², or a pitched map in WG).
 out_depth : words of each accumulator bank, and bits of each mask.
 coord_bits : width of ``ci``, ``i``, ``j`` and of the map sizes.
-eors_mantissa_bits : None for the core's lanes (``value · weight``, a multiplier). An
-    integer ``m`` turns the lane into a speculation lane of :class:`~.eors.EorsUnit`:
-    operand words are EORS weight words (:func:`~.eors.eors_weight_word`) and the product
-    is :func:`~.eors.eors_product`, shifters and adders only.
+product : how a tap's product is formed. None: ``value · weight``, a multiplier (the
+    core's lanes). A function ``product(m, value, word)`` returning a signed
+    ``2·data_width + 2``-bit value replaces it: :class:`~ganforge.rtl.eors.EorsUnit` passes
+    its shift-add EORS product (:func:`~ganforge.rtl.eors.arith.eors_product`), so the
+    lane itself knows nothing of EORS.
 """
 
 from amaranth.hdl import Array, Cat, Module, Mux, Signal, signed, unsigned
@@ -148,8 +149,8 @@ def axis_taps(m, name, pos, in_size, cfg, kmax):
 
 class ScatterLane(wiring.Component):
     def __init__(self, *, data_width=16, acc_width=48, max_kernel=5, weight_depth=1024,
-                 out_depth=256, coord_bits=8, eors_mantissa_bits=None):
-        self.eors_mb = eors_mantissa_bits
+                 out_depth=256, coord_bits=8, product=None):
+        self.product = product
         self.dw, self.aw, self.kmax = data_width, acc_width, max_kernel
         self.weight_depth, self.out_depth, self.cb = weight_depth, out_depth, coord_bits
         self.wa_bits = max(1, (weight_depth - 1).bit_length())
@@ -311,11 +312,10 @@ class ScatterLane(wiring.Component):
         m.d.sync += [s_valid.eq(issue), s_value.eq(it_value), s_addr.eq(a_addr),
                      s_bank.eq(it_cfg.abank)]
         prod = Signal(signed(2 * self.dw + 2))
-        if self.eors_mb is None:
+        if self.product is None:
             m.d.comb += prod.eq(s_value * w_rd.data)
         else:
-            from .eors import eors_product
-            m.d.comb += prod.eq(eors_product(m, s_value, w_rd.data, self.eors_mb, self.dw))
+            m.d.comb += prod.eq(self.product(m, s_value, w_rd.data))
 
         # ---- drain: read, bias and mask, output stage, clear behind ----------------------
         dd_valid, dd_keep, dd_mask_out, dd_audit = Signal(), Signal(), Signal(), Signal()

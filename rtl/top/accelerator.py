@@ -41,10 +41,10 @@ from amaranth.hdl import Elaboratable, Module
 from amaranth.lib import stream, wiring
 from amaranth.lib.wiring import In, Out, connect
 
-from .core import COUNTERS as CORE_COUNTERS, SparseCore
-from .ld_adapter import LoadToElements, geom_layout
-from .rolin_engine import RolinEngine
-from .st_adapter import OutputsToMaps
+from ..core import COUNTERS as CORE_COUNTERS, SparseCore
+from ..bus.ld_adapter import LoadToElements, geom_layout
+from ..rolin.engine import RolinEngine
+from ..bus.st_adapter import OutputsToMaps
 
 __all__ = ["Accelerator"]
 

@@ -29,16 +29,13 @@ from amaranth.hdl import Module, Mux, Signal, signed, unsigned
 from amaranth.lib import data, stream, wiring
 from amaranth.lib.wiring import In, Out
 
-from .output_stage import shift_round_hw
-from .rolin_arith import (SHIFT_BITS, ep_entry_layout, fp_entry_layout, lane_pre, lane_xhat,
+from ..bus.ld_adapter import load_layout
+from ..core.output_stage import shift_round_hw
+from .arith import (SHIFT_BITS, ep_entry_layout, fp_entry_layout, lane_pre, lane_xhat,
                           saturate_hw)
-from .rolin_stats import pair_layout
+from .stats import pair_layout
 
-__all__ = ["RolinNorm", "load_layout"]
-
-
-def load_layout(data_width, lanes):
-    return data.StructLayout({"data": unsigned(data_width * lanes), "mask": unsigned(lanes)})
+__all__ = ["RolinNorm"]
 
 
 class RolinNorm(wiring.Component):

@@ -45,7 +45,7 @@ from amaranth.lib import data, stream, wiring
 from amaranth.lib.memory import Memory
 from amaranth.lib.wiring import In, Out
 
-from .output_stage import output_layout
+from ..core.output_stage import output_layout
 
 __all__ = ["OutputsToMaps"]
 

@@ -25,8 +25,8 @@ from amaranth.hdl import Module
 from amaranth.lib import wiring
 from amaranth.lib.wiring import In
 
-from .core import SparseCore
-from .eors import EorsUnit
+from ..core import SparseCore
+from .unit import EorsUnit
 
 __all__ = ["EorsPipeline"]
 

@@ -117,14 +117,14 @@ def _popcount(v):
 class SparseCore(wiring.Component):
     def __init__(self, *, lanes=16, data_width=16, acc_width=48, max_kernel=5, max_stride=2,
                  weight_depth=2048, out_depth=1024, coord_bits=8, fifo_depth=32,
-                 eors_mantissa_bits=None):
+                 product=None):
         if lanes < 1 or lanes & (lanes - 1) or max_kernel > 7:
             self._MustUse__silence = True          # refused: no "never elaborated" warning
         if lanes < 1 or lanes & (lanes - 1):
             raise ValueError(f"lanes must be a power of two, got {lanes}")
         if max_kernel > 7:
             raise ValueError(f"max_kernel must be at most 7 (a 3-bit descriptor field), got {max_kernel}")
-        self.eors_mb = eors_mantissa_bits
+        self.product = product
         self.lanes, self.dw, self.aw, self.kmax, self.smax = lanes, data_width, acc_width, max_kernel, max_stride
         self.weight_depth, self.out_depth, self.cb, self.fifo_depth = weight_depth, out_depth, coord_bits, fifo_depth
         self.addr_bits = max((weight_depth - 1).bit_length(), (out_depth - 1).bit_length(), 1)
@@ -183,7 +183,7 @@ class SparseCore(wiring.Component):
         for l in range(L):
             lane = ScatterLane(data_width=self.dw, acc_width=self.aw, max_kernel=self.kmax,
                                weight_depth=self.weight_depth, out_depth=self.out_depth,
-                               coord_bits=cb, eors_mantissa_bits=self.eors_mb)
+                               coord_bits=cb, product=self.product)
             q = fifo.SyncFIFOBuffered(width=element_layout(self.dw, cb).as_shape().width,
                                       depth=self.fifo_depth)
             m.submodules[f"lane{l}"] = lane

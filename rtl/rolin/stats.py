@@ -37,7 +37,7 @@ from amaranth.lib import data, stream, wiring
 from amaranth.lib.wiring import In, Out
 
 from ganforge.golden.instnorm import RSQRT_BITS
-from .rolin_arith import fp_entry_layout, lane_pre, lane_xhat, s1_width, K_BITS, SHIFT_BITS
+from .arith import fp_entry_layout, lane_pre, lane_xhat, s1_width, K_BITS, SHIFT_BITS
 
 __all__ = ["RolinStats", "stats_layout", "pair_layout", "MODE_OFF", "MODE_FP", "MODE_EP"]
 

@@ -45,9 +45,9 @@ from amaranth.lib.wiring import In, Out
 
 from ganforge.golden.instnorm import IN_COEF_WIDTH, IN_OFFSET_WIDTH, RSQRT_BITS, RSQRT_Q, \
     RSQRT_NORM_BITS
-from .rolin_arith import (GB_LAYOUT, K_BITS, MAX_LEFT_SHIFT, SHIFT_BITS, ep_entry_layout, fits,
+from .arith import (GB_LAYOUT, K_BITS, MAX_LEFT_SHIFT, SHIFT_BITS, ep_entry_layout, fits,
                           fp_entry_layout, shift_round_signed)
-from .rolin_stats import stats_layout
+from .stats import stats_layout
 
 __all__ = ["RolinParams", "ERR_COEF", "ERR_OFFSET", "ERR_DOMAIN"]
 

@@ -23,7 +23,7 @@ from amaranth.hdl import Mux, Signal, signed, unsigned
 from amaranth.lib import data
 
 from ganforge.golden.instnorm import IN_COEF_WIDTH, IN_OFFSET_WIDTH, RSQRT_BITS
-from .output_stage import shift_round_hw
+from ..core.output_stage import shift_round_hw
 
 __all__ = ["shift_round_signed", "saturate_hw", "fits", "lane_pre", "lane_xhat", "fp_entry_layout",
            "ep_entry_layout", "GB_LAYOUT", "K_BITS", "SHIFT_BITS", "MAX_LEFT_SHIFT"]

@@ -38,7 +38,7 @@ import numpy as np
 from ganforge.golden import conv as C
 from ganforge.golden import work as C_work
 from ganforge.golden.fixed import ACTIVATIONS, as_int_array, output_stage
-from ganforge.rtl.descriptor import MASK_WORD, CmdKind, Op, map_words, pitch_log2
+from ganforge.rtl.core.descriptor import MASK_WORD, CmdKind, Op, map_words, pitch_log2
 
 __all__ = ["Pass", "Program", "compile_op", "balanced_channel_order", "audit_counts", "OPS", "reference_result", "work_counts",
            "compile_eors", "eors_prediction", "pipeline_tile"]

@@ -41,10 +41,14 @@ from amaranth.hdl import Cat, Module, Mux, Signal, unsigned
 from amaranth.lib import data, stream, wiring
 from amaranth.lib.wiring import In, Out
 
-from .core import beat_layout
-from .rolin_norm import load_layout
+from ..core import beat_layout
 
-__all__ = ["LoadToElements", "geom_layout"]
+__all__ = ["LoadToElements", "geom_layout", "load_layout"]
+
+
+def load_layout(data_width, lanes):
+    """One beat of the load path: ``lanes`` words of ``data_width`` bits and a keep bit per word."""
+    return data.StructLayout({"data": unsigned(data_width * lanes), "mask": unsigned(lanes)})
 
 
 def geom_layout(coord_bits):

@@ -1,0 +1,3 @@
+"""Top levels that put blocks together: :mod:`.accelerator` (one core behind the ROLIN
+engine and its DMA).
+"""
