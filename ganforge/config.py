@@ -14,7 +14,8 @@ from dataclasses import dataclass
 
 from ganforge.errors import UserError
 
-__all__ = ["AcceleratorConfig", "ConfigError", "PRESETS", "DEFAULT_PRESET", "get_preset"]
+__all__ = ["AcceleratorConfig", "ConfigError", "PRESETS", "DEFAULT_PRESET", "get_preset", "core_from_config",
+           "eors_unit_from_config"]
 
 
 class ConfigError(UserError, ValueError):
@@ -279,3 +280,22 @@ def get_preset(name: str) -> AcceleratorConfig:
     except KeyError:
         valid = ", ".join(PRESETS)
         raise ConfigError(f"unknown configuration preset {name!r} (valid presets: {valid})") from None
+
+
+def core_from_config(config):
+    """Keyword arguments of the SparseCore of an :class:`~ganforge.config.AcceleratorConfig`."""
+    return dict(lanes=config.lanes_per_core, data_width=config.data_width,
+                acc_width=config.acc_width, max_kernel=config.max_kernel,
+                max_stride=config.max_stride, weight_depth=config.weight_buffer_depth,
+                out_depth=config.output_buffer_depth)
+
+
+def eors_unit_from_config(config, lanes=None):
+    """Keyword arguments of the EorsUnit beside the core of ``config``: the core's buffers,
+    the speculation accumulator and mantissa bits of the configuration, and the core's lane
+    count unless ``lanes`` is given."""
+    kw = core_from_config(config)
+    kw.update(acc_width=config.eors_acc_width, mantissa_bits=config.eors_extra_mantissa_bits)
+    if lanes is not None:
+        kw["lanes"] = int(lanes)
+    return kw

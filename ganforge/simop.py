@@ -155,7 +155,8 @@ def simulate_op(op, tensors, params, config, *, sim="verilator", dense=False, vc
                 throttle=False, build_root="build/sim"):
     """Run one op on the simulated core: a dict of everything OUT.npz holds."""
     from ganforge.firmware.compiler.core_program import compile_op
-    from ganforge.testbench.core_sim import core_from_config, simulate
+    from ganforge.config import core_from_config
+    from ganforge.testbench.core_sim import simulate
     core = core_from_config(config)
     want_y, want_m = _reference(op, tensors, params)
     try:
@@ -172,18 +173,6 @@ def simulate_op(op, tensors, params, config, *, sim="verilator", dense=False, vc
     out["error"] = counters["error"]
     out.update(_work(op, tensors, params, core["lanes"]))
     return out
-
-
-def eors_unit_from_config(config, lanes=None):
-    """Keyword arguments of the EorsUnit beside the core of ``config``: the core's buffers,
-    the speculation accumulator and mantissa bits of the configuration, and the core's lane
-    count unless ``lanes`` is given."""
-    from ganforge.testbench.core_sim import core_from_config
-    kw = core_from_config(config)
-    kw.update(acc_width=config.eors_acc_width, mantissa_bits=config.eors_extra_mantissa_bits)
-    if lanes is not None:
-        kw["lanes"] = int(lanes)
-    return kw
 
 
 def simulate_eors_op(op, tensors, params, config, *, margin, sim="verilator", throttle=False,
@@ -211,7 +200,8 @@ def simulate_eors_op(op, tensors, params, config, *, margin, sim="verilator", th
     from ganforge.firmware.compiler.core_program import compile_eors, compile_op, eors_prediction
     from ganforge.golden import eors_counts, eors_fp, eors_predict
     from ganforge.rtl.eors import EorsUnit
-    from ganforge.testbench.core_sim import core_from_config, simulate
+    from ganforge.config import core_from_config, eors_unit_from_config
+    from ganforge.testbench.core_sim import simulate
     if op not in ("conv", "conv_transpose") or params.get("activation") != "relu":
         raise UserError(f"--eors speculates ReLU layers' FP: the op must be conv or "
                         f"conv_transpose with activation relu (got {op}, "
@@ -401,7 +391,7 @@ def run_verilog(args):
     from ganforge.config import get_preset
     from ganforge.rtl.core import SparseCore
     from ganforge.rtl.export import to_verilog
-    from ganforge.testbench.core_sim import core_from_config
+    from ganforge.config import core_from_config
     config = get_preset(args.config)
     text = to_verilog(SparseCore(**core_from_config(config)), args.name)
     try:

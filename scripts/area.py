@@ -148,7 +148,7 @@ def _lane(config):
 
 def _core(config):
     from ganforge.rtl.core import SparseCore
-    from ganforge.testbench.core_sim import core_from_config
+    from ganforge.config import core_from_config
     return (SparseCore(**core_from_config(config)),
             f"sparse core: {config.lanes_per_core} lanes, {config.weight_buffer_depth} weights and "
             f"{config.output_buffer_depth} accumulators per lane", config.lanes_per_core)
@@ -156,7 +156,7 @@ def _core(config):
 
 def _eors(config):
     from ganforge.rtl.eors import EorsUnit
-    from ganforge.simop import eors_unit_from_config
+    from ganforge.config import eors_unit_from_config
     kw = eors_unit_from_config(config)
     return (EorsUnit(**kw),
             f"EORS speculation unit: {kw['lanes']} shift-add lanes, {kw['mantissa_bits']} "

@@ -12,51 +12,12 @@ import json
 import os
 import tempfile
 
-from amaranth.lib import data
-
-from ganforge.rtl.core import SparseCore, beat_layout
-from ganforge.rtl.core.descriptor import CmdKind, Op, cmd_layout
-from ganforge.rtl.core.output_stage import output_layout
+from ganforge.firmware.compiler.encode import pack_program, unpack_drained
+from ganforge.rtl.core import SparseCore
 from ganforge.rtl.export import to_verilog
 from ganforge.testbench.runner import run_cocotb
-from ganforge.testbench.streams import packer
 
-__all__ = ["simulate", "simulate_pipeline", "core_from_config", "drain_words", "pack_program"]
-
-
-def drain_words(desc):
-    """Output beats a pass drains (0 when it does not drain)."""
-    if not desc["drain"]:
-        return 0
-    wg = desc["op"] in (Op.CONV_WG, Op.TCONV_WG)
-    return desc["cin"] * desc["kernel"] ** 2 if wg else desc["out_h"] * desc["out_w"]
-
-
-def core_from_config(config):
-    """Keyword arguments of the SparseCore of an :class:`~ganforge.config.AcceleratorConfig`."""
-    return dict(lanes=config.lanes_per_core, data_width=config.data_width,
-                acc_width=config.acc_width, max_kernel=config.max_kernel,
-                max_stride=config.max_stride, weight_depth=config.weight_buffer_depth,
-                out_depth=config.output_buffer_depth)
-
-
-def pack_program(core, prog):
-    """The port integers of ``prog`` for ``core`` (a :class:`SparseCore`): ``(cmd, x, drains)``.
-
-    ``cmd`` is the command stream (each pass's DESC, then its loads), ``x`` the element
-    beats of every pass in order, ``drains`` the output beats of each pass (0 if none).
-    """
-    pack_cmd = packer(cmd_layout(core.lanes, core.addr_bits, core.aw, core.cb, core.out_depth))
-    pack_beat = packer(beat_layout(core.lanes, core.dw, core.cb))
-    cmd, x, drains = [], [], []
-    for p in prog.passes:
-        cmd.append(pack_cmd({"kind": int(CmdKind.DESC), "desc": p.desc}))
-        cmd += [pack_cmd(ld) for ld in p.loads]
-        x += [pack_beat({"slot": [{"valid": v, "ci": c, "i": i, "j": j, "value": val}
-                                  for v, c, i, j, val in b["slots"]], "end": b["end"]})
-              for b in p.beats]
-        drains.append(drain_words(p.desc))
-    return cmd, x, drains
+__all__ = ["simulate", "simulate_pipeline"]
 
 
 #: The core and its Verilog per configuration, kept for the process: converting a 16-lane
@@ -87,7 +48,7 @@ def simulate(prog, core_kwargs, *, sim="verilator", throttle=True, seed=0, waves
             "timeout_cycles": budget if throttle else None}
     res = _run_bench(core, verilog, "sparse_core", "ganforge.testbench.tb_core", args, sim=sim,
                      build_root=build_root, waves=waves, quiet=quiet)
-    return _unpack(core, res["words"], drains), res["counters"], res["cycles"]
+    return unpack_drained(core, res["words"], drains), res["counters"], res["cycles"]
 
 
 def _run_bench(top, verilog, toplevel, module, args, *, sim, build_root, waves, quiet):
@@ -106,22 +67,6 @@ def _run_bench(top, verilog, toplevel, module, args, *, sim, build_root, waves, 
         return json.loads(text)
     finally:
         os.unlink(out_path)
-
-
-def _unpack(core, words, drains):
-    """The drained beats of each pass that drains (``drains``: words per pass) from raw
-    output words, as :meth:`Program.assemble` takes them."""
-    ol = data.ArrayLayout(output_layout(core.dw), core.lanes)
-    words = iter(words)
-    drained = []
-    for n in drains:
-        if n:
-            beats = []
-            for _ in range(n):
-                view = ol.from_bits(next(words))
-                beats.append([(int(view[l].value), int(view[l].mask)) for l in range(core.lanes)])
-            drained.append(beats)
-    return drained
 
 
 def simulate_pipeline(unit_progs, core_progs, unit_kwargs, core_kwargs, *, sim="verilator",
@@ -151,6 +96,6 @@ def simulate_pipeline(unit_progs, core_progs, unit_kwargs, core_kwargs, *, sim="
                 timeout_cycles=10000 + 40 * n_words if throttle else None)
     res = _run_bench(top, verilog, "eors_pipeline", "ganforge.testbench.tb_eors_pipeline", args,
                      sim=sim, build_root=build_root, waves=waves, quiet=quiet)
-    unit = [_unpack(top.unit, w, d) for w, d in zip(res["unit_words"], drains["unit"])]
-    core = [_unpack(top.core, w, d) for w, d in zip(res["core_words"], drains["core"])]
+    unit = [unpack_drained(top.unit, w, d) for w, d in zip(res["unit_words"], drains["unit"])]
+    core = [unpack_drained(top.core, w, d) for w, d in zip(res["core_words"], drains["core"])]
     return unit, core, res

@@ -2,7 +2,8 @@
 
 Amaranth flattens a stream port ``i`` into ``i__valid``, ``i__ready`` and one
 vector ``i__payload``; a struct payload is packed into it by its
-``amaranth.lib.data`` layout (:func:`pack`, :func:`unpack`).
+``amaranth.lib.data`` layout (:func:`~ganforge.firmware.compiler.bits.pack`,
+:func:`~ganforge.firmware.compiler.bits.unpack`).
 :class:`StreamSource` drives one and :class:`StreamSink` accepts from one.
 Both drop ``valid``/``ready`` at random (the ``idle``/``stall``
 probabilities), so every handshake path is exercised.
@@ -18,54 +19,8 @@ from cocotb.triggers import ReadOnly, RisingEdge
 
 __all__ = ["StreamSource", "StreamSink", "start_clock", "reset", "pack", "unpack", "packer"]
 
-
-def pack(layout, values):
-    """Pack ``values`` (nested dicts/lists as ``layout.const`` takes them) into the port's integer."""
-    return layout.const(values).as_bits()
-
-
-def packer(layout):
-    """A fast equivalent of ``pack(layout, values)``: a function from nested dicts / lists
-    to the port's integer, built once from the layout's field offsets. Like
-    ``layout.const`` it refuses a value that does not fit its field; missing fields are 0.
-    """
-    from amaranth.hdl import Shape
-    from amaranth.lib import data
-    if isinstance(layout, data.StructLayout):
-        fields = [(name, f.offset, packer(f.shape)) for name, f in layout]
-
-        def pack_struct(v):
-            word = 0
-            for name, offset, sub in fields:
-                if name in v:
-                    word |= sub(v[name]) << offset
-            return word
-        return pack_struct
-    if isinstance(layout, data.ArrayLayout):
-        elem = packer(layout.elem_shape)
-        size = data.Layout.cast(layout).size // layout.length
-
-        def pack_array(v):
-            word = 0
-            for n, e in enumerate(v):
-                word |= elem(e) << (n * size)
-            return word
-        return pack_array
-    shape = Shape.cast(layout)
-    width = shape.width
-    lo, hi = (-(1 << (width - 1)), (1 << (width - 1)) - 1) if shape.signed else (0, (1 << width) - 1)
-
-    def pack_value(v):
-        v = int(v)
-        if not lo <= v <= hi:
-            raise ValueError(f"{v} does not fit {shape!r}")
-        return v & ((1 << width) - 1)
-    return pack_value
-
-
-def unpack(layout, word):
-    """A view of the port's integer ``word``: fields by attribute or index, signed as declared."""
-    return layout.from_bits(int(word))
+# Re-exported: the encoding is the firmware's (ganforge.firmware.compiler.bits).
+from ganforge.firmware.compiler.bits import pack, packer, unpack  # noqa: E402
 
 
 async def start_clock(dut, period_ns=10):

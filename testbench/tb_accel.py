@@ -42,7 +42,7 @@ from ganforge.firmware.compiler.core_program import Program, compile_op, referen
 from ganforge.rtl.core import MAC_COUNTERS, SparseCore
 from ganforge.rtl.bus.ld_adapter import geom_layout
 from ganforge.rtl.rolin.engine import TAG_LOAD, TAG_LOAD_AUX, TAG_STORE_AUX
-from ganforge.testbench.core_sim import pack_program
+from ganforge.firmware.compiler.encode import pack_program
 from ganforge.testbench.rolin_env import RamRegions, RolinEnv
 from ganforge.testbench.rolin_ref import conv_ep, i2i_layers, in_block, in_golden
 from ganforge.testbench.runner import tb_args

@@ -10,7 +10,7 @@ from amaranth.sim import Simulator
 
 from ganforge.rtl.core import COUNTERS as CORE_COUNTERS, SparseCore, beat_layout
 from ganforge.rtl.core.descriptor import CmdKind, cmd_layout
-from ganforge.testbench.core_sim import pack_program
+from ganforge.firmware.compiler.encode import pack_program
 
 WORK_COUNTERS = ("dense_macs", "output_mask_skipped", "input_zero_skipped", "zero_insertion_skipped")
 COUNTERS = CORE_COUNTERS + ("error",)

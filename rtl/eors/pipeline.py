@@ -15,8 +15,8 @@ measured: the unit's pass of the first tile, then per tile the longer of the
 core's pass and the unit's next one, and every stall between them.
 
 Parameters: ``core`` and ``unit``, the keyword arguments of the two
-(:func:`ganforge.testbench.core_sim.core_from_config` and
-:func:`ganforge.simop.eors_unit_from_config`); their lane counts may differ.
+(:func:`ganforge.config.core_from_config` and
+:func:`ganforge.config.eors_unit_from_config`); their lane counts may differ.
 
 Latency: each half's own (see :mod:`.core` and :mod:`.eors`).
 """

@@ -1,0 +1,61 @@
+"""The port integers of a core :class:`~.core_program.Program`, and the drained outputs back.
+
+:func:`pack_program` turns a program into the words a core's ``cmd`` and
+``x_in`` streams take (``amaranth.lib.data`` layouts of :mod:`ganforge.rtl.core`);
+:func:`unpack_drained` turns the words of its ``o`` stream into what
+:meth:`~.core_program.Program.assemble` takes. Any driver (cocotb, the Amaranth
+simulator, a board) sends and receives these integers.
+"""
+
+from amaranth.lib import data
+
+from ganforge.rtl.core import beat_layout
+from ganforge.rtl.core.descriptor import CmdKind, Op, cmd_layout
+from ganforge.rtl.core.output_stage import output_layout
+
+from .bits import packer
+
+__all__ = ["drain_words", "pack_program", "unpack_drained"]
+
+
+def drain_words(desc):
+    """Output beats a pass drains (0 when it does not drain)."""
+    if not desc["drain"]:
+        return 0
+    wg = desc["op"] in (Op.CONV_WG, Op.TCONV_WG)
+    return desc["cin"] * desc["kernel"] ** 2 if wg else desc["out_h"] * desc["out_w"]
+
+
+def pack_program(core, prog):
+    """The port integers of ``prog`` for ``core`` (a :class:`SparseCore`): ``(cmd, x, drains)``.
+
+    ``cmd`` is the command stream (each pass's DESC, then its loads), ``x`` the element
+    beats of every pass in order, ``drains`` the output beats of each pass (0 if none).
+    """
+    pack_cmd = packer(cmd_layout(core.lanes, core.addr_bits, core.aw, core.cb, core.out_depth))
+    pack_beat = packer(beat_layout(core.lanes, core.dw, core.cb))
+    cmd, x, drains = [], [], []
+    for p in prog.passes:
+        cmd.append(pack_cmd({"kind": int(CmdKind.DESC), "desc": p.desc}))
+        cmd += [pack_cmd(ld) for ld in p.loads]
+        x += [pack_beat({"slot": [{"valid": v, "ci": c, "i": i, "j": j, "value": val}
+                                  for v, c, i, j, val in b["slots"]], "end": b["end"]})
+              for b in p.beats]
+        drains.append(drain_words(p.desc))
+    return cmd, x, drains
+
+
+def unpack_drained(core, words, drains):
+    """The drained beats of each pass that drains (``drains``: words per pass) from raw
+    output words, as :meth:`Program.assemble` takes them."""
+    ol = data.ArrayLayout(output_layout(core.dw), core.lanes)
+    words = iter(words)
+    drained = []
+    for n in drains:
+        if n:
+            beats = []
+            for _ in range(n):
+                view = ol.from_bits(next(words))
+                beats.append([(int(view[l].value), int(view[l].mask)) for l in range(core.lanes)])
+            drained.append(beats)
+    return drained
