@@ -13,28 +13,8 @@ are independent:
   at a time (AW, then its W beats from ``wr_data``), and keeps up to
   ``max_outstanding_writes`` write responses outstanding.
 
-Every command is checked when it is accepted. A zero length, an address or a
-length that is not a multiple of the bus width in bytes, or a range that
-passes ``limit`` (the highest byte address the DMA may touch) sets a sticky
-error bit (:data:`ERR_BITS`) and the command is dropped: nothing is issued,
-no write data is consumed, and the engine takes the next command on the next
-cycle. A non-OKAY ``rresp``/``bresp`` sets a bus-error bit; the data is still
-delivered/written. Errors stay set until ``clear_errors`` (one bit per error).
-
-Counters (cleared by ``clear_counters``): ``rd_bytes``/``wr_bytes`` (64 bits,
-data beats × bytes per beat that crossed the bus), ``rd_bursts``/``wr_bursts``,
-``rd_peak_outstanding`` (the most read bursts ever in flight at once).
-
-Parameters
-----------
-addr_width, data_width : AXI address and data widths (data 32, 64 or 128).
-max_burst : longest burst in beats, 1 to 256.
-max_outstanding_reads, max_outstanding_writes : bursts in flight, 1 to 16.
-tag_width : bits of the read-command tag carried to ``rd_data``.
-
-Latency: a command's AR (or AW) leaves the cycle after the command is
-accepted; read data passes through combinationally from R to ``rd_data``;
-W beats take ``wr_data`` combinationally.
+Every command is checked when it is accepted (see :class:`Dma` for what a bad
+command does, its parameters, ports and latency).
 """
 
 from amaranth.hdl import Module, Mux, ResetSignal, Signal, unsigned
@@ -72,6 +52,75 @@ def _log2(v):
 
 
 class Dma(wiring.Component):
+    """An AXI4 master with a read engine and a write engine: tile transfers between external
+    memory and streams.
+
+    Parameters
+    ----------
+    addr_width : int
+        AXI address width, 32..64.
+    data_width : int
+        AXI data width: 32, 64 or 128.
+    max_burst : int
+        Longest burst in beats, 1..256.
+    max_outstanding_reads, max_outstanding_writes : int
+        Bursts in flight, 1..16 each.
+    tag_width : int
+        Bits of the read-command tag carried to ``rd_data`` (at least 1 is built).
+
+    Members
+    -------
+    axi : :py:`Out(AxiSignature(addr_width, data_width))`
+        The AXI4 master port (INCR bursts only).
+    rd_cmd : :py:`In(stream.Signature(rd_cmd_layout(addr_width, tag_width)))`
+        Read commands ``{addr, length, tag}``, ``length`` in bytes.
+    rd_data : :py:`Out(stream.Signature(rd_data_layout(data_width, tag_width)))`
+        Read data ``{data, tag, last}``, in order; ``last`` on a command's final beat.
+    wr_cmd : :py:`In(stream.Signature(wr_cmd_layout(addr_width)))`
+        Write commands ``{addr, length}``.
+    wr_data : :py:`In(stream.Signature(unsigned(data_width)))`
+        Write data, one beat per bus word of the commands, in order.
+    limit : :py:`In(addr_width)`
+        Highest byte address the DMA may touch.
+    clear_counters : :py:`In(1)`
+        Clears the counters below.
+    clear_errors : :py:`In(len(ERR_BITS))`
+        Clears the error bits set in it.
+    errors : :py:`Out(len(ERR_BITS))`
+        Sticky error bits, positions :data:`ERR_BITS`.
+    rd_busy, wr_busy : :py:`Out(1)`
+        A command of that engine is being issued or has bursts outstanding.
+    rd_bytes, wr_bytes : :py:`Out(64)`
+        Data beats × bytes per beat that crossed the bus.
+    rd_bursts, wr_bursts : :py:`Out(32)`
+        Bursts issued.
+    rd_peak_outstanding : :py:`Out(8)`
+        The most read bursts ever in flight at once.
+
+    Latency and throughput
+    ----------------------
+    A command's AR (or AW) leaves the cycle after the command is accepted; read data
+    passes through combinationally from R to ``rd_data`` (``rready`` is
+    ``rd_data.ready``); W beats take ``wr_data`` combinationally. The read engine accepts
+    its next command as soon as the previous one's bursts are all issued and keeps up to
+    ``max_outstanding_reads`` bursts in flight; the write engine issues one burst at a
+    time with up to ``max_outstanding_writes`` responses outstanding.
+
+    Bad input
+    ---------
+    A zero length, an address or a length that is not a multiple of the bus width in
+    bytes, or a range that passes ``limit`` sets a sticky error bit and the command is
+    dropped: nothing is issued, no write data is consumed, and the engine takes the next
+    command on the next cycle. A non-OKAY ``rresp``/``bresp`` sets a bus-error bit; the
+    data is still delivered/written. Errors stay set until ``clear_errors``.
+
+    Raises
+    ------
+    ValueError
+        At construction, naming the configuration knob: a width, burst length or
+        outstanding count out of range.
+    """
+
     def __init__(self, *, addr_width=32, data_width=64, max_burst=16, max_outstanding_reads=4,
                  max_outstanding_writes=4, tag_width=2):
         def refuse(msg):

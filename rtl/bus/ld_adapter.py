@@ -4,7 +4,7 @@
 (element 0 in the low bits) in NCHW order: one pass's input is the
 ``cin × in_h × in_w`` block of one sample, channel after channel, each map
 in raster order. The core's ``x_in`` takes element beats with coordinates
-``(ci, i, j)`` relative to the pass (:mod:`.core`). This adapter counts the
+``(ci, i, j)`` relative to the pass (:mod:`ganforge.rtl.core`). This adapter counts the
 coordinates and sends one element per beat, in slot 0: a pass carries one
 sample (descriptor ``slots = 0``), so every lane reads slot 0.
 
@@ -26,15 +26,7 @@ crosses a row) and no field may be 0. A geometry that breaks them is taken
 off ``geom`` without consuming any word, and sets the sticky ``error`` bit
 (cleared by ``error_clear``).
 
-Parameters
-----------
-lanes : the core's lanes (slots of an element beat); a power of two.
-words : elements per ld word (the engine's lanes); a power of two.
-data_width : element width. coord_bits : the core's coordinate width.
-
-Latency: an element leaves the cycle after its word is taken. Throughput:
-one element per cycle, a word of zeros in one cycle, and one idle cycle per
-pass (the next pass's first word waits until the last element has left).
+See :class:`LoadToElements` for its parameters, ports and latency.
 """
 
 from amaranth.hdl import Cat, Module, Mux, Signal, unsigned
@@ -62,6 +54,55 @@ def _pow2(v):
 
 
 class LoadToElements(wiring.Component):
+    """Turn the load path's dense words into the core's element beats, one element a beat
+    in slot 0, counting each pass's coordinates.
+
+    Parameters
+    ----------
+    lanes : int
+        The core's lanes (slots of an element beat); a power of two.
+    words : int
+        Elements per ld word (the engine's lanes); a power of two.
+    data_width : int
+        Element width, 8 or 16.
+    coord_bits : int
+        The core's coordinate width; a row of ``words`` elements must fit.
+
+    Members
+    -------
+    i : :py:`In(stream.Signature(load_layout(data_width, words)))`
+        Words of ``words`` elements (element 0 in the low bits), NCHW order; ``mask`` is
+        ignored.
+    geom : :py:`In(stream.Signature(geom_layout(coord_bits)))`
+        One ``{cin, in_h, in_w}`` per pass, taken off when the pass's last element leaves.
+    o : :py:`Out(stream.Signature(beat_layout(lanes, data_width, coord_bits)))`
+        The core's input beats: one element in slot 0, ``end`` on the pass's last.
+    keep_zero : :py:`In(1)`
+        Send zero elements too (the dense baseline); low, they are dropped here.
+    error : :py:`Out(1)`
+        Sticky: a geometry broke the rules.
+    error_clear : :py:`In(1)`
+        Clears ``error``.
+
+    Latency and throughput
+    ----------------------
+    An element leaves the cycle after its word is taken. One element per cycle, a word
+    of zeros in one cycle, and one idle cycle per pass (the next pass's first word waits
+    until the last element has left).
+
+    Bad input
+    ---------
+    A geometry with a zero field, or with ``in_w`` not a multiple of ``words`` (a word
+    would cross a row), is taken off ``geom`` without consuming any word and sets
+    ``error``.
+
+    Raises
+    ------
+    ValueError
+        At construction, naming the parameter: ``lanes`` or ``words`` not a power of two,
+        ``data_width`` not 8 or 16, or ``coord_bits`` too small for a row of ``words``.
+    """
+
     def __init__(self, *, lanes=4, words=4, data_width=16, coord_bits=8):
         def refuse(msg):
             self._MustUse__silence = True

@@ -21,23 +21,8 @@ NCHW memory, and the statistics unit sees whole maps in order.
 The mask bits of the core's outputs are not stored (the IN layer recomputes
 its own mask).
 
-``positions`` is static while tiles flow. It must be a non-zero multiple of
-``words`` and at most ``max_positions``; otherwise the beats are consumed
-and dropped, nothing is sent, and the sticky ``error`` bit is set (cleared by
-``error_clear``).
-
-Parameters
-----------
-lanes : the core's lanes. words : elements per store word (the engine's
-lanes); a power of two. data_width : element width.
-max_positions : the largest tile (``out_h·out_w``); a multiple of ``words``.
-
-Storage: two buffers of ``max_positions × lanes`` elements.
-
-Latency: a tile's first word leaves two cycles after its last beat is taken.
-Throughput: the reader sends ``lanes·positions/words`` words per tile and the
-writer takes ``positions`` beats; with ``lanes > words`` the reader sets the
-pace and the core's drain waits on it.
+Storage: two buffers of ``max_positions × lanes`` elements. See
+:class:`OutputsToMaps` for its parameters, ports and latency.
 """
 
 from amaranth.hdl import Cat, Module, Mux, Signal, unsigned
@@ -51,6 +36,54 @@ __all__ = ["OutputsToMaps"]
 
 
 class OutputsToMaps(wiring.Component):
+    """Transpose the core's drained beats (all channels of one position) into map-major
+    store words (all positions of one channel), double-buffered.
+
+    Parameters
+    ----------
+    lanes : int
+        The core's lanes (output channels of a tile), at least 1.
+    words : int
+        Elements per store word (the engine's lanes); a power of two.
+    data_width : int
+        Element width, 8 or 16.
+    max_positions : int
+        The largest tile (``out_h·out_w``); a non-zero multiple of ``words``.
+
+    Members
+    -------
+    i : :py:`In(stream.Signature(data.ArrayLayout(output_layout(data_width), lanes)))`
+        The core's output beats, one position each, in raster order; the mask bits are
+        not stored.
+    o : :py:`Out(stream.Signature(unsigned(words * data_width)))`
+        Store words: ``positions / words`` words per channel, the tile's ``lanes`` maps in
+        channel order.
+    positions : :py:`In(range(max_positions + 1))`
+        Positions per tile (``out_h·out_w``); static while tiles flow.
+    error : :py:`Out(1)`
+        Sticky: a tile came with a bad ``positions``.
+    error_clear : :py:`In(1)`
+        Clears ``error``.
+
+    Latency and throughput
+    ----------------------
+    A tile's first word leaves two cycles after its last beat is taken. The reader sends
+    ``lanes·positions/words`` words per tile and the writer takes ``positions`` beats,
+    the next tile filling the other buffer; with ``lanes > words`` the reader sets the
+    pace and the core's drain waits on it.
+
+    Bad input
+    ---------
+    A ``positions`` that is 0, not a multiple of ``words`` or above ``max_positions``: the
+    beats are consumed and dropped, nothing is sent, and ``error`` is set.
+
+    Raises
+    ------
+    ValueError
+        At construction, naming the parameter: ``lanes`` < 1, ``words`` not a power of
+        two, ``data_width`` not 8 or 16, or a bad ``max_positions``.
+    """
+
     def __init__(self, *, lanes=4, words=4, data_width=16, max_positions=256):
         def refuse(msg):
             self._MustUse__silence = True

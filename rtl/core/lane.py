@@ -60,26 +60,10 @@ writes, ``false_zero`` pulses when the mask removed an output whose ReLU mask
 bit was 1 (a false zero of EORS) and ``missed_zero`` when it kept one whose
 bit was 0. The core counts both.
 
-Latency: an element taken from ``x_in`` issues its first tap the next cycle;
-a tap reaches the accumulator one cycle after it issues (read-modify-write
-with a transparent read port, so back-to-back taps to one word need no stall).
-``done`` pulses two cycles after the last tap of a pass issues, when that
-tap's sum is written. A drained word leaves the output stage two cycles after
-its read.
-
-Parameters
-----------
-data_width, acc_width : widths of values and of the accumulator.
-max_kernel : largest K.
-weight_depth : words of each operand bank (≥ C_in·K², or a pitched map in WG).
-out_depth : words of each accumulator bank, and bits of each mask.
-coord_bits : width of ``ci``, ``i``, ``j`` and of the map sizes.
-product : how a tap's product is formed. None: ``value · weight``, a multiplier (the
-    core's lanes). A function ``product(m, value, word)`` returning a signed
-    ``2·data_width + 2``-bit value replaces it: :class:`~ganforge.rtl.eors.EorsUnit` passes
-    its shift-add EORS product (:func:`~ganforge.rtl.eors.arith.eors_product`), so the
-    lane itself knows nothing of EORS.
+The lane's parameters, ports and latency are listed in :class:`ScatterLane`.
 """
+
+from types import SimpleNamespace
 
 from amaranth.hdl import Array, Cat, Module, Mux, Signal, signed, unsigned
 from amaranth.lib import data, fifo, memory, stream, wiring
@@ -148,6 +132,87 @@ def axis_taps(m, name, pos, in_size, cfg, kmax):
 
 
 class ScatterLane(wiring.Component):
+    """One scatter lane: the taps of input elements into one channel's accumulators, and the
+    drain of those accumulators through an output stage.
+
+    Parameters
+    ----------
+    data_width : int
+        Width of the signed elements, operand words and outputs.
+    acc_width : int
+        Width of the signed accumulators, bias and load values (``2·data_width``..64).
+    max_kernel : int
+        Largest kernel ``K``.
+    weight_depth : int
+        Words of each operand bank (≥ ``cin·K²``, or a pitched map in WG).
+    out_depth : int
+        Words of each accumulator bank, and bits of each mask.
+    coord_bits : int
+        Width of ``ci``, ``i``, ``j`` and of the map sizes.
+    product : callable or None
+        How a tap's product is formed. None: ``value · weight``, a multiplier (the core's
+        lanes). A function ``product(m, value, word)`` returning a signed
+        ``2·data_width + 2``-bit value replaces it: :class:`~ganforge.rtl.eors.EorsUnit`
+        passes its shift-add EORS product (:func:`~ganforge.rtl.eors.arith.eors_product`),
+        so the lane itself knows nothing of EORS.
+
+    Members
+    -------
+    x_in : :py:`In(stream.Signature(element_layout(data_width, coord_bits)))`
+        Input elements, each tagged with its pass's context; ``last`` ends the pass in this
+        lane (an element with ``valid = 0`` only carries ``last``).
+    o : :py:`Out(stream.Signature(output_layout(data_width)))`
+        Drained outputs ``(value, mask)``, from an ``OUT_FIFO_DEPTH``-word FIFO.
+    cfg : :py:`In(data.ArrayLayout(pass_config_layout(coord_bits), NCTX))`
+        The configuration of each pass context (from the core's descriptors).
+    wmark : :py:`In(data.ArrayLayout(unsigned(wa_bits + 1), 2))`
+        Operand words loaded so far in each bank (``wa_bits``: the operand address width);
+        a tap waits until its word is below the mark.
+    ld_en, ld_kind, ld_ctx, ld_bank, ld_addr, ld_value : :py:`In`
+        A load beat for this lane (:class:`~.descriptor.CmdKind`): an operand word into bank
+        ``ld_bank`` at ``ld_addr``, or a setup beat (``ENABLE``, ``BIAS``, ``MASK`` word
+        ``ld_addr``) into context ``ld_ctx``.
+    ctx_reset, ctx_reset_id : :py:`In(1)`, :py:`In(2)`
+        A pass is taken into context ``ctx_reset_id``: its enable is set and its bias
+        cleared.
+    d_rd, d_bank, d_addr, d_ctx : :py:`In`
+        Drain read of accumulator word ``d_addr`` of bank ``d_bank``, with the bias and
+        mask of context ``d_ctx`` (lockstep in every lane).
+    d_mask_out, d_audit, d_shift, d_activation, d_slope : :py:`In`
+        The drained pass's output mask mode, audit mode, and output-stage settings.
+    issue : :py:`Out(1)`
+        A tap issues this cycle.
+    blocked : :py:`Out(1)`
+        The next tap waits for its operand word.
+    waiting : :py:`Out(1)`
+        The iterator is free but has no element it may take.
+    done, done_ctx : :py:`Out(1)`, :py:`Out(2)`
+        Pulses when the last tap of the pass in context ``done_ctx`` is in the accumulator.
+    d_keep : :py:`Out(1)`
+        The mask bit of the word read one cycle before.
+    enabled : :py:`Out(NCTX)`
+        The lane's enable of each context.
+    false_zero, missed_zero : :py:`Out(1)`
+        Audit pulses (see the module doc).
+
+    Latency and throughput
+    ----------------------
+    One tap per cycle. An element taken from ``x_in`` issues its first tap the next
+    cycle; a tap reaches the accumulator one cycle after it issues (read-modify-write
+    with a transparent read port, so back-to-back taps to one word need no stall).
+    ``done`` pulses two cycles after the last tap of a pass issues, when that tap's sum
+    is written. A drained word leaves the output stage two cycles after its read; the
+    core keeps at most ``OUT_FIFO_DEPTH`` words in flight.
+
+    Bad input
+    ---------
+    The lane trusts the core, which checks what it forwards: an element outside the
+    pass's map arrives with ``valid = 0`` (it only carries ``last``), a ``MASK`` beat
+    beyond the pass's map is dropped, and operand addresses stay below the pass's words
+    (at most ``weight_depth``). A tap whose output falls outside the map is never a
+    candidate, so it is never issued.
+    """
+
     def __init__(self, *, data_width=16, acc_width=48, max_kernel=5, weight_depth=1024,
                  out_depth=256, coord_bits=8, product=None):
         self.product = product
@@ -199,47 +264,70 @@ class ScatterLane(wiring.Component):
 
     def elaborate(self, platform):
         m = Module()
-        K, oab, wab = self.kmax, self.oa_bits, self.wa_bits
+        s = SimpleNamespace()
+        self._storage(m, s)
+        self._loads(m, s)
+        self._look_ahead(m, s)
+        self._iterator(m, s)
+        self._mac(m, s)
+        self._drain(m, s)
+        return m
 
+    # The parts below build one module in order, sharing the namespace ``s``: each adds
+    # the signals and ports that later parts use. The order is the netlist's.
+
+    def _storage(self, m, s):
+        """Operand memory (two banks in one), ``NBANK`` accumulator memories, and the
+        per-context mask, enable and bias registers."""
         m.submodules.wmem = wmem = memory.Memory(shape=signed(self.dw), depth=2 * self.weight_depth,
                                                  init=[])
         w_wr, w_rd = wmem.write_port(), wmem.read_port()
-        a_wr, a_rd = [], []
+        s.w_wr, s.w_rd = w_wr, w_rd
+        s.a_wr, s.a_rd = [], []
         for b in range(NBANK):
             m.submodules[f"amem{b}"] = mem = memory.Memory(shape=signed(self.aw),
                                                            depth=self.out_depth, init=[])
             wr = mem.write_port()
-            a_wr.append(wr)
-            a_rd.append(mem.read_port(transparent_for=(wr,)))
-        masks = [Signal(self.mask_bits, name=f"mask{c}") for c in range(NCTX)]
-        enables = [Signal(init=1, name=f"enable{c}") for c in range(NCTX)]
-        biases = [Signal(signed(self.aw), name=f"bias{c}") for c in range(NCTX)]
-        m.d.comb += self.enabled.eq(Cat(*enables))
+            s.a_wr.append(wr)
+            s.a_rd.append(mem.read_port(transparent_for=(wr,)))
+        s.masks = [Signal(self.mask_bits, name=f"mask{c}") for c in range(NCTX)]
+        s.enables = [Signal(init=1, name=f"enable{c}") for c in range(NCTX)]
+        s.biases = [Signal(signed(self.aw), name=f"bias{c}") for c in range(NCTX)]
+        m.d.comb += self.enabled.eq(Cat(*s.enables))
 
-        # ---- loads ------------------------------------------------------------------
-        m.d.comb += [w_wr.addr.eq(Cat(self.ld_addr[:wab], self.ld_bank)),
-                     w_wr.data.eq(self.ld_value),
-                     w_wr.en.eq(self.ld_en & (self.ld_kind == CmdKind.WEIGHT))]
+    def _loads(self, m, s):
+        """Operand words into the operand memory; setup beats into their context."""
+        wab = self.wa_bits
+        masks, enables, biases = s.masks, s.enables, s.biases
+        m.d.comb += [s.w_wr.addr.eq(Cat(self.ld_addr[:wab], self.ld_bank)),
+                     s.w_wr.data.eq(self.ld_value),
+                     s.w_wr.en.eq(self.ld_en & (self.ld_kind == CmdKind.WEIGHT))]
+        mask_word_bits = max(1, (self.mask_bits // MASK_WORD - 1).bit_length())
         for c in range(NCTX):
             here = self.ld_en & (self.ld_ctx == c)
             with m.If(self.ctx_reset & (self.ctx_reset_id == c)):
                 m.d.sync += [enables[c].eq(1), biases[c].eq(0)]
             with m.If(here & (self.ld_kind == CmdKind.MASK)):
-                m.d.sync += masks[c].word_select(self.ld_addr[:max(1, (self.mask_bits // MASK_WORD - 1).bit_length())],
+                m.d.sync += masks[c].word_select(self.ld_addr[:mask_word_bits],
                                                  MASK_WORD).eq(self.ld_value[:MASK_WORD])
             with m.If(here & (self.ld_kind == CmdKind.BIAS)):
                 m.d.sync += biases[c].eq(self.ld_value)
             with m.If(here & (self.ld_kind == CmdKind.ENABLE)):
                 m.d.sync += enables[c].eq(self.ld_value[0])
 
-        # ---- look-ahead: the candidate taps of the element at the FIFO head --------
-        x = self.x_in.payload
-        hc = self.cfg[x.ctx]
+    def _look_ahead(self, m, s):
+        """The candidate taps of the element at the FIFO head (``cand_vec``, one bit per
+        ``kh·K + kw``), its output coordinates per kernel index, and whether it is a
+        skipped zero."""
+        K, oab = self.kmax, self.oa_bits
+        s.x = x = self.x_in.payload
+        s.hc = hc = self.cfg[x.ctx]
         hmask = Signal(self.mask_bits)
-        m.d.comb += hmask.eq(Array(masks)[x.ctx])
+        m.d.comb += hmask.eq(Array(s.masks)[x.ctx])
         rv, oh = self._tap_axis(m, "row", x.i, hc.out_h, hc)
         cv, ow = self._tap_axis(m, "col", x.j, hc.out_w, hc)
-        live = x.valid & Array(enables)[x.ctx]
+        s.oh, s.ow = oh, ow
+        live = x.valid & Array(s.enables)[x.ctx]
         cand = []
         for kh in range(K):
             row_base = Signal(oab, name=f"rowbase{kh}")
@@ -247,18 +335,22 @@ class ScatterLane(wiring.Component):
             for kw in range(K):
                 bit = hmask.bit_select((row_base | ow[kw])[:oab], 1)
                 cand.append(rv[kh] & cv[kw] & live & (bit | ~hc.skip_mask))
-        cand_vec = Signal(K * K)
+        s.cand_vec = cand_vec = Signal(K * K)
         m.d.comb += cand_vec.eq(Cat(*cand))
-        is_zero = hc.skip_zero & (x.value == 0)
+        s.is_zero = hc.skip_zero & (x.value == 0)
 
-        # ---- iterator: one candidate tap per cycle ----------------------------------
+    def _iterator(self, m, s):
+        """Issue one candidate tap per cycle; take the next element, drop dead ones; pulse
+        ``done`` at the end of a pass."""
+        K, oab, wab = self.kmax, self.oa_bits, self.wa_bits
+        x, hc, oh, ow, cand_vec, is_zero = s.x, s.hc, s.oh, s.ow, s.cand_vec, s.is_zero
         it_bits = Signal(K * K)
-        it_value = Signal(signed(self.dw))
+        s.it_value = it_value = Signal(signed(self.dw))
         it_ci = Signal(self.cb)
         it_oh = [Signal(self.cb, name=f"it_oh{k}") for k in range(K)]
         it_ow = [Signal(self.cb, name=f"it_ow{k}") for k in range(K)]
         it_last, it_ctx = Signal(), Signal(2)
-        it_cfg = Signal(pass_config_layout(self.cb))
+        s.it_cfg = it_cfg = Signal(pass_config_layout(self.cb))
         lowest = Signal(K * K)
         m.d.comb += lowest.eq(it_bits & (~it_bits + 1))
         remaining = Signal(K * K)
@@ -272,13 +364,13 @@ class ScatterLane(wiring.Component):
         tap_addr = Signal(max(wab, oab) + 2)          # ci·K² + kh·K + kw
         m.d.comb += [pos_addr.eq((Array(it_oh)[tap_kh] << it_cfg.lg) | Array(it_ow)[tap_kw]),
                      tap_addr.eq(it_ci * it_cfg.kk + tap_kh * it_cfg.kernel + tap_kw)]
-        w_addr = Signal(len(tap_addr))
-        a_addr = Signal(len(tap_addr))
+        s.w_addr = w_addr = Signal(len(tap_addr))
+        s.a_addr = a_addr = Signal(len(tap_addr))
         m.d.comb += [w_addr.eq(Mux(it_cfg.wg, pos_addr, tap_addr)),
                      a_addr.eq(Mux(it_cfg.wg, tap_addr, pos_addr))]
         pending = it_bits != 0
         wm_ok = w_addr < self.wmark[it_cfg.wbank]
-        issue = pending & wm_ok
+        s.issue = issue = pending & wm_ok
         free = ~(pending & ~wm_ok) & (remaining == 0)
         # A dead element (no candidate tap, or a skipped zero) that does not end its pass
         # is dropped from the FIFO head while the iterator is still busy with an earlier
@@ -304,20 +396,27 @@ class ScatterLane(wiring.Component):
         m.d.sync += [fin.eq(it_last & free), fin_ctx.eq(it_ctx),
                      self.done.eq(fin), self.done_ctx.eq(fin_ctx)]
 
-        # ---- MAC: weight read, then read-modify-write of the accumulator -----------------
+    def _mac(self, m, s):
+        """Weight read, then the product (``s.prod``) one cycle after the tap issued."""
+        oab, wab = self.oa_bits, self.wa_bits
         s_valid, s_bank = Signal(), Signal(2)
         s_value = Signal(signed(self.dw))
         s_addr = Signal(oab)
-        m.d.comb += w_rd.addr.eq(Cat(w_addr[:wab], it_cfg.wbank))
-        m.d.sync += [s_valid.eq(issue), s_value.eq(it_value), s_addr.eq(a_addr),
-                     s_bank.eq(it_cfg.abank)]
-        prod = Signal(signed(2 * self.dw + 2))
+        s.s_valid, s.s_bank, s.s_addr = s_valid, s_bank, s_addr
+        m.d.comb += s.w_rd.addr.eq(Cat(s.w_addr[:wab], s.it_cfg.wbank))
+        m.d.sync += [s_valid.eq(s.issue), s_value.eq(s.it_value), s_addr.eq(s.a_addr),
+                     s_bank.eq(s.it_cfg.abank)]
+        s.prod = prod = Signal(signed(2 * self.dw + 2))
         if self.product is None:
-            m.d.comb += prod.eq(s_value * w_rd.data)
+            m.d.comb += prod.eq(s_value * s.w_rd.data)
         else:
-            m.d.comb += prod.eq(self.product(m, s_value, w_rd.data))
+            m.d.comb += prod.eq(self.product(m, s_value, s.w_rd.data))
 
-        # ---- drain: read, bias and mask, output stage, clear behind ----------------------
+    def _drain(self, m, s):
+        """The accumulators' read-modify-write and drain ports, and the drain: bias and
+        mask, output stage, output FIFO, audit pulses."""
+        oab = self.oa_bits
+        masks, biases, enables, a_rd, a_wr = s.masks, s.biases, s.enables, s.a_rd, s.a_wr
         dd_valid, dd_keep, dd_mask_out, dd_audit = Signal(), Signal(), Signal(), Signal()
         dd_bank, dd_addr = Signal(2), Signal(oab)
         dd_bias = Signal(signed(self.aw))
@@ -331,9 +430,9 @@ class ScatterLane(wiring.Component):
         m.d.comb += self.d_keep.eq(dd_keep)
         for b in range(NBANK):
             draining = self.d_rd & (self.d_bank == b)
-            m.d.comb += a_rd[b].addr.eq(Mux(draining, self.d_addr, a_addr))
-            with m.If(s_valid & (s_bank == b)):
-                m.d.comb += [a_wr[b].addr.eq(s_addr), a_wr[b].data.eq(a_rd[b].data + prod),
+            m.d.comb += a_rd[b].addr.eq(Mux(draining, self.d_addr, s.a_addr))
+            with m.If(s.s_valid & (s.s_bank == b)):
+                m.d.comb += [a_wr[b].addr.eq(s.s_addr), a_wr[b].data.eq(a_rd[b].data + s.prod),
                              a_wr[b].en.eq(1)]
             with m.Elif(dd_valid & (dd_bank == b)):
                 m.d.comb += [a_wr[b].addr.eq(dd_addr), a_wr[b].data.eq(0), a_wr[b].en.eq(1)]

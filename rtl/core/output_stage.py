@@ -9,22 +9,7 @@ already in the accumulator, which a core initialises with it):
   branch is ``shift_round(pre, slope_shift)``;
 * ``mask = pre > 0``.
 
-Parameters
-----------
-acc_width : int
-    Width of the signed accumulator input.
-data_width : int
-    Width of the signed output value.
-
-Ports
------
-i : stream of ``StructLayout({"acc": signed(acc_width)})``, in.
-o : stream of :data:`output_layout`, out.
-shift, activation, slope_shift : in, static while a tile runs (from the
-    descriptor). ``activation`` codes are :data:`ganforge.golden.ACTIVATIONS`.
-
-Latency: 1 cycle; one result per cycle at full throughput (the output
-register advances whenever it is empty or ``o.ready`` is high).
+See :class:`OutputStage` for its parameters, ports and latency.
 """
 
 from amaranth.hdl import Const, Module, Signal, signed, unsigned
@@ -56,6 +41,45 @@ def shift_round_hw(value, shift, width):
 
 
 class OutputStage(wiring.Component):
+    """Requantise, activate and take the ReLU mask of one accumulator sum a cycle.
+
+    Parameters
+    ----------
+    acc_width : int
+        Width of the signed accumulator input (``2·data_width``..64).
+    data_width : int
+        Width of the signed output value.
+
+    Members
+    -------
+    i : :py:`In(stream.Signature(data.StructLayout({"acc": signed(acc_width)})))`
+        Accumulator sums (bias included).
+    o : :py:`Out(stream.Signature(output_layout(data_width)))`
+        ``value`` (saturated, activated) and ``mask`` (``pre > 0``).
+    shift : :py:`In(SHIFT_BITS)`
+        Requantisation shift (round half up). Static while a tile runs (from the
+        descriptor), like the two below.
+    activation : :py:`In(2)`
+        :data:`ganforge.golden.ACTIVATIONS` code: 0 identity, 1 ReLU, 2 LeakyReLU.
+    slope_shift : :py:`In(SLOPE_BITS)`
+        LeakyReLU slope ``2**-slope_shift``.
+
+    Latency and throughput
+    ----------------------
+    1 cycle; one result per cycle at full throughput (the output register advances
+    whenever it is empty or ``o.ready`` is high).
+
+    Bad input
+    ---------
+    A sum beyond the output range saturates; activation code 3 (refused by the core's
+    descriptor check) passes the value through as identity.
+
+    Raises
+    ------
+    ValueError
+        At construction: ``acc_width`` outside ``2·data_width``..64.
+    """
+
     def __init__(self, acc_width=48, data_width=16):
         if not 2 * data_width <= acc_width <= 64:
             self._MustUse__silence = True          # refused: no "never elaborated" warning

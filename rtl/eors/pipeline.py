@@ -14,11 +14,7 @@ of a layer run through this top level is the overlapped cost of EORS,
 measured: the unit's pass of the first tile, then per tile the longer of the
 core's pass and the unit's next one, and every stall between them.
 
-Parameters: ``core`` and ``unit``, the keyword arguments of the two
-(:func:`ganforge.config.core_from_config` and
-:func:`ganforge.config.eors_unit_from_config`); their lane counts may differ.
-
-Latency: each half's own (see :mod:`.core` and :mod:`.eors`).
+See :class:`EorsPipeline` for its parameters, ports and latency.
 """
 
 from amaranth.hdl import Module
@@ -32,7 +28,41 @@ __all__ = ["EorsPipeline"]
 
 
 class EorsPipeline(wiring.Component):
-    """An EorsUnit (ports ``u_*``) and a SparseCore (ports ``c_*``) in one top level."""
+    """An :class:`~.unit.EorsUnit` and a :class:`~ganforge.rtl.core.SparseCore` side by
+    side in one top level, on one clock.
+
+    Parameters
+    ----------
+    core : dict
+        Keyword arguments of the core (:func:`ganforge.config.core_from_config`).
+    unit : dict
+        Keyword arguments of the unit (:func:`ganforge.config.eors_unit_from_config`); the
+        two lane counts may differ.
+
+    Members
+    -------
+    c_<name>
+        Every port ``<name>`` of the core, same shape and direction (``c_cmd``, ``c_x_in``,
+        ``c_o``, ``c_error``, ``c_macs_issued``, ...).
+    u_<name>
+        Every port ``<name>`` of the unit.
+
+    Attributes
+    ----------
+    core, unit
+        The two halves (their parameters, e.g. ``core.lanes``).
+
+    Latency and throughput
+    ----------------------
+    Each half's own (see :class:`~ganforge.rtl.core.SparseCore` and
+    :class:`~.unit.EorsUnit`); the only coupling is through the firmware, which moves
+    each tile's prediction from ``u_o`` into the core's ``MASK`` beats.
+
+    Bad input
+    ---------
+    Each half's own, in its own ``error`` register (``c_error``, ``u_error``).
+    Parameters either half refuses raise its ``ValueError`` at construction.
+    """
 
     def __init__(self, *, core, unit):
         self._core = SparseCore(**core)

@@ -11,7 +11,7 @@ Structure. The unit is a :class:`~.core.SparseCore` whose lanes multiply
 nothing: it takes the same commands and element beats as the core
 (:mod:`.descriptor`, :func:`~.core.beat_layout`), so the firmware builds its
 passes with the core's pass builder
-(:func:`ganforge.firmware.compiler.core_program.compile_eors`). Per tap, a lane forms
+(:func:`ganforge.firmware.compiler.eors.compile_eors`). Per tap, a lane forms
 ``x̃ · w̃`` with shifters and adders only (:func:`eors_product`):
 
 * ``x̃``: the element reduced in the lane: ``|x|`` keeps bit ``p`` when
@@ -44,15 +44,7 @@ Counters are the core's: ``macs_issued`` counts the speculation products
 core that skips them: the host counts them against the golden model (see
 docs/eors.md).
 
-Parameters: lanes, data_width, acc_width (the speculation accumulator,
-``eors_acc_width``), mantissa_bits (0..4), max_kernel, max_stride,
-weight_depth, out_depth, coord_bits, fifo_depth (as :class:`~.core.SparseCore`).
-
-Latency: as the core's. An element reaches a lane's iterator two cycles after
-it is taken and its taps issue one per cycle per lane; the product is
-combinational in the read-modify-write cycle (no extra stage). A pass retires
-about four cycles after its last tap and drains one mask beat (one bit per
-lane) per cycle.
+See :class:`EorsUnit` for its parameters, ports and latency.
 """
 
 from functools import partial
@@ -64,11 +56,50 @@ __all__ = ["EorsUnit"]
 
 
 class EorsUnit(SparseCore):
-    """The speculation unit: a SparseCore with shift-add EORS products (see the module doc).
+    """The EORS speculation unit: a :class:`~ganforge.rtl.core.SparseCore` whose lanes form
+    shift-add EORS products, draining one predicted-zero mask bit per output.
 
-    Same ports as :class:`~.core.SparseCore`; the command values are
-    ``acc_width + 1`` bits wide (the guard bit). Refuses a knob it cannot build,
-    naming the parameter.
+    Parameters
+    ----------
+    lanes, max_kernel, max_stride, weight_depth, out_depth, coord_bits, fifo_depth
+        As :class:`~ganforge.rtl.core.SparseCore`.
+    data_width : int
+        Width of the elements and of the EORS weight words.
+    acc_width : int
+        The speculation accumulator (``eors_acc_width``), ``2·data_width − 1``..63; the
+        lanes use ``acc_width + 1`` bits (the guard bit).
+    mantissa_bits : int
+        Extra mantissa bits ``m`` kept of each operand (``eors_extra_mantissa_bits``),
+        0..``MAX_MANTISSA_BITS``.
+
+    Members
+    -------
+    The ports of :class:`~ganforge.rtl.core.SparseCore`, with ``acc_width + 1``-bit command
+    values. Operand words are EORS weight words (:func:`~.arith.eors_weight_word`); a
+    pass's BIAS beat carries ``bias + margin``. On ``o``, each lane's ``mask`` is 0 for a
+    predicted zero (``estimate ≤ −margin``); the firmware reads only the mask bits. The
+    counters are the core's: ``macs_issued`` counts the speculation products,
+    ``cycles_*`` the unit's cycles.
+
+    Latency and throughput
+    ----------------------
+    As the core's. An element reaches a lane's iterator two cycles after it is taken
+    and its taps issue one per cycle per lane; the product is combinational in the
+    read-modify-write cycle (no extra stage). A pass retires about four cycles after its
+    last tap and drains one mask beat (one bit per lane) per cycle.
+
+    Bad input
+    ---------
+    As the core's: refused descriptors, stray loads and out-of-range elements set
+    ``error``. A partial sum may wrap modulo ``2**(acc_width + 1)``; the final sum, and
+    so the decision, is exact when the estimate fits ``acc_width`` bits.
+
+    Raises
+    ------
+    ValueError
+        At construction, naming the parameter: ``mantissa_bits`` outside
+        0..``MAX_MANTISSA_BITS`` or too wide for a ``data_width``-bit weight word;
+        ``acc_width`` outside ``2·data_width − 1``..63; and the core's refusals.
     """
 
     def __init__(self, *, lanes=16, data_width=16, acc_width=24, mantissa_bits=0, max_kernel=5,

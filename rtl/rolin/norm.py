@@ -17,16 +17,11 @@ entry (``idx = base + map number``) and emits per element:
 Table entries come through ``fp_rd_*`` (``a, b, rs, k, s1``) and ``ep_rd_*``
 (``c1, c2, c3``). ``start`` (a pulse) restarts at map 0.
 
-Parameters
-----------
-data_width, lanes, count_bits, table_depth : as :class:`RolinStats`.
-
-Latency: 1 cycle (one output register; full throughput), plus one cycle of
-bubble at the start of each map while its table entry is read.
+See :class:`RolinNorm` for its parameters, ports and latency.
 """
 
-from amaranth.hdl import Module, Mux, Signal, signed, unsigned
-from amaranth.lib import data, stream, wiring
+from amaranth.hdl import Module, Mux, Signal, signed
+from amaranth.lib import stream, wiring
 from amaranth.lib.wiring import In, Out
 
 from ..bus.ld_adapter import load_layout
@@ -39,6 +34,68 @@ __all__ = ["RolinNorm"]
 
 
 class RolinNorm(wiring.Component):
+    """Normalise and activate (FP) or correct (EP) beats of ``lanes`` elements on the load path,
+    one table entry per (sample, channel) map.
+
+    Parameters
+    ----------
+    data_width : int
+        Element width, 8 or 16.
+    lanes : int
+        Elements per beat (lane 0 in the low bits).
+    count_bits : int
+        Maps hold at most ``2**count_bits`` elements.
+    table_depth : int
+        Entries of the parameter tables.
+
+    Members
+    -------
+    i : :py:`In(stream.Signature(pair_layout(data_width, lanes)))`
+        ``x`` (the data; EP: the error ``dy``) and ``aux`` (EP: the stored IN input).
+    o : :py:`Out(stream.Signature(load_layout(data_width, lanes)))`
+        The elements out, each with its ReLU mask bit (0 in bypass).
+    mode : :py:`In(2)`
+        0 bypass, 1 FP, 2 EP.
+    relu : :py:`In(1)`
+        FP: apply the ReLU.
+    count : :py:`In(count_bits + 1)`
+        Elements per map.
+    base : :py:`In(table_bits)`
+        Table entry of the first map.
+    start : :py:`In(1)`
+        A pulse: restart at map 0 (entry ``base``).
+    scale_frac, coef_frac : :py:`In(6)`
+        Fraction bits of ``a``/``b`` (FP) and of ``c1``..``c3`` (EP).
+    xhat_base : :py:`In(signed(SHIFT_BITS))`
+        The shift that recomputes ``x̂`` from ``x`` (EP).
+    fp_rd_addr : :py:`Out(table_bits)`
+        Read address of the forward table (the map's entry, read one cycle ahead).
+    fp_rd_data : :py:`In(fp_entry_layout(data_width, count_bits))`
+        The forward table entry ``{a, b, rs, k, s1}``.
+    ep_rd_addr : :py:`Out(table_bits)`
+        Read address of the backward table.
+    ep_rd_data : :py:`In(ep_entry_layout())`
+        The backward table entry ``{c1, c2, c3}``.
+    maps : :py:`Out(32)`
+        Maps done since ``start``.
+
+    Latency and throughput
+    ----------------------
+    1 cycle (one output register; one beat per cycle), plus one cycle of bubble at the
+    start of each map while its table entry is read (none in bypass).
+
+    Bad input
+    ---------
+    Results saturate to ``data_width`` bits. A ``count`` that is not a whole number of
+    beats ends a map at the end of the beat that reaches it (the engine refuses such a
+    count, and 0). ``mode`` 3 passes the elements through, with the FP mask.
+
+    Raises
+    ------
+    ValueError
+        At construction: ``lanes`` < 1 or ``data_width`` not 8 or 16.
+    """
+
     def __init__(self, *, data_width=16, lanes=4, count_bits=16, table_depth=1024):
         if lanes < 1 or data_width not in (8, 16):
             raise ValueError(f"lanes must be >= 1 and data_width 8 or 16, got {lanes}, {data_width}")

@@ -20,16 +20,7 @@ forward values), where ``idx = base + map number`` (the table entry) and
 ``chan`` the channel (maps go ``chan = 0 .. channels-1`` then the next sample).
 ``start`` (a pulse) restarts at map 0.
 
-Parameters
-----------
-data_width : element width. lanes : elements per beat.
-count_bits : maps hold at most ``2**count_bits`` elements.
-table_depth : entries of the parameter tables; chan_bits : bits of a channel number.
-
-Latency: combinational from ``i`` to ``o``; the stats of a map leave the
-cycle after its last beat. One cycle of bubble at the start of every map
-(while statistics are gathered: the table read), and the last beat of a map
-waits while the previous stats record is still unconsumed.
+See :class:`RolinStats` for its parameters, ports and latency.
 """
 
 from amaranth.hdl import Module, Mux, Signal, signed, unsigned
@@ -63,6 +54,69 @@ def _lanes(word, data_width, lanes):
 
 
 class RolinStats(wiring.Component):
+    """Per-map sums of the beats on the store path (FP: ``Σx, Σx²``; EP: ``Σdpre,
+    Σdpre·x̂``), passing the beats through unchanged.
+
+    Parameters
+    ----------
+    data_width : int
+        Element width, 8 or 16.
+    lanes : int
+        Elements per beat (lane 0 in the low bits).
+    count_bits : int
+        Maps hold at most ``2**count_bits`` elements.
+    table_depth : int
+        Entries of the parameter tables.
+    chan_bits : int
+        Bits of a channel number.
+
+    Members
+    -------
+    i : :py:`In(stream.Signature(pair_layout(data_width, lanes)))`
+        ``x`` (the data; EP: the error ``dy``) and ``aux`` (EP: the stored IN input).
+    o : :py:`Out(stream.Signature(unsigned(data_width * lanes)))`
+        ``i.x``, unchanged.
+    stats : :py:`Out(stream.Signature(stats_layout(data_width, count_bits, table_bits, chan_bits)))`
+        One record ``{idx, chan, s1, s2, rs, k}`` per map.
+    mode : :py:`In(2)`
+        :data:`MODE_OFF`, :data:`MODE_FP` or :data:`MODE_EP`.
+    count : :py:`In(count_bits + 1)`
+        Elements per map.
+    channels : :py:`In(chan_bits + 1)`
+        Channels per sample (``chan`` wraps to 0 there).
+    base : :py:`In(table_bits)`
+        Table entry of the first map.
+    start : :py:`In(1)`
+        A pulse: restart at map 0 (entry ``base``, channel 0).
+    scale_frac : :py:`In(6)`
+        Fraction bits of ``a``/``b`` (EP: recomputing the forward mask).
+    xhat_base : :py:`In(signed(SHIFT_BITS))`
+        The shift that recomputes ``x̂`` from ``x`` (EP).
+    fp_rd_addr : :py:`Out(table_bits)`
+        Read address of the forward table (the next map's entry, read one cycle ahead).
+    fp_rd_data : :py:`In(fp_entry_layout(data_width, count_bits))`
+        The forward table entry ``{a, b, rs, k, s1}``.
+    maps : :py:`Out(32)`
+        Maps done since ``start``.
+
+    Latency and throughput
+    ----------------------
+    Combinational from ``i`` to ``o``; the stats of a map leave the cycle after its last
+    beat. One cycle of bubble at the start of every map (while statistics are gathered:
+    the table read), and the last beat of a map waits while the previous stats record is
+    still unconsumed.
+
+    Bad input
+    ---------
+    A ``count`` that is not a whole number of beats ends a map at the end of the beat
+    that reaches it (the engine refuses such a count, and 0). ``mode`` 3 sums as FP.
+
+    Raises
+    ------
+    ValueError
+        At construction: ``lanes`` < 1 or ``data_width`` not 8 or 16.
+    """
+
     def __init__(self, *, data_width=16, lanes=4, count_bits=16, table_depth=1024, chan_bits=10):
         if lanes < 1 or data_width not in (8, 16):
             raise ValueError(f"lanes must be >= 1 and data_width 8 or 16, got {lanes}, {data_width}")

@@ -28,13 +28,7 @@ Rules for the host: a pass carries one sample (descriptor ``slots = 0``),
 ``in_w`` is a multiple of the engine's lanes (``axi_data_width /
 data_width``), and a tile's ``out_h·out_w`` is a multiple of them too.
 
-``irq`` is the OR of the engine's and the core's interrupts and the two
-adapters' error bits. ``error_clear`` clears the core's and the adapters'
-errors (the engine's are cleared through its ``ERROR_CLEAR`` register).
-
-Parameters: ``core``, the keyword arguments of :class:`SparseCore`;
-``engine``, those of :class:`RolinEngine`; ``max_positions``, the largest
-tile of the store adapter.
+See :class:`Accelerator` for its parameters, ports and error handling.
 """
 
 from amaranth.hdl import Elaboratable, Module
@@ -53,6 +47,71 @@ COUNTERS = CORE_COUNTERS
 
 
 class Accelerator(wiring.Component):
+    """One :class:`~ganforge.rtl.core.SparseCore` behind the ROLIN engine's DMA, with the
+    load and store adapters between them.
+
+    Parameters
+    ----------
+    core : dict or None
+        Keyword arguments of :class:`~ganforge.rtl.core.SparseCore` (None: its defaults).
+    engine : dict or None
+        Keyword arguments of :class:`~ganforge.rtl.rolin.engine.RolinEngine`.
+    max_positions : int
+        The largest tile (``out_h·out_w``) of the store adapter; at most the core's
+        ``out_depth``.
+
+    Members
+    -------
+    axi : :py:`Out(AxiSignature(axi_addr_width, axi_data_width))`
+        The engine's AXI4 master port.
+    csr : :py:`In(AxiLiteSignature(12, 32))`
+        The engine's AXI4-Lite register port (its register map).
+    rd_cmd, wr_cmd : :py:`In(stream.Signature(...))`
+        The engine's DMA commands (:func:`~ganforge.rtl.bus.dma.rd_cmd_layout`,
+        :func:`~ganforge.rtl.bus.dma.wr_cmd_layout`).
+    cmd : :py:`In(stream.Signature(cmd_layout(...)))`
+        The core's command stream.
+    geom : :py:`In(stream.Signature(geom_layout(coord_bits)))`
+        One ``{cin, in_h, in_w}`` per pass, for the load adapter.
+    st_positions : :py:`In(range(max_positions + 1))`
+        The tiles' ``out_h·out_w``, for the store adapter.
+    ld_keep_zero : :py:`In(1)`
+        Send zero elements to the core too (the dense baseline).
+    core_error : :py:`Out(4)`
+        The core's ``error``.
+    ld_error, st_error : :py:`Out(1)`
+        The adapters' sticky error bits.
+    error_clear : :py:`In(1)`
+        Clears the core's and the adapters' errors (the engine's are cleared through its
+        ``ERROR_CLEAR`` register).
+    irq : :py:`Out(1)`
+        The OR of the engine's and the core's interrupts and the adapters' error bits.
+    core_busy : :py:`Out(1)`
+        The core's ``busy``.
+    macs_issued, ..., cycles_idle
+        The core's counters (:data:`COUNTERS`), same widths.
+
+    Latency and throughput
+    ----------------------
+    Those of the parts in series: the DMA, :class:`~ganforge.rtl.rolin.norm.RolinNorm`
+    (1 cycle), :class:`~ganforge.rtl.bus.ld_adapter.LoadToElements` (1 cycle, one element
+    a cycle) and the core on the load path; the core's drain,
+    :class:`~ganforge.rtl.bus.st_adapter.OutputsToMaps` (a tile at a time) and
+    :class:`~ganforge.rtl.rolin.stats.RolinStats` on the store path.
+
+    Bad input
+    ---------
+    Each part's own, reported on ``core_error``, ``ld_error``, ``st_error`` and the
+    engine's error register, all raising ``irq``.
+
+    Raises
+    ------
+    ValueError
+        At construction: a parameter a part refuses (with that part's message), data
+        widths of the core and the engine that differ, or ``max_positions`` above the
+        core's ``out_depth``.
+    """
+
     def __init__(self, *, core=None, engine=None, max_positions=256):
         def refuse(msg):
             # Refused: no "never elaborated" warnings for this or the units already built.
