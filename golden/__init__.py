@@ -11,6 +11,7 @@ public API that testbenches, the firmware and outside tools call.
 * :mod:`.instnorm` — instance normalisation split the ROLIN way.
 * :mod:`.eors` — exponent-only ReLU speculation: the rule, its effect on FP, its rates.
 * :mod:`.work` — MAC counters: dense, effective, skipped by cause, zero-insertion.
+* :mod:`.ops` — the six layer ops as one table, and what each must return and count.
 * :mod:`.nn`, :mod:`.train`, :mod:`.score`, :mod:`.data` — the reference GANs
   trained in this arithmetic, and the quality score.
 """
@@ -26,6 +27,7 @@ from .instnorm import (in_stats, in_params, in_apply, in_xhat, in_backward_stats
 from .eors import (eors_operand, eors_estimate, eors_predict, eors_apply, eors_fp, eors_counts,
                    eors_rates, EorsKnobs)
 from .work import conv2d_work, conv_transpose2d_work, taps_per_output, weight_grad_work
+from .ops import OPS, OpSpec, op_spec, reference_result, work_counts, audit_counts
 
 __all__ = [
     "ACTIVATIONS", "shift_round", "saturate", "quantize", "dequantize", "requantize", "relu",
@@ -38,4 +40,5 @@ __all__ = [
     "INBackwardCoefs", "eors_operand", "eors_estimate", "eors_predict", "eors_apply", "eors_fp",
     "eors_counts", "eors_rates", "EorsKnobs",
     "conv2d_work", "conv_transpose2d_work", "weight_grad_work", "taps_per_output",
+    "OPS", "OpSpec", "op_spec", "reference_result", "work_counts", "audit_counts",
 ]

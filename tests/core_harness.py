@@ -11,6 +11,7 @@ from amaranth.sim import Simulator
 from ganforge.rtl.core import COUNTERS as CORE_COUNTERS, SparseCore, beat_layout
 from ganforge.rtl.core.descriptor import CmdKind, cmd_layout
 from ganforge.firmware.compiler.encode import pack_program
+from ganforge.golden import audit_counts, work_counts
 
 WORK_COUNTERS = ("dense_macs", "output_mask_skipped", "input_zero_skipped", "zero_insertion_skipped")
 COUNTERS = CORE_COUNTERS + ("error",)
@@ -108,8 +109,6 @@ def desc_cmd(desc):
 
 def golden_work(cases):
     """The golden work counts of ``cases`` [(op, tensors, params)], summed."""
-    from ganforge.firmware.compiler.core_program import work_counts
-    from ganforge.firmware.compiler.core_program import audit_counts
     total = dict.fromkeys(WORK_COUNTERS + ("effective_macs", "false_zero", "missed_zero"), 0)
     for op, t, p in cases:
         for name, v in work_counts(op, t, **p).items():

@@ -11,7 +11,8 @@ from amaranth.back import rtlil
 
 from core_harness import run_program
 
-from ganforge.firmware.compiler.core_program import compile_eors, eors_prediction, work_counts
+from ganforge.firmware.compiler import compile_eors, eors_prediction
+from ganforge.golden import work_counts
 from ganforge.golden import eors_estimate, eors_predict
 from ganforge.rtl.eors import EorsUnit, eors_weight_word
 from ganforge.golden.eors import eors_operand
