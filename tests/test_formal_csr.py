@@ -1,8 +1,10 @@
 """SymbiYosys: AXI4-Lite protocol properties of the register bank (testbench/formal_csr.py).
 
-A bounded model check to depth 20 and covers, with z3. Slow (about a minute): `make regress`.
+A bounded model check to depth 20 and covers, with z3, of the bank built from the ROLIN
+engine's register map. Slow (about 5 minutes): `make regress`.
 Mutating the bank so that it takes a new read while a response is pending
-(``arready`` tied high) makes this check fail at step 2.
+(``arready`` tied high) makes this check fail at step 2, and so does a bank in which a read
+of MODE clears it (an ``rw`` port that changes without a write).
 """
 
 import shutil

@@ -1,78 +1,85 @@
-"""An AXI4-Lite register bank (subordinate), 32-bit data.
+"""An AXI4-Lite register bank (subordinate), 32-bit data, built from a register map.
 
-The bank is described by a list of :class:`Reg`; each becomes one port of the
-component, named after the register:
-
-=======  ==========  ==========================================================
-kind     port        behaviour
-=======  ==========  ==========================================================
-``ro``   ``In(w)``   reads return the port. A register wider than 32 bits takes
-                     two words; reading the low word latches the high word, so
-                     a LO-then-HI read of a running counter never tears.
-``rw``   ``Out(w)``  storage with a reset value; writes honour ``wstrb``; wider
-                     than 32 bits takes two words, each written on its own.
-``wo``   ``Out(w)``  a write sets the port to the written data and pulses
-         + ``NAME_stb``  ``NAME_stb`` for one cycle; reads return 0.
-=======  ==========  ==========================================================
-
-An access to an address no register occupies gets ``SLVERR`` (reads return
-0). AW and W may arrive in either order or together; one write and one read
-are handled at a time. Latency: a read answers the cycle after AR is
-accepted; a write answers the cycle after both AW and W are in.
+The bank's decoder comes from a :class:`~ganforge.rtl.bus.regmap.RegisterMap`
+(the single description of a block's registers, which also gives the
+firmware's codecs and the documentation's tables). See :class:`AxiLiteCsr`.
 """
 
-from dataclasses import dataclass
-
-from amaranth.hdl import Module, Signal
+from amaranth.hdl import Module, Signal, Value
 from amaranth.lib import wiring
 from amaranth.lib.wiring import In, Out
 
 from .axi import AxiLiteSignature, RESP_OKAY, RESP_SLVERR
+from .regmap import RegisterMap
 
-__all__ = ["Reg", "AxiLiteCsr"]
-
-
-@dataclass(frozen=True)
-class Reg:
-    """One register: ``name``, byte address ``addr`` (multiple of 4), ``kind``, ``width``, ``reset``."""
-    name: str
-    addr: int
-    kind: str = "ro"
-    width: int = 32
-    reset: int = 0
-    doc: str = ""
-
-    @property
-    def words(self):
-        return (self.width + 31) // 32
+__all__ = ["AxiLiteCsr"]
 
 
 class AxiLiteCsr(wiring.Component):
-    def __init__(self, regs, addr_width=12):
-        seen = {}
-        for r in regs:
-            if r.kind not in ("ro", "rw", "wo"):
-                raise ValueError(f"register {r.name}: kind must be ro, rw or wo, got {r.kind!r}")
-            if r.addr % 4 or not 0 <= r.addr < 2 ** addr_width:
-                raise ValueError(f"register {r.name}: address {r.addr:#x} is not a word inside "
-                                 f"the {addr_width}-bit space")
-            if not 1 <= r.width <= 64 or (r.kind == "wo" and r.width > 32):
-                raise ValueError(f"register {r.name}: width {r.width} not supported for {r.kind}")
-            for w in range(r.words):
-                word = r.addr // 4 + w
-                if word in seen:
-                    raise ValueError(f"register {r.name} overlaps {seen[word]} at {4 * word:#x}")
-                seen[word] = r.name
-        self.regs = list(regs)
-        self.addr_width = addr_width
-        members = {"bus": In(AxiLiteSignature(addr_width, 32))}
+    """AXI4-Lite register bank: one port per register of a map.
+
+    Each register of ``regmap`` becomes a port named after it, shaped by
+    :meth:`Register.shape <ganforge.rtl.bus.regmap.Register.shape>`: a register
+    with declared fields is a ``lib.data`` view (``csr.mode.ld_mode``), one
+    without is a plain value.
+
+    =======  ====================  ============================================
+    access   port                  behaviour
+    =======  ====================  ============================================
+    ``ro``   ``In(shape)``         reads return the port. A register wider than
+                                   32 bits takes two words; reading the low
+                                   word latches the high word, so a LO-then-HI
+                                   read of a running counter never tears.
+    ``rw``   ``Out(shape)``        storage with the register's reset value;
+                                   writes honour ``wstrb``; wider than 32 bits
+                                   takes two words, each written on its own.
+    ``wo``   ``Out(shape)``,       a write sets the port to the written data
+             ``NAME_stb: Out(1)``  and pulses ``NAME_stb`` for one cycle;
+                                   reads return 0.
+    =======  ====================  ============================================
+
+    Parameters
+    ----------
+    regmap : RegisterMap
+        The registers; its ``addr_width`` is the bus's address width.
+
+    Members
+    -------
+    bus : ``In(AxiLiteSignature(regmap.addr_width, 32))``
+        The subordinate port.
+    <register name> : see the table; ``<name>_stb`` for each ``wo`` register.
+
+    Latency and throughput
+    ----------------------
+    A read answers (R) the cycle after AR is accepted; a write answers (B) the
+    cycle after both AW and W are in (they may arrive in either order or
+    together). One write and one read are handled at a time, so a read and a
+    write may overlap; a new AR is taken once R is accepted, a new AW or W
+    once B is. A ``wo`` strobe and an ``rw`` update take effect with B.
+
+    Bad input
+    ---------
+    An access to an address that no register occupies answers ``SLVERR``
+    (reads return 0) and changes nothing; a read of a ``wo`` register answers
+    ``OKAY`` with 0; ``awprot``/``arprot`` are ignored. A map that is not a
+    :class:`RegisterMap` raises ``ValueError``.
+    """
+
+    def __init__(self, regmap):
+        if not isinstance(regmap, RegisterMap):
+            self._MustUse__silence = True
+            raise ValueError(f"regmap must be a RegisterMap, got {type(regmap).__name__}")
+        self.regmap = regmap
+        self.regs = list(regmap)
+        self.addr_width = regmap.addr_width
+        members = {"bus": In(AxiLiteSignature(self.addr_width, 32))}
         for r in self.regs:
-            if r.kind == "ro":
-                members[r.name] = In(r.width)
-            elif r.kind == "rw":
-                members[r.name] = Out(r.width, init=r.reset)
+            if r.access == "ro":
+                members[r.name] = In(r.shape())
+            elif r.access == "rw":
+                members[r.name] = Out(r.shape(), init=r.init())
             else:
-                members[r.name] = Out(r.width)
+                members[r.name] = Out(r.shape())
                 members[r.name + "_stb"] = Out(1)
         super().__init__(members)
 
@@ -95,18 +102,18 @@ class AxiLiteCsr(wiring.Component):
             m.d.sync += bus.bvalid.eq(0)
 
         for r in self.regs:
-            if r.kind == "wo":
+            if r.access == "wo":
                 m.d.sync += getattr(self, r.name + "_stb").eq(0)
 
         with m.If(do_write):
             m.d.sync += [aw_full.eq(0), w_full.eq(0), bus.bvalid.eq(1), bus.bresp.eq(RESP_SLVERR)]
             with m.Switch(aw_word):
                 for r in self.regs:
-                    port = getattr(self, r.name)
+                    port = Value.cast(getattr(self, r.name))
                     for w in range(r.words):
                         with m.Case(r.addr // 4 + w):
                             m.d.sync += bus.bresp.eq(RESP_OKAY)
-                            if r.kind == "rw":
+                            if r.access == "rw":
                                 lo, hi = 32 * w, min(32 * w + 32, r.width)
                                 for byte in range(4):
                                     b_lo = lo + 8 * byte
@@ -115,7 +122,7 @@ class AxiLiteCsr(wiring.Component):
                                     b_hi = min(b_lo + 8, hi)
                                     with m.If(w_strb[byte]):
                                         m.d.sync += port[b_lo:b_hi].eq(w_data[8 * byte:8 * byte + b_hi - b_lo])
-                            elif r.kind == "wo":
+                            elif r.access == "wo":
                                 m.d.sync += [port.eq(w_data), getattr(self, r.name + "_stb").eq(1)]
 
         # ---- read channel ----
@@ -123,18 +130,18 @@ class AxiLiteCsr(wiring.Component):
         with m.If(bus.rvalid & bus.rready):
             m.d.sync += bus.rvalid.eq(0)
         shadows = {r.name: Signal(r.width - 32, name=f"{r.name}_hi") for r in self.regs
-                   if r.kind == "ro" and r.words == 2}
+                   if r.access == "ro" and r.words == 2}
         with m.If(bus.arvalid & bus.arready):
             m.d.sync += [bus.rvalid.eq(1), bus.rresp.eq(RESP_SLVERR), bus.rdata.eq(0)]
             with m.Switch(bus.araddr[2:]):
                 for r in self.regs:
-                    port = getattr(self, r.name)
+                    port = Value.cast(getattr(self, r.name))
                     for w in range(r.words):
                         with m.Case(r.addr // 4 + w):
                             m.d.sync += bus.rresp.eq(RESP_OKAY)
-                            if r.kind == "wo":
+                            if r.access == "wo":
                                 continue
-                            if r.kind == "ro" and r.words == 2:
+                            if r.access == "ro" and r.words == 2:
                                 if w == 0:
                                     m.d.sync += [bus.rdata.eq(port[:32]),
                                                  shadows[r.name].eq(port[32:])]

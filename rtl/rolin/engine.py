@@ -24,16 +24,11 @@
   (FP), or the IN-backward correction with the ReLU mask (EP) — to the core.
 
 Commands (``rd_cmd``, ``wr_cmd``) come from the core's controller; every
-setting, counter and error is a CSR (:data:`REGS`). The tag FIFOs hold
+setting, counter and error is a CSR (:data:`REGMAP`). The tag FIFOs hold
 ``fifo_depth`` beats each: when a load interleaves two tensors (EP: error and
 IN input), the controller alternates reads of at most ``fifo_depth`` beats.
-
-Parameters
-----------
-data_width : element width (16 or 8). axi_* : the DMA's (see :class:`Dma`).
-fifo_depth : beats of each read FIFO. table_depth : (sample, channel) entries
-of the parameter tables. max_channels : entries of the γ/β table.
-count_bits : a map holds at most ``2**count_bits`` elements.
+The registers and their bit fields are :data:`REGMAP` (rendered in
+``docs/registers.md``).
 """
 
 from amaranth.hdl import Module, Mux, Signal, unsigned
@@ -43,15 +38,16 @@ from amaranth.lib.memory import Memory
 from amaranth.lib.wiring import In, Out, connect
 
 from ..bus.axi import AxiSignature, AxiLiteSignature
-from ..bus.csr import AxiLiteCsr, Reg
+from ..bus.csr import AxiLiteCsr
 from ..bus.dma import Dma, ERR_BITS, rd_cmd_layout, wr_cmd_layout
 from .arith import GB_LAYOUT, ep_entry_layout, fp_entry_layout
 from ..bus.ld_adapter import load_layout
+from ..bus.regmap import Field, Register, RegisterMap
 from .norm import RolinNorm
 from .params import RolinParams
 from .stats import RolinStats
 
-__all__ = ["RolinEngine", "REGS", "REG", "ENGINE_ID", "ERROR_BITS", "TAG_LOAD", "TAG_LOAD_AUX",
+__all__ = ["RolinEngine", "REGMAP", "ENGINE_ID", "ERROR_BITS", "TAG_LOAD", "TAG_LOAD_AUX",
            "TAG_STORE_AUX"]
 
 ENGINE_ID = 0x524F4C31          # "ROL1"
@@ -59,44 +55,158 @@ ENGINE_ID = 0x524F4C31          # "ROL1"
 #: Read-command tags: where the data of a DMA read goes.
 TAG_LOAD, TAG_LOAD_AUX, TAG_STORE_AUX = 0, 1, 2
 
-REGS = [
-    Reg("id", 0x000, "ro", doc="constant 0x524F4C31"),
-    Reg("status", 0x004, "ro", doc="bit 0 read engine busy, 1 write engine busy, 2 parameter unit busy"),
-    Reg("errors", 0x008, "ro", doc="sticky error bits (ERROR_BITS)"),
-    Reg("error_clear", 0x00C, "wo", doc="write 1s to clear error bits"),
-    Reg("rd_bytes", 0x010, "ro", 64, doc="bytes read from external memory (LO, HI)"),
-    Reg("wr_bytes", 0x018, "ro", 64, doc="bytes written to external memory (LO, HI)"),
-    Reg("rd_bursts", 0x020, "ro", doc="read bursts issued"),
-    Reg("wr_bursts", 0x024, "ro", doc="write bursts issued"),
-    Reg("rd_peak_outstanding", 0x028, "ro", doc="most read bursts in flight at once"),
-    Reg("counter_clear", 0x02C, "wo", doc="write 1 to clear the byte and burst counters"),
-    Reg("limit", 0x030, "rw", 64, reset=0xFFFF_FFFF, doc="highest byte address the DMA may touch"),
-    Reg("info", 0x038, "ro", doc="lanes [7:0], data width [15:8], log2 FIFO depth [23:16]"),
-    Reg("mode", 0x040, "rw", 6, doc="load mode [1:0] (0 bypass, 1 FP, 2 EP), store mode [3:2] "
-                                    "(0 off, 1 FP stats, 2 EP stats), store discard [4], load ReLU [5]"),
-    Reg("st_count", 0x044, "rw", 17, doc="elements per map on the store path (H*W)"),
-    Reg("ld_count", 0x048, "rw", 17, doc="elements per map on the load path"),
-    Reg("channels", 0x04C, "rw", 16, doc="channels of the map gathered on the store path"),
-    Reg("st_base", 0x050, "rw", 16, doc="table entry of the store path's first map"),
-    Reg("ld_base", 0x054, "rw", 16, doc="table entry of the load path's first map"),
-    Reg("eps_q", 0x058, "rw", 32, doc="epsilon in units of 2**(-2 frac_x)"),
-    Reg("st_shifts", 0x05C, "rw", 32, doc="sh_a [7:0] (signed), b_lshift [13:8], scale_frac [21:16], "
-                                          "xhat_base [31:24] (signed)"),
-    Reg("st_ep_shifts", 0x060, "rw", 16, doc="sh_c [7:0] (signed), c2_extra [13:8]"),
-    Reg("ld_shifts", 0x064, "rw", 24, doc="scale_frac [5:0], coef_frac [13:8], xhat_base [23:16] (signed)"),
-    Reg("gb_addr", 0x068, "rw", 16, doc="channel written by GB_DATA"),
-    Reg("gb_data", 0x06C, "wo", doc="gamma [15:0], beta [31:16] of channel GB_ADDR"),
-    Reg("start", 0x070, "wo", doc="1: restart the store path at ST_BASE; 2: the load path at LD_BASE"),
-    Reg("param_maps", 0x074, "ro", doc="table entries written by the parameter unit since the store restart"),
-    Reg("st_maps", 0x078, "ro", doc="maps gathered since the store restart"),
-    Reg("ld_maps", 0x07C, "ro", doc="maps normalised since the load restart"),
-]
-REG = {r.name: r for r in REGS}
 #: Sticky error bits: the DMA's, then the ROLIN units'.
 ERROR_BITS = dict(ERR_BITS, param_coef=8, param_offset=9, param_domain=10, count=11)
 
+_ERROR_DOCS = {
+    "rd_zero": "a read of length 0",
+    "rd_unaligned": "a read address or length that is not a multiple of the bus width",
+    "rd_range": "a read past LIMIT, or one that wraps the address space",
+    "rd_bus": "a non-OKAY rresp",
+    "wr_zero": "a write of length 0",
+    "wr_unaligned": "a write address or length that is not a multiple of the bus width",
+    "wr_range": "a write past LIMIT, or one that wraps the address space",
+    "wr_bus": "a non-OKAY bresp",
+    "param_coef": "a, c1 or c2 does not fit 32 bits",
+    "param_offset": "b or c3 does not fit 48 bits",
+    "param_domain": "D <= 0, or a left shift over 32 bits",
+    "count": "a restart with a map size of 0, or one that is not a whole number of beats",
+}
+
+
+def _error_fields(clear):
+    return [Field(name, bit, doc=f"1 clears ERRORS.{name}" if clear else _ERROR_DOCS[name])
+            for name, bit in ERROR_BITS.items()]
+
+
+#: The engine's registers (the CSR bank's decoder, the firmware's codecs and docs/registers.md).
+REGMAP = RegisterMap("RolinEngine", [
+    Register("id", 0x000, "ro", doc="constant 0x524F4C31 (\"ROL1\")"),
+    Register("status", 0x004, "ro", doc="busy bits", fields=[
+        Field("rd_busy", 0, doc="the DMA's read engine is busy"),
+        Field("wr_busy", 1, doc="the DMA's write engine is busy"),
+        Field("params_busy", 2, doc="the parameter unit is busy or has statistics waiting"),
+    ]),
+    Register("errors", 0x008, "ro", doc="sticky error bits; irq is their OR",
+             fields=_error_fields(clear=False)),
+    Register("error_clear", 0x00C, "wo", doc="write 1s to clear error bits",
+             fields=_error_fields(clear=True)),
+    Register("rd_bytes", 0x010, "ro", 64, doc="bytes read from external memory (LO, HI)"),
+    Register("wr_bytes", 0x018, "ro", 64, doc="bytes written to external memory (LO, HI)"),
+    Register("rd_bursts", 0x020, "ro", doc="read bursts issued"),
+    Register("wr_bursts", 0x024, "ro", doc="write bursts issued"),
+    Register("rd_peak_outstanding", 0x028, "ro", doc="most read bursts in flight at once"),
+    Register("counter_clear", 0x02C, "wo", doc="clears the byte and burst counters", fields=[
+        Field("counters", 0, doc="1 clears RD_BYTES, WR_BYTES, RD_BURSTS, WR_BURSTS, RD_PEAK_OUTSTANDING"),
+    ]),
+    Register("limit", 0x030, "rw", 64, reset=0xFFFF_FFFF, doc="highest byte address the DMA may touch"),
+    Register("info", 0x038, "ro", doc="the engine's build parameters", fields=[
+        Field("lanes", 0, 8, doc="elements per bus beat"),
+        Field("data_width", 8, 8, doc="bits of an element"),
+        Field("log2_fifo_depth", 16, 8, doc="log2 of the beats of each read FIFO"),
+    ]),
+    Register("mode", 0x040, "rw", 6, doc="what the load and store paths do", fields=[
+        Field("ld_mode", 0, 2, doc="load path", values={"bypass": 0, "fp": 1, "ep": 2}),
+        Field("st_mode", 2, 2, doc="store path statistics", values={"off": 0, "fp": 1, "ep": 2}),
+        Field("st_discard", 4, doc="drop the store path's beats instead of writing them"),
+        Field("ld_relu", 5, doc="apply the ReLU (FP) or its mask (EP) on the load path"),
+    ]),
+    Register("st_count", 0x044, "rw", 17, doc="elements per map on the store path (H*W)"),
+    Register("ld_count", 0x048, "rw", 17, doc="elements per map on the load path"),
+    Register("channels", 0x04C, "rw", 16, doc="channels of the map gathered on the store path"),
+    Register("st_base", 0x050, "rw", 16, doc="table entry of the store path's first map"),
+    Register("ld_base", 0x054, "rw", 16, doc="table entry of the load path's first map"),
+    Register("eps_q", 0x058, "rw", 32, doc="epsilon in units of 2**(-2 frac_x)"),
+    Register("st_shifts", 0x05C, "rw", 32, doc="shifts of the statistics and parameter units", fields=[
+        Field("sh_a", 0, 8, signed=True, doc="right shift of a (parameter unit, FP)"),
+        Field("b_lshift", 8, 6, doc="left shift of b (parameter unit, FP)"),
+        Field("scale_frac", 16, 6, doc="fraction bits of a (statistics unit)"),
+        Field("xhat_base", 24, 8, signed=True, doc="shift of x-hat (statistics unit, EP)"),
+    ]),
+    Register("st_ep_shifts", 0x060, "rw", 16, doc="shifts of the parameter unit in EP", fields=[
+        Field("sh_c", 0, 8, signed=True, doc="right shift of c1, c2, c3"),
+        Field("c2_extra", 8, 6, doc="extra shift of c2 (2 frac_xhat)"),
+    ]),
+    Register("ld_shifts", 0x064, "rw", 24, doc="shifts of the normalise unit", fields=[
+        Field("scale_frac", 0, 6, doc="fraction bits of a (FP)"),
+        Field("coef_frac", 8, 6, doc="fraction bits of c1, c2 (EP)"),
+        Field("xhat_base", 16, 8, signed=True, doc="shift of x-hat (EP)"),
+    ]),
+    Register("gb_addr", 0x068, "rw", 16, doc="channel written by GB_DATA"),
+    Register("gb_data", 0x06C, "wo", doc="writes gamma and beta of channel GB_ADDR", fields=[
+        Field("gamma", 0, 16, signed=True, doc="gamma"),
+        Field("beta", 16, 16, signed=True, doc="beta"),
+    ]),
+    Register("start", 0x070, "wo", doc="restarts the map numbering of a path", fields=[
+        Field("store", 0, doc="1 restarts the store path at ST_BASE"),
+        Field("load", 1, doc="1 restarts the load path at LD_BASE"),
+    ]),
+    Register("param_maps", 0x074, "ro", doc="table entries written by the parameter unit since the "
+                                           "store restart"),
+    Register("st_maps", 0x078, "ro", doc="maps gathered since the store restart"),
+    Register("ld_maps", 0x07C, "ro", doc="maps normalised since the load restart"),
+], addr_width=12, doc="The ROLIN engine's AXI4-Lite registers (`rtl/rolin/engine.py`), also the "
+                      "`csr` port of the Accelerator. Byte addresses; 32-bit words, a 64-bit "
+                      "register is LO then HI (reading LO latches HI).")
+
 
 class RolinEngine(wiring.Component):
+    """The memory side of the accelerator: DMA, CSRs and the ROLIN units (see the module).
+
+    Parameters
+    ----------
+    data_width : int
+        Bits of an element: 8 or 16.
+    axi_data_width, axi_addr_width, axi_max_burst, axi_max_outstanding_reads : int
+        The AXI4 port and the DMA (:class:`~ganforge.rtl.bus.dma.Dma`); a beat holds
+        ``lanes = axi_data_width // data_width`` elements.
+    fifo_depth : int
+        Beats of each of the three read FIFOs (a power of two, at least 4).
+    table_depth : int
+        (sample, channel) entries of the forward and backward parameter tables.
+    max_channels : int
+        Entries of the γ/β table.
+    count_bits : int
+        A map holds at most ``2**count_bits`` elements (1 to 16).
+
+    Members
+    -------
+    axi : ``Out(AxiSignature(axi_addr_width, axi_data_width))``
+        External memory (the DMA is the manager).
+    csr : ``In(AxiLiteSignature(12, 32))``
+        The register bank of :data:`REGMAP`.
+    rd_cmd : ``In(stream.Signature(rd_cmd_layout(axi_addr_width, 2)))``
+        DMA reads ``{addr, length, tag}``; the tag routes the data (:data:`TAG_LOAD`,
+        :data:`TAG_LOAD_AUX`, :data:`TAG_STORE_AUX`).
+    wr_cmd : ``In(stream.Signature(wr_cmd_layout(axi_addr_width)))``
+        DMA writes ``{addr, length}`` of the store path's beats.
+    st : ``In(stream.Signature(axi_data_width))``
+        The store path: beats from the core, NCHW.
+    ld : ``Out(stream.Signature(load_layout(data_width, lanes)))``
+        The load path: elements and their ReLU masks, to the core.
+    irq : ``Out(1)``
+        High while any bit of ``ERRORS`` is set.
+
+    Latency and throughput
+    ----------------------
+    One beat per cycle on each path. The store path is combinational through the
+    statistics unit to the write engine; the load path has one register (the
+    normalise unit). Both lose one cycle at the start of every map (its table
+    entry is read). The parameter unit takes 45 cycles per map in FP and 6 in EP,
+    so on small maps it sets the store path's pace. The DMA issues a command's
+    first AR/AW the cycle after it takes the command; CSR accesses answer the
+    cycle after they are taken (:class:`~ganforge.rtl.bus.csr.AxiLiteCsr`).
+
+    Bad input
+    ---------
+    A bad DMA command (length 0, unaligned, past ``LIMIT``, wrapping) is dropped
+    and sets its sticky bit in ``ERRORS``; a restart (``START``) with a map size
+    that is 0 or not a whole number of beats sets ``count``; a coefficient that
+    overflows sets a ``param_*`` bit and is never saturated in silence. ``irq``
+    rises with any of them; writing 1s to ``ERROR_CLEAR`` clears them. An unmapped
+    CSR address answers SLVERR. A bad parameter raises ``ValueError`` naming it.
+    """
+
     def __init__(self, *, data_width=16, axi_data_width=64, axi_addr_width=32, axi_max_burst=16,
                  axi_max_outstanding_reads=4, fifo_depth=64, table_depth=1024, max_channels=64,
                  count_bits=16):
@@ -125,7 +235,7 @@ class RolinEngine(wiring.Component):
                             tag_width=2)
         except ValueError as exc:
             refuse(str(exc))
-        self._csr = AxiLiteCsr(REGS, addr_width=12)
+        self._csr = AxiLiteCsr(REGMAP)
         super().__init__({
             "axi": Out(AxiSignature(axi_addr_width, axi_data_width)),
             "csr": In(AxiLiteSignature(12, 32)),
@@ -165,23 +275,24 @@ class RolinEngine(wiring.Component):
         fp_r_st, fp_r_ld, ep_r_ld = fp_table.read_port(), fp_table.read_port(), ep_table.read_port()
         gb_r = gb_table.read_port()
 
-        # ---- control registers ----
-        ld_mode, st_mode = csr.mode[0:2], csr.mode[2:4]
-        discard, relu = csr.mode[4], csr.mode[5]
-        start_st = csr.start_stb & csr.start[0]
-        start_ld = csr.start_stb & csr.start[1]
+        # ---- control registers (fields of REGMAP) ----
+        mode, sts, st_ep, lds = csr.mode, csr.st_shifts, csr.st_ep_shifts, csr.ld_shifts
+        ld_mode, st_mode = mode.ld_mode, mode.st_mode
+        discard, relu = mode.st_discard, mode.ld_relu
+        start_st = csr.start_stb & csr.start.store
+        start_ld = csr.start_stb & csr.start.load
         m.d.comb += [
             stats.mode.eq(st_mode), stats.count.eq(csr.st_count), stats.channels.eq(csr.channels),
             stats.base.eq(csr.st_base), stats.start.eq(start_st),
-            stats.scale_frac.eq(csr.st_shifts[16:22]), stats.xhat_base.eq(csr.st_shifts[24:32]),
+            stats.scale_frac.eq(sts.scale_frac), stats.xhat_base.eq(sts.xhat_base),
             params.mode.eq(st_mode), params.count.eq(csr.st_count), params.eps_q.eq(csr.eps_q),
             params.start.eq(start_st),
-            params.sh_a.eq(csr.st_shifts[0:8]), params.b_lshift.eq(csr.st_shifts[8:14]),
-            params.sh_c.eq(csr.st_ep_shifts[0:8]), params.c2_extra.eq(csr.st_ep_shifts[8:14]),
+            params.sh_a.eq(sts.sh_a), params.b_lshift.eq(sts.b_lshift),
+            params.sh_c.eq(st_ep.sh_c), params.c2_extra.eq(st_ep.c2_extra),
             norm.mode.eq(ld_mode), norm.relu.eq(relu), norm.count.eq(csr.ld_count),
             norm.base.eq(csr.ld_base), norm.start.eq(start_ld),
-            norm.scale_frac.eq(csr.ld_shifts[0:6]), norm.coef_frac.eq(csr.ld_shifts[8:14]),
-            norm.xhat_base.eq(csr.ld_shifts[16:24]),
+            norm.scale_frac.eq(lds.scale_frac), norm.coef_frac.eq(lds.coef_frac),
+            norm.xhat_base.eq(lds.xhat_base),
         ]
         # ---- tables ----
         m.d.comb += [
@@ -210,13 +321,13 @@ class RolinEngine(wiring.Component):
                                              Mux(tag == 1, ld_aux_f.w_rdy, st_aux_f.w_rdy)))
 
         # ---- store path: st (+ stored IN input in EP) -> stats -> write engine ----
-        st_ep = st_mode == 2
-        st_pair = ~st_ep | st_aux_f.r_rdy
+        st_ep_mode = st_mode == 2
+        st_pair = ~st_ep_mode | st_aux_f.r_rdy
         m.d.comb += [
             stats.i.valid.eq(self.st.valid & st_pair),
             stats.i.payload.x.eq(self.st.payload), stats.i.payload.aux.eq(st_aux_f.r_data),
             self.st.ready.eq(stats.i.ready & st_pair),
-            st_aux_f.r_en.eq(stats.i.valid & stats.i.ready & st_ep),
+            st_aux_f.r_en.eq(stats.i.valid & stats.i.ready & st_ep_mode),
             dma.wr_data.valid.eq(stats.o.valid & ~discard),
             dma.wr_data.payload.eq(stats.o.payload),
             stats.o.ready.eq(dma.wr_data.ready | discard),
@@ -233,8 +344,8 @@ class RolinEngine(wiring.Component):
         connect(m, norm.o, wiring.flipped(self.ld))
 
         # ---- status, errors, counters ----
-        errors = Signal(12)
-        set_err = Signal(12)
+        errors = Signal(len(ERROR_BITS))
+        set_err = Signal(len(ERROR_BITS))
         clear = Mux(csr.error_clear_stb, csr.error_clear, 0)
         s = (L - 1).bit_length()
         def bad(count):             # a map must be a whole number of beats, and not empty
@@ -242,7 +353,7 @@ class RolinEngine(wiring.Component):
         bad_count = Signal()
         m.d.comb += bad_count.eq((start_st & (st_mode != 0) & bad(csr.st_count))
                                  | (start_ld & (ld_mode != 0) & bad(csr.ld_count)))
-        m.d.comb += set_err.eq(params.overflow << 8 | bad_count << 11)
+        m.d.comb += set_err.eq(params.overflow << ERROR_BITS["param_coef"] | bad_count << ERROR_BITS["count"])
         m.d.sync += errors.eq((errors & ~clear) | set_err)
         m.d.comb += [
             dma.clear_errors.eq(clear[:8]),
@@ -252,7 +363,7 @@ class RolinEngine(wiring.Component):
             csr.rd_bytes.eq(dma.rd_bytes), csr.wr_bytes.eq(dma.wr_bytes),
             csr.rd_bursts.eq(dma.rd_bursts), csr.wr_bursts.eq(dma.wr_bursts),
             csr.rd_peak_outstanding.eq(dma.rd_peak_outstanding),
-            dma.clear_counters.eq(csr.counter_clear_stb & csr.counter_clear[0]),
+            dma.clear_counters.eq(csr.counter_clear_stb & csr.counter_clear.counters),
             dma.limit.eq(csr.limit),
             csr.info.eq(L | (dw << 8) | ((self.fifo_depth.bit_length() - 1) << 16)),
             csr.param_maps.eq(params.maps), csr.st_maps.eq(stats.maps), csr.ld_maps.eq(norm.maps),
