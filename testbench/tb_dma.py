@@ -10,8 +10,12 @@
 * ``dma_errors``: zero length, unaligned address, unaligned length, past
   ``limit``, wrapping the address space, for reads and writes: each sets its
   error bit, issues nothing on the bus, and the DMA then performs a good
-  command. Also: CSR accesses to unmapped addresses answer SLVERR; the error
-  bits clear by writing 1s; ``limit`` reads back; the counters clear.
+  command. Also: every register of the map answers OKAY and the unmapped
+  words SLVERR; the error bits clear by writing 1s; ``limit`` reads back;
+  ``INFO`` matches the build; ``irq`` follows the errors; the counters clear.
+
+Every register access and DMA command goes through the firmware's engine
+control (:class:`~ganforge.firmware.runtime.host.EngineHost`) on the cocotb bus.
 """
 
 import random
@@ -19,7 +23,9 @@ import random
 import cocotb
 from cocotb.triggers import ClockCycles, ReadOnly, RisingEdge
 
-from ganforge.rtl.rolin.engine import ERROR_BITS
+from ganforge.firmware.registers import ROLIN, decode, encode
+from ganforge.firmware.runtime.host import EngineHost
+from ganforge.rtl.rolin.engine import ENGINE_ID, TAG_LOAD
 from ganforge.testbench.rolin_env import RolinEnv, split_bursts
 from ganforge.testbench.runner import tb_args
 from ganforge.testbench.streams import reset, start_clock
@@ -46,18 +52,21 @@ def _words(data, bpb):
 
 
 async def _setup(dut, args):
+    """The environment, the bus and the firmware's engine control, after reset."""
     await start_clock(dut)
     env = RolinEnv(dut, mem_size=args["mem_size"], data_width=args["axi_data_width"],
                    throttle=args.get("throttle", 0.3), seed=args["seed"])
     await reset(dut)
-    await env.set("limit", args["mem_size"] - 1)
-    return env
+    await env.bus.write("limit", args["mem_size"] - 1)
+    info = await env.bus.read_fields("info")
+    return env, env.bus, EngineHost(env.bus, fifo_depth=1 << info["log2_fifo_depth"],
+                                    bytes_per_beat=env.bpb)
 
 
 @cocotb.test()
 async def dma_transfers(dut):
     args = tb_args()
-    env = await _setup(dut, args)
+    env, bus, host = await _setup(dut, args)
     rng = random.Random(args["seed"])
     bpb, max_burst, mem = env.bpb, args["max_burst"], args["mem_size"]
     ar_log, aw_log = [], []
@@ -72,9 +81,9 @@ async def dma_transfers(dut):
     expect = {}
     for addr, n in cmds:                                 # writes, one command at a time
         payload = bytes(rng.getrandbits(8) for _ in range(n))
-        cocotb.start_soon(env.write_cmds([(addr, n)]))
+        cocotb.start_soon(host.dma_write([(addr, n)]))
         await env.st.send(_words(payload, bpb))
-        await env.wait_idle(0b10)
+        await host.wait_idle(read=False)
         assert env.ram.read(addr, n) == payload, f"memory at {addr:#x}+{n} differs"
         for i in range(n):
             expect[addr + i] = payload[i]
@@ -85,22 +94,21 @@ async def dma_transfers(dut):
     want = []
     for addr, n in cmds:
         want += _words(bytes(expect[addr + i] for i in range(n)), bpb)
-    cocotb.start_soon(env.read([(a, n, 0) for a, n in cmds]))
+    cocotb.start_soon(host.dma_read([(a, n, TAG_LOAD) for a, n in cmds]))
     got = await env.ld.receive(len(want), timeout_cycles=5000)
     assert got == want
-    await env.wait_idle()
+    await host.wait_idle()
     want_ar = [b for a, n in cmds for b in split_bursts(a, n, bpb, max_burst)]
     assert ar_log == want_ar
     total = sum(n for _, n in cmds)
-    assert await env.get("rd_bytes") == total
-    assert await env.get("wr_bytes") == total
-    assert await env.get("rd_bursts") == len(want_ar)
-    assert await env.get("wr_bursts") == len(want_aw)
-    peak = await env.get("rd_peak_outstanding")
+    assert await host.counters() == {"rd_bytes": total, "wr_bytes": total}
+    assert await bus.read("rd_bursts") == len(want_ar)
+    assert await bus.read("wr_bursts") == len(want_aw)
+    peak = await bus.read("rd_peak_outstanding")
     assert 2 <= peak <= args["max_outstanding"], f"peak outstanding reads {peak}"
-    assert await env.get("errors") == 0
-    await env.set("counter_clear", 1)
-    assert await env.get("rd_bytes") == 0 and await env.get("wr_bursts") == 0
+    assert await host.errors() == []
+    await host.clear_counters()
+    assert await bus.read("rd_bytes") == 0 and await bus.read("wr_bursts") == 0
     dut._log.warning("transfers: %d commands, %d bytes, %d read bursts, peak %d outstanding",
                   len(cmds), total, len(want_ar), peak)
 
@@ -108,7 +116,7 @@ async def dma_transfers(dut):
 @cocotb.test()
 async def dma_errors(dut):
     args = tb_args()
-    env = await _setup(dut, args)
+    env, bus, host = await _setup(dut, args)
     bpb, mem = env.bpb, args["mem_size"]
     top = 2 ** 32
     bad = [("zero", 0, 0), ("unaligned", 4096 + 1, 4 * bpb), ("unaligned", 4096, 4 * bpb + 2),
@@ -116,40 +124,50 @@ async def dma_errors(dut):
     payload = bytes(range(4 * bpb))
     for engine in ("rd", "wr"):
         for kind, addr, n in bad:
-            bit = 1 << ERROR_BITS[f"{engine}_{kind}"]
-            before = await env.get(f"{engine}_bursts")
+            bit = f"{engine}_{kind}"
+            before = await bus.read(f"{engine}_bursts")
             if engine == "rd":
-                await env.read([(addr, n, 0)])
+                await host.dma_read([(addr, n, TAG_LOAD)])
             else:
-                await env.write_cmds([(addr, n)])
+                await host.dma_write([(addr, n)])
             await ClockCycles(dut.clk, 4)
-            assert await env.get("errors") == bit, (engine, kind, addr, n)
-            assert await env.get(f"{engine}_bursts") == before, "a refused command reached the bus"
-            assert await env.get("status") & 0b11 == 0
-            await env.set("error_clear", bit)
-            assert await env.get("errors") == 0
+            assert await host.errors() == [bit], (engine, kind, addr, n)
+            assert await bus.read("errors") == encode(ROLIN["errors"], **{bit: 1})
+            assert await bus.read(f"{engine}_bursts") == before, "a refused command reached the bus"
+            status = await bus.read_fields("status")
+            assert not status["rd_busy"] and not status["wr_busy"], status
+            await bus.write_fields("error_clear", **{bit: 1})
+            assert await bus.read("errors") == 0
             # The engine takes the next, good command.
             if engine == "wr":
-                cocotb.start_soon(env.write_cmds([(4096, len(payload))]))
+                cocotb.start_soon(host.dma_write([(4096, len(payload))]))
                 await env.st.send(_words(payload, bpb))
-                await env.wait_idle(0b10)
-                assert env.ram.read(4096, len(payload)) == payload
+                await host.wait_idle(read=False)
+                assert await bus.get(4096, len(payload)) == payload
             else:
-                env.ram.write(8192, payload)
-                cocotb.start_soon(env.read([(8192, len(payload), 0)]))
+                await bus.put(8192, payload)
+                cocotb.start_soon(host.dma_read([(8192, len(payload), TAG_LOAD)]))
                 assert await env.ld.receive(len(payload) // bpb, timeout_cycles=2000) == \
                     _words(payload, bpb)
     assert not int(dut.irq.value)
 
-    # CSR map: unmapped addresses answer SLVERR; limit reads back; irq follows errors.
-    _, resp = await env.read_word(0xFFC)
-    assert resp == 2
-    assert await env.write_word(0xFFC, 1) == 2
-    assert await env.get("limit") == mem - 1
-    assert await env.get("id") == 0x524F4C31
-    await env.read([(0, 0, 0)])
-    await ClockCycles(dut.clk, 3)
-    assert int(dut.irq.value) == 1
-    await env.set("error_clear", 0xFFFF)
+    # CSR map: every address no register holds answers SLVERR, every mapped one OKAY;
+    # limit reads back; INFO describes the build; irq follows errors.
+    for addr in range(0, 1 << ROLIN.addr_width, 4):
+        if ROLIN.at(addr) is None and (addr < 0x100 or addr % 0x400 == 0x3FC):
+            _, resp = await bus.raw_read(addr)
+            assert resp == 2, f"read of unmapped {addr:#x} answered {resp}"
+    assert await bus.raw_write(0xFFC, 1) == 2
+    for reg in ROLIN:
+        _, resp = await bus.raw_read(reg.addr)
+        assert resp == 0, f"read of {reg.name} answered {resp}"
+    assert await bus.read("limit") == mem - 1
+    assert await bus.read("id") == ENGINE_ID
+    info = await bus.read_fields("info")
+    assert info["lanes"] * info["data_width"] == 8 * bpb and info["log2_fifo_depth"] >= 2, info
+    await host.dma_read([(0, 0, TAG_LOAD)])
+    await bus.wait_irq(cycles=8)
+    assert int(dut.irq.value) == 1 and await host.errors() == ["rd_zero"]
+    await bus.write("error_clear", encode(ROLIN["error_clear"], **{n: 1 for n in decode(ROLIN["errors"], 0)}))
     await ClockCycles(dut.clk, 2)
     assert int(dut.irq.value) == 0

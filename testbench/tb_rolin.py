@@ -38,8 +38,9 @@ import numpy as np
 from cocotb.triggers import ClockCycles
 
 from ganforge import golden as G
-from ganforge.rtl.rolin.engine import TAG_LOAD, TAG_LOAD_AUX, TAG_STORE_AUX
-from ganforge.testbench.rolin_env import RamRegions, RolinEnv
+from ganforge.firmware.runtime.host import EngineHost
+from ganforge.rtl.rolin.engine import TAG_LOAD, TAG_STORE_AUX
+from ganforge.testbench.rolin_env import RolinEnv, in_layer
 from ganforge.testbench.rolin_ref import IN_BLOCKS, WIDTH, conv_fp, i2i_layers, in_block
 from ganforge.testbench.runner import tb_args
 from ganforge.testbench.streams import reset, start_clock
@@ -53,32 +54,34 @@ def to_words(arr, bpb):
 
 
 class Flow:
+    """The flow's control: the firmware's engine control (:class:`EngineHost`) for every
+    register and DMA command, and the golden model as the core on ``st`` and ``ld``."""
+
     def __init__(self, env, dut, samples, fifo_depth, log):
         self.env, self.dut, self.S = env, dut, samples
         self.bpb = env.bpb
         self.lanes = self.bpb // 2
-        self.fifo_depth = fifo_depth
+        self.host = EngineHost(env.bus, fifo_depth=fifo_depth, bytes_per_beat=self.bpb)
+        self.mem = self.host.mem
         self.log = log
         self.layers = i2i_layers()
-        self.mem = RamRegions(env.ram)
         self.blocks = {name: in_block(name) for _, name, _ in IN_BLOCKS}
+        self.settings = {name: in_layer(b) for name, b in self.blocks.items()}
         base = 0
         self.base = {}
         for _, name, _ in IN_BLOCKS:
             self.base[name] = base
             base += samples * self.blocks[name]["x"].shape[1]
 
-    # --- memory -------------------------------------------------------------
     # --- engine helpers ---------------------------------------------------------
-    async def mode(self, ld=0, st=0, discard=0, relu=1):
-        await self.env.set("mode", ld | st << 2 | discard << 4 | relu << 5)
+    async def mode(self, ld="bypass", st="off", discard=False):
+        await self.host.mode(ld=ld, st=st, discard=discard)
 
     async def load(self, cmds, nbytes):
         """Issue read commands and return ``(int16 values, mask bits)`` from the load path."""
-        env = self.env
-        cocotb.start_soon(env.read(cmds))
+        cocotb.start_soon(self.host.dma_read(cmds))
         beats = nbytes // self.bpb
-        got = await env.ld.receive(beats)
+        got = await self.env.ld.receive(beats)
         mask_shift = 8 * self.bpb
         data = b"".join((w & ((1 << mask_shift) - 1)).to_bytes(self.bpb, "little") for w in got)
         masks = np.array([(w >> (mask_shift + n)) & 1 for w in got for n in range(self.lanes)])
@@ -92,42 +95,31 @@ class Flow:
     async def load_pair(self, main, aux, shape):
         """EP load: the error and the stored IN input, interleaved in FIFO-sized chunks."""
         n = int(np.prod(shape)) * 2
-        chunk = self.fifo_depth * self.bpb
-        cmds = []
-        for off in range(0, n, chunk):
-            ln = min(chunk, n - off)
-            cmds += [(self.mem.regions[main] + off, ln, TAG_LOAD), (self.mem.regions[aux] + off, ln, TAG_LOAD_AUX)]
-        vals, masks = await self.load(cmds, n)
+        vals, masks = await self.load(self.host.pair(main, aux, n), n)
         return vals.reshape(shape), masks.reshape(shape)
 
     async def store(self, name, arr, discard=False, aux=None):
         """Send ``arr`` into the store path (written to region ``name`` unless ``discard``)."""
-        env = self.env
         raw_len = arr.size * 2
         if aux is not None:
-            cocotb.start_soon(env.read([(self.mem.regions[aux], raw_len, TAG_STORE_AUX)]))
+            cocotb.start_soon(self.host.dma_read([(self.mem.regions[aux], raw_len, TAG_STORE_AUX)]))
         if not discard:
-            cocotb.start_soon(env.write_cmds([(self.mem.region(name, raw_len), raw_len)]))
-        await env.st.send(to_words(arr, self.bpb))
-        await env.wait_idle(0b11)
+            cocotb.start_soon(self.host.dma_write([(self.mem.region(name, raw_len), raw_len)]))
+        await self.env.st.send(to_words(arr, self.bpb))
+        await self.host.wait_idle()
 
-    async def store_side(self, b, ep):
+    async def store_side(self, b):
         """Settings of the statistics and parameter units for IN block ``b``."""
-        await self.env.store_side(b, self.base[b["name"]])
+        await self.host.store_side(self.settings[b["name"]], self.base[b["name"]])
 
     async def load_side(self, b):
-        await self.env.load_side(b, self.base[b["name"]])
+        await self.host.load_side(self.settings[b["name"]], self.base[b["name"]])
 
     async def wait_params(self, maps):
-        for _ in range(100000):
-            if await self.env.get("param_maps") >= maps and not (await self.env.get("status")) & 4:
-                return
-            await ClockCycles(self.dut.clk, 16)
-        raise TimeoutError("parameter unit did not finish")
+        await self.host.wait_params(maps)
 
     async def check_errors(self, where):
-        err = await self.env.get("errors")
-        assert err == 0, f"{where}: error status {err:#x}"
+        await self.host.check_errors(where)
 
     # --- FP ------------------------------------------------------------------------
     async def forward(self, rolin):
@@ -144,8 +136,8 @@ class Flow:
                 x = await self.load_plain("image", (S,) + rec["x"].shape[1:])
             elif rolin:
                 await self.load_side(prev)
-                await self.mode(ld=1)
-                await self.env.set("start", 2)
+                await self.mode(ld="fp")
+                await self.host.restart(load=True)
                 x, mask = (v.reshape((S,) + prev["x"].shape[1:]) for v in
                            await self.load([(self.mem.regions[f"{prev['name']}.x"], prev["x"][:S].size * 2,
                                              TAG_LOAD)], prev["x"][:S].size * 2))
@@ -162,10 +154,10 @@ class Flow:
             assert np.array_equal(out, blk["x"][:S])
             name = blk["name"]
             maps = S * blk["x"].shape[1]
-            await self.store_side(blk, ep=False)
+            await self.store_side(blk)
             if rolin:
-                await self.mode(st=1)
-                await self.env.set("start", 1)
+                await self.mode(st="fp")
+                await self.host.restart(store=True)
                 await self.store(f"{name}.x", out)
                 await self.wait_params(maps)
             else:
@@ -173,14 +165,14 @@ class Flow:
                 await self.store(f"{name}.x", out)
                 # statistics pass: read x, gather, store nothing
                 xs = await self.load_plain(f"{name}.x", out.shape)
-                await self.mode(st=1, discard=1)
-                await self.env.set("start", 1)
+                await self.mode(st="fp", discard=True)
+                await self.host.restart(store=True)
                 await self.store(None, xs, discard=True)
                 await self.wait_params(maps)
                 # normalise pass: read x through the normalise unit, store y
                 await self.load_side(blk)
-                await self.mode(ld=1)
-                await self.env.set("start", 2)
+                await self.mode(ld="fp")
+                await self.host.restart(load=True)
                 nb = out.size * 2
                 y, mask = await self.load([(self.mem.regions[f"{name}.x"], nb, TAG_LOAD)], nb)
                 assert np.array_equal(y.reshape(out.shape), blk["y"][:S]), f"{name}: y"
@@ -205,8 +197,8 @@ class Flow:
                 dy = await self.load_plain("dout", shape)
             elif rolin:
                 await self.load_side(blk)
-                await self.mode(ld=2)
-                await self.env.set("start", 2)
+                await self.mode(ld="ep")
+                await self.host.restart(load=True)
                 dy, mask = await self.load_pair(f"{blk['name']}.dy", f"{blk['name']}.x", shape)
                 assert np.array_equal(mask, blk["mask"][:S])
             else:
@@ -226,23 +218,23 @@ class Flow:
             assert np.array_equal(out, prev["dy_in"][:S]), f"EP {k}: result differs"
             name = prev["name"]
             maps = S * prev["x"].shape[1]
-            await self.store_side(prev, ep=True)
+            await self.store_side(prev)
             if rolin:
-                await self.mode(st=2)
-                await self.env.set("start", 1)
+                await self.mode(st="ep")
+                await self.host.restart(store=True)
                 await self.store(f"{name}.dy", out, aux=f"{name}.x")
                 await self.wait_params(maps)
             else:
                 await self.mode()
                 await self.store(f"{name}.dy", out)
                 dys = await self.load_plain(f"{name}.dy", out.shape)          # statistics pass
-                await self.mode(st=2, discard=1)
-                await self.env.set("start", 1)
+                await self.mode(st="ep", discard=True)
+                await self.host.restart(store=True)
                 await self.store(None, dys, discard=True, aux=f"{name}.x")
                 await self.wait_params(maps)
                 await self.load_side(prev)                                     # correction pass
-                await self.mode(ld=2)
-                await self.env.set("start", 2)
+                await self.mode(ld="ep")
+                await self.host.restart(load=True)
                 dx, mask = await self.load_pair(f"{name}.dy", f"{name}.x", out.shape)
                 assert np.array_equal(dx, prev["dx"][:S]), f"{name}: dx"
                 await self.mode()
@@ -250,7 +242,7 @@ class Flow:
             await self.check_errors(f"EP {k}")
 
     async def counters(self):
-        return {"rd_bytes": await self.env.get("rd_bytes"), "wr_bytes": await self.env.get("wr_bytes")}
+        return await self.host.counters()
 
 
 @cocotb.test()
@@ -261,7 +253,7 @@ async def rolin_i2i(dut):
     env = RolinEnv(dut, mem_size=args["mem_size"], data_width=args["axi_data_width"],
                    throttle=args["throttle"], seed=args["seed"])
     await reset(dut)
-    await env.set("limit", args["mem_size"] - 1)
+    await env.bus.write("limit", args["mem_size"] - 1)
 
     def log(msg):
         (dut._log.warning if args.get("verbose") else dut._log.info)(f"progress: {msg}")
@@ -274,24 +266,23 @@ async def rolin_i2i(dut):
     from ganforge.golden.nn import Arith
     q = Arith(fixed=True, width=WIDTH).requantize_auto(acc, int(t1["dy_frac"]) + int(t1["w_frac"]))
     flow.image_grad, flow.image_grad_frac = q.q, q.frac
-    flow.mem.put("image", L["T1"]["x"][:samples])
-    flow.mem.put("dout", L["T5"]["dy"][:samples])
+    await flow.mem.put("image", L["T1"]["x"][:samples])
+    await flow.mem.put("dout", L["T5"]["dy"][:samples])
     for k in CONVS:
-        flow.mem.put(f"{k}.w", L[k]["w"])
+        await flow.mem.put(f"{k}.w", L[k]["w"])
     results = {}
     for rolin in args["modes"]:
         on = rolin == "on"
-        await env.set("counter_clear", 1)
+        await flow.host.clear_counters()
         await flow.forward(on)
         results[f"fp_{rolin}"] = await flow.counters()
-        await env.set("counter_clear", 1)
+        await flow.host.clear_counters()
         await flow.backward(on)
         results[f"ep_{rolin}"] = await flow.counters()
         log(f"ROLIN {rolin}: {results}")
     # The generator's output and the image gradient, as stored, against the golden chain.
-    out = np.frombuffer(env.ram.read(flow.mem.regions["out"], samples * 256 * 2), dtype="<i2")
     want = conv_fp(L["T5"], in_block("T4.in")["y"][:samples])
-    assert np.array_equal(out.reshape(want.shape), want)
+    assert np.array_equal(await flow.mem.get("out", want.shape), want)
     if args.get("out"):
         with open(args["out"], "w") as f:
             json.dump(results, f)

@@ -1,0 +1,108 @@
+"""cocotb adapter of the firmware's bus (:class:`ganforge.firmware.runtime.bus.Bus`).
+
+:class:`CocotbBus` gives the host runtime a DUT under cocotb:
+
+* registers of the map through cocotbext-axi's ``AxiLiteMaster`` (a 64-bit
+  register: LO then HI); a response other than OKAY raises ``RuntimeError``
+  naming the register and address. :meth:`CocotbBus.raw_read` and
+  :meth:`CocotbBus.raw_write` give the response instead, for tests of the bank;
+* ``ports``: sideband ports of the DUT presented as registers (read: the
+  port's value; write: drive it), for what has no CSR yet;
+* command streams: :class:`~ganforge.testbench.streams.StreamSource` by name;
+* ``start``: ``cocotb.start_soon``; waits count ``clk`` cycles;
+* external memory: cocotbext-axi's ``AxiRam``.
+"""
+
+import cocotb
+from cocotb.triggers import ClockCycles, First, RisingEdge
+
+from ganforge.firmware.runtime.bus import Bus
+
+__all__ = ["CocotbBus"]
+
+
+class CocotbBus(Bus):
+    """The runtime's bus on a cocotb DUT.
+
+    Parameters
+    ----------
+    dut : the cocotb handle (``clk`` is the clock).
+    regmap : RegisterMap of the DUT's register bank.
+    csr : ``AxiLiteMaster`` on the bank.
+    ram : ``AxiRam``, the external memory.
+    streams : dict of name to ``StreamSource``.
+    irq : the interrupt signal (``dut.irq`` by default).
+    ports : names of sideband ports presented as registers (none may be a register's).
+    """
+
+    def __init__(self, dut, regmap, *, csr, ram, streams=None, irq=None, ports=()):
+        super().__init__(regmap)
+        clash = [p for p in ports if p in regmap]
+        if clash:
+            raise ValueError(f"ports {', '.join(clash)} are also registers of {regmap.name}")
+        self.dut, self.csr, self.ram = dut, csr, ram
+        self.streams = dict(streams or {})
+        self.irq = dut.irq if irq is None else irq
+        self.ports = tuple(ports)
+
+    # --- raw word access (the response code, for tests of the bank) -----------------------
+    async def raw_read(self, addr):
+        """``(value, resp)`` of one 32-bit CSR read at byte address ``addr``."""
+        r = await self.csr.read(addr, 4)
+        return int.from_bytes(r.data, "little"), int(r.resp)
+
+    async def raw_write(self, addr, value):
+        """Write one 32-bit CSR word; returns the response code."""
+        r = await self.csr.write(addr, int(value & 0xFFFF_FFFF).to_bytes(4, "little"))
+        return int(r.resp)
+
+    # --- Bus ------------------------------------------------------------------------------
+    async def read(self, name):
+        if name in self.ports:
+            return int(getattr(self.dut, name).value)
+        reg, value = self.regmap[name], 0
+        for w in range(reg.words):
+            word, resp = await self.raw_read(reg.addr + 4 * w)
+            if resp:
+                raise RuntimeError(f"CSR read of {name} at {reg.addr + 4 * w:#x} answered {resp}")
+            value |= word << (32 * w)
+        return value
+
+    async def write(self, name, value):
+        if name in self.ports:
+            getattr(self.dut, name).value = int(value)
+            return
+        reg = self.regmap[name]
+        if not 0 <= value < 1 << reg.width:
+            raise ValueError(f"register {name}: {value:#x} is not a {reg.width}-bit value")
+        for w in range(reg.words):
+            resp = await self.raw_write(reg.addr + 4 * w, value >> (32 * w))
+            if resp:
+                raise RuntimeError(f"CSR write of {name} at {reg.addr + 4 * w:#x} answered {resp}")
+
+    async def send(self, stream, items):
+        try:
+            source = self.streams[stream]
+        except KeyError:
+            raise ValueError(f"no command stream {stream!r} (streams: {', '.join(self.streams)})") \
+                from None
+        await source.send(list(items))
+
+    def start(self, coro):
+        return cocotb.start_soon(coro)
+
+    async def wait_cycles(self, cycles):
+        await ClockCycles(self.dut.clk, cycles)
+
+    async def wait_irq(self, *, cycles):
+        if int(self.irq.value):
+            return
+        timer = ClockCycles(self.dut.clk, cycles)
+        if await First(RisingEdge(self.irq), timer) is timer and not int(self.irq.value):
+            raise TimeoutError(f"waited {cycles} cycles for the interrupt")
+
+    async def put(self, addr, data):
+        self.ram.write(addr, bytes(data))
+
+    async def get(self, addr, nbytes):
+        return self.ram.read(addr, nbytes)
