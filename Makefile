@@ -34,6 +34,8 @@ help:
 	@echo "  make clean     remove build outputs and caches (keeps .venv)"
 	@echo "  make distclean clean, and remove .venv"
 	@echo "variables: CONFIG=tiny|small|large  PYTEST_JOBS=N  PYTEST_ARGS='...'  DEMO_ARGS='...'  AREA_ARGS='...'"
+	@echo "           BENCH_ARGS='...' to the bench-* scripts, e.g. '--jobs 4' (simulations at once; default:"
+	@echo "           the cores) or '--cluster tcp://HOST:PORT' (a Dask scheduler; or set GANFORGE_CLUSTER)"
 
 venv .venv: $(STAMP)
 
@@ -62,7 +64,7 @@ bench-eors: $(STAMP)
 	@$(ENV) python scripts/bench_eors.py --config $(CONFIG) $(BENCH_ARGS)
 
 area: $(STAMP)
-	@$(ENV) python scripts/area.py --config $(CONFIG) $(AREA_ARGS)
+	@$(ENV) ganforge area --config $(CONFIG) $(AREA_ARGS)
 
 clean:
 	@echo "clean: build outputs, simulator builds and caches (.venv kept)"

@@ -1,231 +1,20 @@
 """Benchmark EORS on the RTL: ``make bench-eors``; writes ``build/bench/eors.json``.
 
-For each ReLU layer of the saved ``dcgan`` workload (the real operands of one
-training step of the trained network; G1, G2, D1, D2), with the EORS knobs of
-the golden study (``build/bench/eors_golden.json``'s ``chosen``, or
-``--knobs``):
-
-* rates from the golden model on the whole captured batch: true zero,
-  predicted zero, false zero and missed zero (all over all outputs);
-* on Verilator, for the first ``--samples`` samples, RTL runs driven by
-  the firmware: the :class:`~ganforge.rtl.eors.EorsUnit` pass (its prediction
-  must equal ``eors_predict``), the core with the prediction as output mask
-  (its result must equal ``eors_fp``), and the same core without EORS;
-* cycles: without EORS, the unit, the core with EORS (channels balanced over
-  the lanes, and in natural order), their sum (sequential), the two
-  overlapped on the :class:`~ganforge.rtl.eors.pipeline.EorsPipeline` top level
-  (pipelined: measured in one simulation), and ``max`` of the two (computed,
-  kept for comparison), beside the ideal (effective MACs with the EORS mask ÷
-  lanes) and the speedups;
-* the mispredictions counted by the core's hardware counters in an audited
-  run, beside the host's count;
-* the area of the speculation unit from Yosys (``scripts/area.py``), unless
-  ``--no-area``.
-
-``--samples 0`` simulates the whole captured batch (16 samples for G, 32 for
-D): a training step's real work, over which the pipeline's first-tile
-speculation amortises. ``--lean`` leaves out the natural-order and audited
-runs (their fields are null), ``--layers G2,D2`` picks layers, and
-``--merge A.json B.json`` joins the results of benches run apart (for
-instance two layer subsets on two cores) into one report and one eors.json.
-
-The keys of eors.json are documented in docs/eors.md.
+The bench is :mod:`ganforge.bench.eors` (what it measures: its docstring; the
+keys of eors.json: docs/eors.md). The layers run at once in local processes
+(``--jobs``, default the cores) or on a Dask cluster (``--cluster
+tcp://HOST:PORT`` or ``$GANFORGE_CLUSTER``), and are merged into one report.
 """
 
 import dataclasses
-import json
-import os
-import subprocess
 import sys
-import time
 
-import numpy as np
-
-sys.path.insert(0, os.path.join(os.path.dirname(__file__), ".."))
-
-from ganforge import golden as G                                      # noqa: E402
-from ganforge.config import ConfigError, get_preset                   # noqa: E402
-from ganforge.golden.workloads import load_workload                   # noqa: E402
-from ganforge.simop import simulate_eors_op                           # noqa: E402
-from ganforge.cli import ScriptParser                                 # noqa: E402
-from eors_study import log, predict, relu_layers                      # noqa: E402  (scripts/)
-
-PROG = "bench_eors"
-SCHEMA = "ganforge-eors-bench/1"
-
-
-def chosen_knobs(path):
-    """``(mantissa_bits, margin_lsb, source)`` from the golden study's JSON, if there is one."""
-    try:
-        with open(path) as f:
-            c = json.load(f)["chosen"]
-        return int(c["mantissa_bits"]), int(c["margin_lsb"]), path
-    except (OSError, KeyError, ValueError):
-        return None
-
-
-def layer_rates(rec, mb, margin_lsb, acc_width):
-    pred, _ = predict(rec, mb, margin_lsb, acc_width)
-    counts = G.eors_counts(pred, rec["mask"])
-    return counts, G.eors_rates(counts=counts)
-
-
-def bench_layer(name, rec, config, args, mb, margin_lsb):
-    counts, rates = layer_rates(rec, mb, margin_lsb, config.eors_acc_width)
-    n = args.samples or len(rec["x"])
-    x, w = rec["x"][:n].astype(np.int64), rec["w"].astype(np.int64)
-    params = dict(stride=int(rec["stride"]), padding=int(rec["padding"]), shift=int(rec["shift"]),
-                  activation="relu", slope_shift=int(rec["slope_shift"]))
-    if rec["op"] == "conv_transpose":
-        params["output_padding"] = 0
-    if "bias" in rec:
-        params["bias"] = rec["bias"].astype(np.int64)
-    margin = int(margin_lsb) << int(rec["shift"])
-    log(f"{PROG}: {name} ({rec['op']}, {n} samples): speculation unit, core with and without EORS ...")
-    t0 = time.time()
-    out = simulate_eors_op(rec["op"], {"x": x, "w": w}, params, config, margin=margin,
-                           sim=args.sim, eors_lanes=args.eors_lanes, audit=not args.lean,
-                           natural=not args.lean, pipeline_tile=args.pipeline_tile,
-                           pipelined=True, build_root=args.sim_build)
-    wk_off = G.conv2d_work if rec["op"] == "conv" else G.conv_transpose2d_work
-    eff_off = wk_off(x, w.shape, params["stride"], params["padding"])["effective"]
-    lanes = out["lanes"]
-    row = {
-        "layer": name, "op": rec["op"], "x_shape": list(x.shape), "w_shape": list(w.shape),
-        "margin_acc": margin,
-        "counts_full_batch": counts, "rates_full_batch": rates,
-        "sim_counts": {k[5:]: int(out[k]) for k in ("eors_outputs", "eors_true_zero",
-                                                    "eors_predicted_zero", "eors_false_zero",
-                                                    "eors_missed_zero", "eors_caught_zero")},
-        "matches_golden": bool(out["matches_golden"]),   # includes the audit's counters
-        "prediction_matches_golden": bool(out["prediction_matches_golden"]),
-        "cycles_no_eors": int(out["cycles_no_eors"]), "cycles_eors_unit": int(out["eors_cycles"]),
-        "cycles_core_eors": int(out["cycles"]),
-        "cycles_core_eors_natural": _opt(out, "cycles_natural"),
-        "cycles_audit": _opt(out, "audit_cycles"),
-        "hw_false_zero": _opt(out, "audit_false_zero"),
-        "hw_missed_zero": _opt(out, "audit_missed_zero"),
-        "cycles_sequential": int(out["cycles_sequential"]),
-        "cycles_overlapped_computed": int(out["cycles_overlapped_computed"]),
-        "cycles_pipelined": int(out["cycles_pipelined"]),
-        "effective_macs_off": int(eff_off), "effective_macs_on": int(out["effective_macs"]),
-        "speculation_products": int(out["eors_macs"]),
-        "pipeline_unit_cycles_busy": int(out["pipeline_unit_cycles_busy"]),
-        "pipeline_tile": int(out["pipeline_tile"]),
-        "ideal_cycles_off": eff_off / lanes, "ideal_cycles_on": out["effective_macs"] / lanes,
-        "seconds": time.time() - t0,
-    }
-    row["sim_rates"] = G.eors_rates(counts=row["sim_counts"])
-    _speedups(row)
-    log(f"{PROG}: {name}: cycles off {row['cycles_no_eors']}, unit {row['cycles_eors_unit']}, "
-        f"core with EORS {row['cycles_core_eors']}, ideal on {row['ideal_cycles_on']:.0f}; "
-        f"{'bit-exact' if row['matches_golden'] else 'MISMATCH'} ({row['seconds']:.0f} s)")
-    return row
-
-
-def _opt(out, key):
-    """``out[key]`` as an int, or None for a run that ``--lean`` left out."""
-    return None if key not in out else int(out[key])
-
-
-def _speedups(r):
-    off = r["cycles_no_eors"]
-    r["speedup_core_only"] = off / r["cycles_core_eors"]
-    nat = r["cycles_core_eors_natural"]
-    r["speedup_core_only_natural"] = None if nat is None else off / nat
-    r["speedup_sequential"] = off / r["cycles_sequential"]
-    r["speedup_overlapped_computed"] = off / r["cycles_overlapped_computed"]
-    r["speedup_pipelined"] = off / r["cycles_pipelined"]
-    r["ideal_speedup"] = r["effective_macs_off"] / max(r["effective_macs_on"], 1)
-
-
-def total(rows):
-    keys = ("cycles_no_eors", "cycles_eors_unit", "cycles_core_eors", "cycles_core_eors_natural",
-            "cycles_audit", "hw_false_zero", "hw_missed_zero", "cycles_sequential",
-            "cycles_pipelined", "pipeline_unit_cycles_busy",
-            "cycles_overlapped_computed", "effective_macs_off", "effective_macs_on",
-            "speculation_products", "ideal_cycles_off", "ideal_cycles_on")
-    # A run left out of any layer (``--lean``) has no total.
-    t = {k: None if any(r.get(k) is None for r in rows) else sum(r[k] for r in rows) for k in keys}
-    counts = {k: sum(r["counts_full_batch"][k] for r in rows) for k in rows[0]["counts_full_batch"]}
-    t["counts_full_batch"] = counts
-    t["sim_counts"] = {k: sum(r["sim_counts"][k] for r in rows) for k in rows[0]["sim_counts"]}
-    t["rates_full_batch"] = G.eors_rates(counts=counts)
-    t["worst_false_zero_rate"] = max(r["rates_full_batch"]["false_zero_rate"] for r in rows)
-    _speedups(t)
-    return t
-
-
-def area(config_name, mb, acc_width, out_dir, targets):
-    """Yosys area of the unit (and of the core, for scale) through scripts/area.py, for the
-    preset ``config_name`` with the bench's EORS knobs."""
-    json_path = os.path.join(out_dir, "eors_area.json")
-    cmd = [sys.executable, os.path.join(os.path.dirname(__file__), "area.py"),
-           "--component", "eors", "--config", config_name, "--targets", targets,
-           "--build-dir", os.path.join(out_dir, "eors_area"), "--json", json_path, "--jobs", "1",
-           "--eors-mantissa-bits", str(mb), "--eors-acc-width", str(acc_width)]
-    log(f"{PROG}: Yosys area of the speculation unit ({config_name}, {targets}) ...")
-    proc = subprocess.run(cmd, capture_output=True, text=True)
-    if proc.returncode != 0:
-        raise SystemExit(f"{PROG}: error: area.py failed: {proc.stderr.strip().splitlines()[-1]}")
-    with open(json_path) as f:
-        rep = json.load(f)
-    return {"preset": config_name, "json": "eors_area.json",
-            "results": [{k: r[k] for k in ("component", "description", "lanes", "target", "cells",
-                                            "lut", "ff", "dsp", "bram")}
-                        for r in rep["results"]]}
-
-
-def print_report(res):
-    k = res["knobs"]
-    print(f"\nEORS on the real ReLU layers of 'dcgan' ({res['config']}: {res['lanes']} core lanes, "
-          f"{res['eors_lanes']} unit lanes; mantissa bits {k['mantissa_bits']}, margin "
-          f"{k['margin_lsb']} LSB, accumulator {k['acc_width']} bits)")
-    print("rates over all outputs of the whole captured batch (golden):")
-    print(f"{'layer':6s} {'true0':>7s} {'pred0':>7s} {'false0':>7s} {'missed0':>8s}")
-    for r in res["layers"] + [dict(res["total"], layer="all")]:
-        q = r["rates_full_batch"]
-        print(f"{r['layer']:6s} {q['true_zero_rate']:7.2%} {q['predicted_zero_rate']:7.2%} "
-              f"{q['false_zero_rate']:7.2%} {q['missed_zero_rate']:8.2%}")
-    which = "the whole captured batch" if not res["samples"] else f"first {res['samples']} samples"
-    print(f"cycles on Verilator, {which} (core on: channels balanced over the lanes, natural "
-          f"order beside it; pipelined: the unit and the core in one simulation, the core on "
-          f"tile t while the unit speculates tile t+1; '-': left out by --lean):")
-    print(f"{'layer':6s} {'off':>8s} {'unit':>8s} {'on, nat':>8s} {'core on':>8s} {'seq':>8s} "
-          f"{'pipelined':>9s} {'ideal on':>9s} {'nat':>6s} {'core':>6s} {'seq':>6s} {'pipe':>6s} "
-          f"{'ideal':>6s} ok")
-    rows = res["layers"] + [dict(res["total"], layer="all", matches_golden=res["all_match"])]
-
-    def n(v, w):
-        return f"{'-':>{w}s}" if v is None else f"{v:{w}d}"
-
-    def x(v):
-        return f"{'-':>5s} " if v is None else f"{v:5.2f}x"
-    for r in rows:
-        print(f"{r['layer']:6s} {n(r['cycles_no_eors'], 8)} {n(r['cycles_eors_unit'], 8)} "
-              f"{n(r['cycles_core_eors_natural'], 8)} {n(r['cycles_core_eors'], 8)} "
-              f"{n(r['cycles_sequential'], 8)} {n(r['cycles_pipelined'], 9)} "
-              f"{r['ideal_cycles_on']:9.0f} {x(r['speedup_core_only_natural'])} "
-              f"{x(r['speedup_core_only'])} {x(r['speedup_sequential'])} "
-              f"{x(r['speedup_pipelined'])} {x(r['ideal_speedup'])} "
-              f"{'yes' if r['matches_golden'] else 'NO'}")
-    print("samples per pipeline tile: " + ", ".join(
-        f"{r['layer']} {r['pipeline_tile']}" for r in res["layers"]))
-    if all(r["hw_false_zero"] is not None for r in rows):
-        print("mispredictions on the simulated samples: the audited core's hardware counters "
-              "(every tap computed, the prediction applied at the drain) beside the host's count:")
-        print(f"{'layer':6s} {'outputs':>8s} {'false0 hw':>10s} {'host':>6s} {'missed0 hw':>11s} "
-              f"{'host':>6s} {'audit cycles':>13s}")
-        for r in rows:
-            c = r["sim_counts"]
-            print(f"{r['layer']:6s} {c['outputs']:8d} {r['hw_false_zero']:10d} "
-                  f"{c['false_zero']:6d} {r['hw_missed_zero']:11d} {c['missed_zero']:6d} "
-                  f"{r['cycles_audit']:13d}")
-    if res.get("area"):
-        print(f"area (Yosys, preset {res['area']['preset']}):")
-        for a in res["area"]["results"]:
-            print(f"  {a['component']:5s} {a['target']:6s} LUT {a['lut']} FF {a['ff']} DSP {a['dsp']} "
-                  f"BRAM {a['bram']} (unit lanes {a['lanes']})")
+from ganforge.bench import BenchFailure
+from ganforge.bench.eors import PROG, Settings, chosen_knobs, run, select_layers
+from ganforge.cli import ScriptParser, positive_int
+from ganforge.config import ConfigError, get_preset
+from ganforge.executor import ExecutorError, add_arguments, from_arguments
+from ganforge.testbench import BenchError
 
 
 def parse_args(argv):
@@ -238,17 +27,14 @@ def parse_args(argv):
                     help="comma-separated ReLU layers to run (default: all: G1,G2,D1,D2)")
     ap.add_argument("--pipeline-tile", type=int, default=None,
                     help="samples per tile of the pipelined run (default: the firmware's "
-                         "choice per layer, core_driver.pipeline_tile)")
+                         "choice per layer, ganforge.firmware.compiler.pipeline_tile)")
     ap.add_argument("--lean", action="store_true",
                     help="leave out the natural-order and audited runs of the core")
-    ap.add_argument("--merge", nargs="+", metavar="JSON", default=None,
-                    help="join the eors.json files of benches run apart (same knobs and "
-                         "lanes) into one report and OUT/eors.json; simulates nothing")
     ap.add_argument("--knobs", nargs=2, type=int, metavar=("MB", "MARGIN_LSB"), default=None,
                     help="EORS knobs (default: the golden study's choice, else 2 0)")
     ap.add_argument("--study", default="build/bench/eors_golden.json",
                     help="the golden study's JSON (for the chosen knobs)")
-    ap.add_argument("--eors-acc-width", type=int, default=36,
+    ap.add_argument("--eors-acc-width", type=positive_int, default=36,
                     help="speculation accumulator bits (the real layers' estimates need 33)")
     ap.add_argument("--eors-lanes", type=int, default=None,
                     help="lanes of the speculation unit (default: the core's)")
@@ -259,6 +45,7 @@ def parse_args(argv):
     ap.add_argument("--out", default="build/bench")
     ap.add_argument("--sim-build", default="build/sim",
                     help="simulator build folder (separate folders let two benches run at once)")
+    add_arguments(ap)
     args = ap.parse_args(argv)
     if args.samples < 0:
         ap.error(f"--samples must be >= 0 (0: the whole batch), got {args.samples}")
@@ -271,57 +58,8 @@ def parse_args(argv):
     return args, ap
 
 
-def merge(paths, ap):
-    """One result from the eors.json files of benches run apart: their layers, in workload
-    order, under one total. They must agree on everything but the layers they ran; a layer
-    in several files is taken from the last (and the merge says so)."""
-    parts = []
-    for path in paths:
-        try:
-            with open(path) as f:
-                parts.append(json.load(f))
-        except (OSError, ValueError) as exc:
-            ap.error(f"--merge: cannot read {path}: {exc}")
-    same = ("schema", "config", "lanes", "eors_lanes", "samples", "sim", "knobs")
-    for path, part in zip(paths[1:], parts[1:]):
-        differ = [k for k in same if part.get(k) != parts[0].get(k)]
-        if differ:
-            ap.error(f"--merge: {path} differs from {paths[0]} in {', '.join(differ)}")
-    rows, source = {}, {}
-    for path, part in zip(paths, parts):
-        for r in part["layers"]:
-            if r["layer"] in rows:
-                print(f"{PROG}: {r['layer']}: taken from {path} (also in {source[r['layer']]})")
-            # Results from before the tile was recorded per layer name it at the top, or
-            # ran one sample per tile.
-            r.setdefault("pipeline_tile", part.get("pipeline_tile", 1))
-            rows[r["layer"]], source[r["layer"]] = r, path
-    order = [n for n in ("G1", "G2", "D1", "D2") if n in rows] + \
-        [n for n in rows if n not in ("G1", "G2", "D1", "D2")]
-    res = {k: parts[0].get(k) for k in same}
-    res.update(layers=[rows[n] for n in order])
-    for r in res["layers"]:
-        _speedups(r)
-    res.update(total=total(res["layers"]), all_match=all(r["matches_golden"] for r in res["layers"]),
-               area=next((p["area"] for p in parts if p.get("area")), None),
-               seconds=sum(p["seconds"] for p in parts), merged_from=list(paths))
-    return res
-
-
-def write(res, out):
-    os.makedirs(out, exist_ok=True)
-    with open(os.path.join(out, "eors.json"), "w") as f:
-        json.dump(res, f, indent=1)
-    print_report(res)
-    print(f"\nwrote {out}/eors.json ({res['seconds']:.0f} s of benching)")
-    return 0 if res["all_match"] else 1
-
-
 def main(argv=None):
     args, ap = parse_args(argv)
-    if args.merge:
-        return write(merge(args.merge, ap), args.out)
-    t0 = time.time()
     if args.knobs is not None:
         mb, margin_lsb, source = *args.knobs, "--knobs"
     else:
@@ -331,24 +69,25 @@ def main(argv=None):
                                      eors_acc_width=args.eors_acc_width)
     except (ConfigError, KeyError, ValueError) as exc:
         ap.error(str(exc).strip("'\""))
-    layers, _ = load_workload("dcgan")
-    relu = relu_layers(layers)
-    names = list(relu) if args.layers is None else [n.strip() for n in args.layers.split(",")]
-    unknown = [n for n in names if n not in relu]
-    if unknown or not names:
-        ap.error(f"--layers: unknown layer {', '.join(unknown) or '(none)'}; the ReLU layers are "
-                 f"{','.join(relu)}")
-    rows = [bench_layer(n, relu[n], config, args, mb, margin_lsb) for n in names]
-    res = {"schema": SCHEMA, "config": args.config, "lanes": config.lanes_per_core,
-           "eors_lanes": args.eors_lanes or config.lanes_per_core, "samples": args.samples,
-           "sim": args.sim,
-           "knobs": {"mantissa_bits": mb, "margin_lsb": margin_lsb, "acc_width": args.eors_acc_width,
-                     "source": source},
-           "layers": rows, "total": total(rows), "all_match": all(r["matches_golden"] for r in rows)}
-    res["area"] = None if args.no_area else area(args.area_config, mb, args.eors_acc_width,
-                                                 args.out, args.area_targets)
-    res["seconds"] = time.time() - t0
-    return write(res, args.out)
+    settings = Settings(mb, margin_lsb, sim=args.sim, samples=args.samples,
+                        eors_lanes=args.eors_lanes, pipeline_tile=args.pipeline_tile,
+                        lean=args.lean, build_root=args.sim_build)
+    try:
+        layers = select_layers(None if args.layers is None else
+                               [n.strip() for n in args.layers.split(",")])
+    except ValueError as exc:
+        ap.error(str(exc))
+    try:
+        with from_arguments(args, PROG) as executor:
+            res = run(config, args.config, settings, executor, layers=layers, knobs_source=source,
+                      area_config=None if args.no_area else args.area_config,
+                      area_targets=args.area_targets, out=args.out)
+    except ExecutorError as exc:
+        ap.error(str(exc))
+    except (BenchError, BenchFailure) as exc:
+        print(f"{PROG}: error: {exc}", file=sys.stderr)
+        return 1
+    return 0 if res["all_match"] else 1
 
 
 if __name__ == "__main__":

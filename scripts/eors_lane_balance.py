@@ -1,93 +1,32 @@
 """How much of EORS's ideal speedup the core's lane balance leaves: a cost model, not a run.
 
-For each ReLU layer of the saved ``dcgan`` workload, with the EORS prediction
-of the given knobs as the output mask, a lane's work in a pass is the MACs of
-its channel's kept outputs (input zeros skipped): ``W[n, c]``. The core runs
-channel groups of ``--lanes`` lanes, sample by sample, and a pass lasts as
-long as its busiest lane, so the model's cycles are ``Σ_n Σ_g max_{c∈g}
-W[n, c]``. It prints, per layer:
-
-* ``natural``: groups of consecutive channels;
-* ``balanced``: groups in ``balanced_channel_order`` (what the firmware runs);
-* ``split``: one more pass per sample, the heaviest channels on two lanes
-  each, their kept outputs cut by output rows into two halves of equal work;
-* ``ideal``: ``Σ W / lanes``, every lane busy all the time.
-
-Compare ``balanced`` with the measured ``cycles_core_eors`` of
-``scripts/bench_eors.py --samples 0``: the model leaves out fill, drain and
-loads, and the lanes' decoupling across passes.
+Prints the model of :mod:`ganforge.bench.lane_balance` per ReLU layer of the
+saved ``dcgan`` workload: natural, balanced, split and ideal cycles of MACs.
 """
 
-import os
 import sys
 
-import numpy as np
+from ganforge.bench.lane_balance import model
+from ganforge.cli import ScriptParser, nonneg_int
 
-sys.path.insert(0, os.path.join(os.path.dirname(__file__), ".."))
-
-from ganforge import golden as G                                      # noqa: E402
-from ganforge.cli import ScriptParser                                 # noqa: E402
-from ganforge.firmware.compiler.core_program import balanced_channel_order      # noqa: E402
-from ganforge.golden.workloads import load_workload                   # noqa: E402
-from eors_study import predict, relu_layers                           # noqa: E402  (scripts/)
-
-
-def kept_work(rec, mantissa_bits, margin_lsb, acc_width=36):
-    """``([n, cout, H, W], keep)``: the MACs of each kept output (input zeros skipped), and
-    the kept-output mask (not predicted zero)."""
-    pred, _ = predict(rec, mantissa_bits, margin_lsb, acc_width)
-    per_pos = G.taps_per_output(rec["x"], rec["w"].shape, int(rec["stride"]),
-                                int(rec["padding"]), transposed=rec["op"] == "conv_transpose")
-    return per_pos * ~pred, ~pred
-
-
-def grouped(W, order, lanes):
-    """Σ over samples and groups of ``order`` of the busiest lane's work."""
-    return int(sum(W[:, order[g:g + lanes]].max(axis=1).sum() for g in range(0, len(order), lanes)))
-
-
-def split_halves(Wpos, lanes):
-    """One more pass per sample; the heaviest channels take two lanes each, cut by rows."""
-    n, cout = Wpos.shape[:2]
-    extra = lanes * (-(-cout // lanes) + 1) - cout
-    heavy = set(np.argsort(-Wpos.sum(axis=(0, 2, 3)), kind="stable")[:extra].tolist())
-    pieces = []                                     # per piece: [n] work
-    for c in range(cout):
-        rows = Wpos[:, c].sum(axis=2)               # [n, H]
-        if c not in heavy:
-            pieces.append(rows.sum(axis=1))
-            continue
-        cum = np.cumsum(rows, axis=1)
-        cut = [int(np.searchsorted(cum[i], cum[i, -1] / 2)) + 1 for i in range(n)]
-        first = np.array([cum[i, cut[i] - 1] for i in range(n)])
-        pieces += [first, cum[:, -1] - first]
-    P = np.stack(pieces, axis=1)                    # [n, pieces]
-    order = np.argsort(-P.sum(axis=0), kind="stable")
-    return grouped(P, order, lanes)
+PROG = "eors_lane_balance"
 
 
 def main(argv=None):
-    ap = ScriptParser(prog="eors_lane_balance", description=__doc__.split("\n")[0])
-    ap.add_argument("--knobs", nargs=2, type=int, default=(2, 0), metavar=("MB", "MARGIN_LSB"),
+    ap = ScriptParser(prog=PROG, description=__doc__.split("\n")[0])
+    ap.add_argument("--knobs", nargs=2, type=nonneg_int, default=(2, 0), metavar=("MB", "MARGIN_LSB"),
                     help="EORS knobs (default: 2 0)")
     ap.add_argument("--lanes", type=int, default=16, help="core lanes (default: 16, small)")
     args = ap.parse_args(argv)
     if args.lanes < 1:
         ap.error(f"--lanes must be >= 1, got {args.lanes}")
-    layers, _ = load_workload("dcgan")
     print(f"lane-balance model, knobs {tuple(args.knobs)}, {args.lanes} lanes, whole captured "
           f"batch (cycles of MACs only)")
     print(f"{'layer':6s} {'natural':>9s} {'balanced':>9s} {'split':>9s} {'ideal':>9s} "
           f"{'bal/ideal':>9s}")
-    for name, rec in relu_layers(layers).items():
-        Wpos, keep = kept_work(rec, *args.knobs)
-        W = Wpos.sum(axis=(2, 3))
-        cout = W.shape[1]
-        nat = grouped(W, np.arange(cout), args.lanes)
-        bal = grouped(W, balanced_channel_order(keep, cout), args.lanes)
-        ideal = W.sum() / args.lanes
-        print(f"{name:6s} {nat:9d} {bal:9d} {split_halves(Wpos, args.lanes):9d} {ideal:9.0f} "
-              f"{bal / ideal:9.3f}")
+    for r in model(*args.knobs, lanes=args.lanes):
+        print(f"{r['layer']:6s} {r['natural']:9d} {r['balanced']:9d} {r['split']:9d} "
+              f"{r['ideal']:9.0f} {r['balanced'] / r['ideal']:9.3f}")
     return 0
 
 

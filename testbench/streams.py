@@ -15,7 +15,7 @@ the edge, which works the same on Icarus and on Verilator.
 
 import random
 
-from cocotb.triggers import ReadOnly, RisingEdge
+from cocotb.triggers import ClockCycles, First, ReadOnly, RisingEdge
 
 __all__ = ["StreamSource", "StreamSink", "start_clock", "reset", "pack", "unpack", "packer"]
 
@@ -94,9 +94,17 @@ class StreamSink:
             await ReadOnly()
             fire = ready and bool(self.valid.value)
             item = self._sample() if fire else None
-            if not fire and ready and self.stall == 0 and timeout_cycles is None:
-                await RisingEdge(self.valid)          # unthrottled: sleep until data comes
-                continue
+            if not fire and ready and self.stall == 0:
+                # Unthrottled: sleep until data comes, or until the budget runs out.
+                if timeout_cycles is None:
+                    await RisingEdge(self.valid)
+                    continue
+                edge = RisingEdge(self.valid)
+                if await First(edge, ClockCycles(self.dut.clk, timeout_cycles - idle + 1)) is edge:
+                    idle = 0
+                    continue
+                raise TimeoutError(f"{self.prefix}: no data for {timeout_cycles} cycles "
+                                   f"after {len(out)} of {count}")
             await RisingEdge(self.dut.clk)
             if fire:
                 out.append(item)

@@ -2,7 +2,7 @@
 
 The run's cycle count is the core's own: busy plus idle cycles since reset.
 
-The program comes from :func:`ganforge.testbench.core_sim.simulate` (through
+The program comes from :func:`ganforge.testbench.benches.simulate_program` (through
 ``tb_args``), already packed into port integers: the command stream (each
 pass's descriptor and loads), the element beats, and the number of output
 beats to collect. The two input streams are driven at once by independent

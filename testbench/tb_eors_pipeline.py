@@ -1,6 +1,6 @@
 """cocotb test bench of the generated EorsPipeline: EORS overlapped with the core, tile by tile.
 
-The programs come from :func:`ganforge.testbench.core_sim.simulate_pipeline`
+The programs come from :func:`ganforge.testbench.benches.simulate_pipeline`
 (through ``tb_args``), packed per tile: the unit's speculation passes and the
 core's passes with that tile's prediction as output mask. The bench plays the
 firmware's schedule:

@@ -1,4 +1,5 @@
-"""scripts/bench_eors.py without a simulator: its argument checks and ``--merge``."""
+"""scripts/bench_eors.py and ganforge.bench.eors without a simulator: the merge of the layers,
+the argument checks, and the lane-balance model."""
 
 import json
 import pathlib
@@ -44,39 +45,50 @@ def _run(*args):
                           cwd=ROOT)
 
 
-def test_merge_joins_layers_in_workload_order_under_one_total(tmp_path):
-    a, b = tmp_path / "a.json", tmp_path / "b.json"
-    a.write_text(json.dumps(_result([_row("D2", 1000, 800, 900)])))
-    b.write_text(json.dumps(_result([_row("G1", 100, 50, 70), _row("G2", 500, 400, 450)])))
-    # An older result: no tile per layer, one at the top; its G1 is replaced by b's.
-    old = [_row("G1", 100, 50, 99), _row("D1", 10, 5, 7)]
-    for r in old:
-        del r["pipeline_tile"]
-    c = tmp_path / "c.json"
-    c.write_text(json.dumps(_result(old, pipeline_tile=4)))
-    proc = _run("--merge", str(c), str(a), str(b), "--out", str(tmp_path / "out"))
-    assert proc.returncode == 0, proc.stderr
-    res = json.loads((tmp_path / "out" / "eors.json").read_text())
+def test_layers_are_merged_in_workload_order_under_one_total(tmp_path, monkeypatch, capsys):
+    """The bench's layers go through the executor (here in this process, with a stand-in for
+    the RTL runs) and are merged in workload order, whatever order they were asked in."""
+    from ganforge.bench import eors
+    from ganforge.config import get_preset
+    from ganforge.executor import Executor
+    fake = {"G1": (100, 50, 70), "G2": (500, 400, 450), "D1": (10, 5, 7), "D2": (1000, 800, 900)}
+    asked = []
+
+    def bench_layer(item):
+        name, rec, config, settings = item
+        asked.append(name)
+        assert settings.samples == 0 and "x" in rec
+        row = _row(name, *fake[name])
+        if name == "D1":
+            row["pipeline_tile"] = 4
+        eors._speedups(row)                 # as bench_layer does
+        return row
+    monkeypatch.setattr(eors, "bench_layer", bench_layer)
+    settings = eors.Settings(2, 0, samples=0, lean=True)
+    res = eors.run(get_preset("small"), "small", settings, Executor(jobs=1, label=None),
+                   layers=["D2", "G1", "D1", "G2"], knobs_source="--knobs", out=str(tmp_path))
+    out = capsys.readouterr().out
+    assert asked == ["G1", "G2", "D1", "D2"]
+    assert json.loads((tmp_path / "eors.json").read_text()) == res
     assert [r["layer"] for r in res["layers"]] == ["G1", "G2", "D1", "D2"]
-    assert f"G1: taken from {b} (also in {c})" in proc.stdout
     t = res["total"]
     assert (t["cycles_no_eors"], t["cycles_core_eors"], t["cycles_pipelined"]) == (1610, 1255, 1427)
     assert t["speedup_pipelined"] == pytest.approx(1610 / 1427)
     assert t["cycles_core_eors_natural"] is None and t["speedup_core_only_natural"] is None
-    assert res["seconds"] == 30.0
-    assert "the whole captured batch" in proc.stdout and "mispredictions" not in proc.stdout
-    assert "samples per pipeline tile: G1 2, G2 1, D1 4, D2 1" in proc.stdout
+    assert res["knobs"] == {"mantissa_bits": 2, "margin_lsb": 0, "acc_width": 36, "source": "--knobs"}
+    assert res["area"] is None and res["all_match"]
+    assert "the whole captured batch" in out and "mispredictions" not in out
+    assert "samples per pipeline tile: G1 2, G2 1, D1 4, D2 1" in out
 
 
-def test_merge_refuses_benches_that_differ(tmp_path):
-    a, b = tmp_path / "a.json", tmp_path / "b.json"
-    a.write_text(json.dumps(_result([_row("D2", 1000, 800, 900)])))
-    other = dict(_result([])["knobs"], margin_lsb=256)
-    b.write_text(json.dumps(_result([_row("G1", 100, 50, 70)], knobs=other)))
-    proc = _run("--merge", str(a), str(b), "--out", str(tmp_path / "out"))
+def test_unreachable_cluster_gets_one_line(tmp_path):
+    """--cluster at an address where no scheduler listens: one line, after a bounded wait."""
+    proc = _run("--cluster", "tcp://127.0.0.1:9", "--no-area", "--out", str(tmp_path))
     assert proc.returncode == 2
-    assert proc.stderr.strip().splitlines()[-1].endswith(f"{b} differs from {a} in knobs")
-    assert not (tmp_path / "out").exists()
+    lines = proc.stderr.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith(
+        "bench_eors: error: cannot reach the Dask scheduler at tcp://127.0.0.1:9 within 10 s"), lines
+    assert not (tmp_path / "eors.json").exists()
 
 
 @pytest.mark.parametrize("args, message", [

@@ -7,8 +7,9 @@ import numpy as np
 import pytest
 
 from ganforge import golden as G
-from ganforge.firmware.compiler.core_program import OPS, Program, compile_op, reference_result
-from ganforge.testbench.core_sim import simulate
+from ganforge.firmware.compiler import Program, compile_op
+from ganforge.golden import OPS, reference_result
+from ganforge.testbench import simulate_program
 
 from core_harness import check_counters, golden_work
 
@@ -75,7 +76,7 @@ def run_batch(cases, sim, dense=False, seed=0):
                         out_depth=CORE["out_depth"], dense=dense, **params)
              for op, tensors, params in cases]
     joined = Program("batch", [p for prog in progs for p in prog.passes], (), CORE["lanes"])
-    drained, counters, cycles = simulate(joined, CORE, sim=sim, throttle=True, seed=seed)
+    drained, counters, cycles = simulate_program(joined, CORE, sim=sim, throttle=True, seed=seed)
     results = []
     k = 0
     for prog in progs:

@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 
 from ganforge.config import get_preset
-from ganforge.firmware.compiler.core_program import work_counts
+from ganforge.golden import work_counts
 from ganforge.golden import eors_estimate
 from ganforge.simop import simulate_eors_op
 

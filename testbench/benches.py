@@ -1,0 +1,133 @@
+"""The package's cocotb benches: what each one builds and what it passes to its cocotb module.
+
+Each function builds a design, packs its arguments and runs it through the
+one runner, :func:`~ganforge.testbench.runner.run_bench`, which returns the
+JSON result the cocotb module wrote:
+
+* :func:`simulate_program`: a firmware
+  :class:`~ganforge.firmware.compiler.core_program.Program` on a
+  :class:`~ganforge.rtl.core.SparseCore` (or an
+  :class:`~ganforge.rtl.eors.EorsUnit`) (``tb_core.py``);
+* :func:`simulate_pipeline`: EORS overlapped with the core on an
+  :class:`~ganforge.rtl.eors.pipeline.EorsPipeline` (``tb_eors_pipeline.py``);
+* :func:`run_accel_chain`: conv → IN → ReLU → conv on the
+  :class:`~ganforge.rtl.top.accelerator.Accelerator` (``tb_accel.py``);
+* :func:`run_rolin_flow`: the i2i generator's FP and EP through the
+  :class:`~ganforge.rtl.rolin.engine.RolinEngine` (``tb_rolin.py``).
+
+``throttle`` drops ``valid``/``ready`` at random on every stream; benchmarks
+run with it off.
+"""
+
+from ganforge.firmware.compiler.encode import pack_program, unpack_drained
+from ganforge.rtl.core import SparseCore
+from ganforge.rtl.export import to_verilog
+from ganforge.testbench.runner import run_bench
+
+__all__ = ["simulate_program", "simulate_pipeline", "run_accel_chain", "run_rolin_flow", "FULL_CUT"]
+
+#: T2's input channels, the IN's channels, T3's output channels, T2's input size: whole layers.
+FULL_CUT = (16, 32, 32, 16)
+
+#: Designs and their Verilog per configuration, kept for the process: converting a 16-lane
+#: core takes longer than simulating most layers.
+_DESIGNS = {}
+
+
+def _design(key, build, toplevel):
+    if key not in _DESIGNS:
+        top = build()
+        _DESIGNS[key] = top, to_verilog(top, toplevel)
+    return _DESIGNS[key]
+
+
+def _throttle(throttle, n_words):
+    """The stream throttling arguments, and the run's cycle budget: the most cycles the
+    output stream may stay silent, generous for any program of ``n_words`` stream words
+    (throttled or not), so a core that stops answering ends the run with an error."""
+    return dict(idle=0.25 if throttle else 0.0, stall=0.25 if throttle else 0.0,
+                timeout_cycles=10000 + 40 * n_words)
+
+
+def simulate_program(prog, core_kwargs, *, sim="verilator", throttle=True, seed=0, waves=None,
+                     build_root="build/sim", quiet=False, component=SparseCore):
+    """Run ``prog`` on ``component(**core_kwargs)``; return ``(drained, counters, cycles)``.
+
+    ``component`` is :class:`SparseCore` or a component with its ports, such as
+    :class:`~ganforge.rtl.eors.EorsUnit`. ``drained`` is, for every pass that drains,
+    its output beats, each a list of ``(value, mask)`` per lane, as
+    :meth:`Program.assemble` takes them; ``counters`` the core's counters and ``error``;
+    ``cycles`` the core's busy plus idle cycles since reset.
+    """
+    core, verilog = _design((component.__name__, *sorted(core_kwargs.items())),
+                            lambda: component(**core_kwargs), "sparse_core")
+    cmd, x, drains = pack_program(core, prog)
+    args = {"cmd": cmd, "x": x, "words": sum(drains), "seed": seed,
+            **_throttle(throttle, len(cmd) + 30 * len(x) + sum(drains))}
+    res = run_bench(core, "sparse_core", "ganforge.testbench.tb_core", args, sim=sim,
+                    build_root=build_root, waves=waves, quiet=quiet, verilog=verilog)
+    return unpack_drained(core, res["words"], drains), res["counters"], res["cycles"]
+
+
+def simulate_pipeline(unit_progs, core_progs, unit_kwargs, core_kwargs, *, sim="verilator",
+                      throttle=False, seed=0, waves=None, build_root="build/sim", quiet=True):
+    """Run EORS overlapped with the core on an :class:`~ganforge.rtl.eors.pipeline.EorsPipeline`:
+    ``unit_progs[t]`` and ``core_progs[t]`` are tile ``t``'s speculation passes and the core's
+    passes with that tile's prediction as mask (``testbench/tb_eors_pipeline.py`` plays the
+    schedule). Returns ``(unit_drained, core_drained, result)``: per tile, the drained beats
+    of each program, and the JSON result (``cycles``, ``core_start`` per tile, ``core`` and
+    ``unit`` counters).
+    """
+    from ganforge.rtl.eors.pipeline import EorsPipeline
+    key = ("EorsPipeline", *sorted(core_kwargs.items()), *sorted(unit_kwargs.items()))
+    top, verilog = _design(key, lambda: EorsPipeline(core=core_kwargs, unit=unit_kwargs),
+                           "eors_pipeline")
+    tiles = {"unit": [], "core": []}
+    drains = {"unit": [], "core": []}
+    for name, dut, progs in (("unit", top.unit, unit_progs), ("core", top.core, core_progs)):
+        for prog in progs:
+            cmd, x, d = pack_program(dut, prog)
+            tiles[name].append({"cmd": cmd, "x": x, "words": sum(d)})
+            drains[name].append(d)
+    n_words = sum(len(t["cmd"]) + 30 * len(t["x"]) + t["words"] for ts in tiles.values() for t in ts)
+    args = dict(tiles, seed=seed, **_throttle(throttle, n_words))
+    res = run_bench(top, "eors_pipeline", "ganforge.testbench.tb_eors_pipeline", args,
+                    sim=sim, build_root=build_root, waves=waves, quiet=quiet, verilog=verilog)
+    unit = [unpack_drained(top.unit, w, d) for w, d in zip(res["unit_words"], drains["unit"])]
+    core = [unpack_drained(top.core, w, d) for w, d in zip(res["core_words"], drains["core"])]
+    return unit, core, res
+
+
+def run_accel_chain(sim="icarus", build_root="build/sim", *, samples=1, cut=FULL_CUT, ep=True,
+                    throttle=0.3, lanes=4, axi_data_width=64, seed=1, quiet=True):
+    """Run ``testbench/tb_accel.py`` (conv → IN → ReLU → conv, FP and, with ``ep``, EP) on an
+    Accelerator of ``lanes`` core lanes; the layers cut to ``cut`` (see :data:`FULL_CUT`).
+    Returns the bench's result: ``cycles`` per layer, ``macs_issued``, ``rd_bytes`` and
+    ``wr_bytes``."""
+    from ganforge.rtl.top.accelerator import Accelerator
+    fifo_depth = 64
+    core = dict(lanes=lanes, weight_depth=512, out_depth=256, fifo_depth=8)
+    engine = dict(axi_data_width=axi_data_width, fifo_depth=fifo_depth, table_depth=512, max_channels=32)
+    dut = Accelerator(core=core, engine=engine, max_positions=256)
+    args = {"samples": samples, "cut": list(cut), "ep": ep, "throttle": throttle, "seed": seed,
+            "mem_size": 1 << 20, "axi_data_width": axi_data_width, "fifo_depth": fifo_depth,
+            "core": core}
+    return run_bench(dut, "accelerator", "ganforge.testbench.tb_accel", args, sim=sim,
+                     build_root=build_root, quiet=quiet)
+
+
+def run_rolin_flow(sim="icarus", build_root="build/sim", *, samples, modes=("on", "off"),
+                   throttle=0.3, axi_data_width=64, seed=1, quiet=True, verbose=False,
+                   log_file=None):
+    """Run ``testbench/tb_rolin.py`` (the i2i generator's FP and EP, ROLIN in each of
+    ``modes``) on a RolinEngine; returns the DMA's counters per phase and mode
+    (``fp_on``, ``ep_on``, ...). ``verbose``: the bench logs ``progress:`` lines (to
+    ``log_file`` when ``quiet``)."""
+    from ganforge.rtl.rolin.engine import RolinEngine
+    fifo_depth = 64
+    dut = RolinEngine(axi_data_width=axi_data_width, fifo_depth=fifo_depth, table_depth=2048)
+    args = {"samples": samples, "modes": list(modes), "throttle": throttle, "seed": seed,
+            "mem_size": 1 << 22, "axi_data_width": axi_data_width, "fifo_depth": fifo_depth,
+            "verbose": verbose}
+    return run_bench(dut, "rolin_engine", "ganforge.testbench.tb_rolin", args, sim=sim,
+                     build_root=build_root, quiet=quiet, log_file=log_file)
