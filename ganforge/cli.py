@@ -1,32 +1,52 @@
-"""The ``ganforge`` command line.
+"""The ``ganforge`` command line: the one argument parser, its argument types, the
+registry of subcommands and the entry point. The subcommands themselves are in
+:mod:`ganforge.commands`.
 
-Adding a subcommand is one handler function plus its registration::
+Adding a subcommand is one handler function plus its registration, in
+:mod:`ganforge.commands`::
 
     def _frob_arguments(parser):
-        parser.add_argument("--level", type=int, default=1)
+        parser.add_argument("--level", type=positive_int, default=1)
 
-    @command("frob", "frob the accelerator", arguments=_frob_arguments)
+    @command("frob", "frob the accelerator", arguments=_frob_arguments, needs=("cocotb",))
     def _cmd_frob(args):
         from ganforge.frob import run_frob   # import heavy modules lazily
         return run_frob(args)
 
-A handler returns an exit status (``None`` means 0). It reports a problem
-caused by the user's input by raising :class:`~ganforge.errors.UserError`
-(``ConfigError`` is one); the CLI prints it as one line,
-``ganforge: error: <message>``, and exits with status 2.
+A handler returns an exit status (``None`` means 0). Every error is one line
+``ganforge: error: <message>``:
+
+* a wrong argument (the parser), a :class:`~ganforge.errors.UserError` raised by the
+  handler (``ConfigError`` is one) and a missing optional dependency exit with status 2;
+* a :class:`~ganforge.errors.RunError` (the run failed: a synthesis, an elaboration)
+  exits with status 1.
+
+``needs`` names the optional modules the command imports (keys of
+:data:`ganforge.errors.EXTRAS`): when one is missing, the command stops before doing
+anything with ``ganforge: error: frob needs cocotb: pip install 'ganforge[sim]'``. A
+module of an extra that a handler fails to import later gets the same line.
+
+The scripts in ``scripts/`` use the same parser class (:data:`ScriptParser` is its other
+name) and the same argument types (:func:`positive_int`, :func:`nonneg_int`, ...).
 """
 
 from __future__ import annotations
 
 import argparse
+import importlib.util
 import sys
 from dataclasses import dataclass
-from typing import Callable, NoReturn, Sequence
+from typing import Callable, Iterable, NoReturn, Sequence
 
 from ganforge import __version__
-from ganforge.errors import UserError
+from ganforge.errors import MissingExtra, RunError, UserError, extra_of
+
+__all__ = ["ArgumentParser", "ScriptParser", "command", "build_parser", "main",
+           "int_at_least", "positive_int", "nonneg_int", "comma_list", "top_name",
+           "PROG", "EXIT_FAILURE", "EXIT_USAGE"]
 
 PROG = "ganforge"
+EXIT_FAILURE = 1
 EXIT_USAGE = 2
 
 Handler = Callable[[argparse.Namespace], "int | None"]
@@ -34,39 +54,25 @@ Arguments = Callable[[argparse.ArgumentParser], None]
 
 
 class ArgumentParser(argparse.ArgumentParser):
-    """An ArgumentParser whose errors are exactly one line on stderr."""
+    """The argument parser of ganforge, its subcommands and its scripts: a wrong argument is
+    exactly one line on stderr, ``PROG: error: MESSAGE``, and exit status 2. ``PROG`` is the
+    program (``ganforge`` for every subcommand; the script's ``prog`` for a script)."""
 
     def error(self, message: str) -> NoReturn:
-        self.exit(EXIT_USAGE, f"{PROG}: error: {message} (see '{self.prog} --help')\n")
+        self.exit(EXIT_USAGE, f"{self.prog.split()[0]}: error: {message}\n")
 
 
-@dataclass(frozen=True)
-class _Command:
-    name: str
-    help: str
-    handler: Handler
-    arguments: Arguments | None
-    description: str | None
+#: The parser of a script in scripts/: the same class, under the name the scripts import.
+ScriptParser = ArgumentParser
 
 
-_COMMANDS: list[_Command] = []
+# --- argument types ----------------------------------------------------------
+# argparse ``type=`` functions: a wrong value is argparse's one line
+# "argument --NAME: <message>".
 
-
-def command(name: str, help: str, *, arguments: Arguments | None = None,
-            description: str | None = None) -> Callable[[Handler], Handler]:
-    """Register the decorated function as the handler of subcommand ``name``.
-
-    ``help`` is the one line shown by ``ganforge --help`` (keep it short);
-    ``description``, if given, is the longer text of ``ganforge NAME --help``;
-    ``arguments`` adds the subcommand's options to its parser.
-    """
-    def register(handler: Handler) -> Handler:
-        _COMMANDS.append(_Command(name, help, handler, arguments, description))
-        return handler
-    return register
-
-
-def _int_at_least(minimum: int, what: str) -> Callable[[str], int]:
+def int_at_least(minimum: int, what: str) -> Callable[[str], int]:
+    """An argument type for integers ``>= minimum``; ``what`` names them in the message
+    (``expected a positive integer, got 0``)."""
     def parse(text: str) -> int:
         try:
             value = int(text)
@@ -80,144 +86,84 @@ def _int_at_least(minimum: int, what: str) -> Callable[[str], int]:
 
 
 #: argparse ``type=`` for integers >= 0 and >= 1, with a one-line message otherwise.
-nonneg_int = _int_at_least(0, "non-negative")
-positive_int = _int_at_least(1, "positive")
+nonneg_int = int_at_least(0, "non-negative")
+positive_int = int_at_least(1, "positive")
 
 
-class ScriptParser(argparse.ArgumentParser):
-    """The parser of a script in scripts/: a wrong argument is one line, ``PROG: error: ...``,
-    and exit status 2."""
+def comma_list(choices: Iterable[str], what: str) -> Callable[[str], list[str]]:
+    """An argument type for a comma-separated list of ``choices`` (``generic,ice40``),
+    duplicates dropped; ``what`` names one item in the messages."""
+    choices = tuple(choices)
 
-    def error(self, message: str) -> NoReturn:
-        self.exit(2, f"{self.prog}: error: {message}\n")
-
-
-# --- ganforge config ---------------------------------------------------------
-
-def _config_arguments(parser: argparse.ArgumentParser) -> None:
-    from ganforge.config import DEFAULT_PRESET
-    parser.add_argument(
-        "--config", metavar="NAME", default=DEFAULT_PRESET,
-        help=f"configuration preset to describe (default: {DEFAULT_PRESET})")
-    parser.add_argument("--list", action="store_true", help="list the presets and exit")
-
-
-@command("config", "describe an accelerator configuration preset, or list them",
-         arguments=_config_arguments)
-def _cmd_config(args: argparse.Namespace) -> int:
-    from ganforge.config import DEFAULT_PRESET, PRESETS, get_preset
-    if args.list:
-        width = max(map(len, PRESETS))
-        for name, cfg in PRESETS.items():
-            default = " (default)" if name == DEFAULT_PRESET else ""
-            print(f"{name:<{width}}  {cfg.clusters} cluster(s) x {cfg.cores_per_cluster} core(s) "
-                  f"x {cfg.lanes_per_core} lanes, {cfg.data_width}-bit{default}")
-        return 0
-    print(get_preset(args.config).describe(args.config))
-    return 0
+    def parse(text: str) -> list[str]:
+        names = [t.strip() for t in text.split(",") if t.strip()]
+        if not names:
+            raise argparse.ArgumentTypeError(f"no {what} given")
+        for name in names:
+            if name not in choices:
+                raise argparse.ArgumentTypeError(
+                    f"unknown {what} {name!r} (choose from: {', '.join(choices)})")
+        return list(dict.fromkeys(names))
+    parse.__name__ = f"{what}_list"
+    return parse
 
 
-# --- ganforge demo -----------------------------------------------------------
-
-def _demo_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--out", metavar="DIR", default="build/demo",
-                        help="output directory (default: build/demo)")
-    parser.add_argument("--iterations", metavar="N", type=positive_int, default=None,
-                        help="training iterations (default: 1500; 60 with --quick)")
-    parser.add_argument("--seed", metavar="S", type=int, default=0, help="random seed (default: 0)")
-    parser.add_argument("--no-float", action="store_true",
-                        help="skip the float-trained reference (no fixed/float score ratio)")
-    parser.add_argument("--quick", action="store_true",
-                        help="a short run, for smoke tests (the score is then meaningless)")
+def top_name(text: str) -> str:
+    """An argument type for a block of :data:`ganforge.tops.TOPS` (``_`` is read as ``-``)."""
+    from ganforge.tops import canonical
+    try:
+        return canonical(text)
+    except UserError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
 
 
-@command("demo", "train the reference DCGAN on digits in fixed point",
-         arguments=_demo_arguments,
-         description="Train the reference DCGAN on scikit-learn's digits in the accelerator's "
-                     "fixed-point arithmetic (and in float, for reference); write samples.png, "
-                     "the quality score and the per-layer FP/EP sparsity to --out.")
-def _cmd_demo(args: argparse.Namespace) -> int | None:
-    from ganforge.demo import run_demo
-    return run_demo(args)
+# --- subcommand registry -----------------------------------------------------
+
+@dataclass(frozen=True)
+class _Command:
+    name: str
+    help: str
+    handler: Handler
+    arguments: Arguments | None
+    description: str | None
+    needs: tuple[str, ...]
 
 
-# --- ganforge workloads ------------------------------------------------------
-
-def _workloads_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--out", metavar="DIR", default=None,
-                        help="output directory (default: the package's golden/workloads/)")
-    parser.add_argument("--dcgan-iterations", metavar="N", type=positive_int, default=1500)
-    parser.add_argument("--i2i-iterations", metavar="N", type=positive_int, default=600)
-    parser.add_argument("--show", metavar="NAME", default=None,
-                        help="print the layers of a saved workload (dcgan, i2i or a path) and exit")
+_COMMANDS: list[_Command] = []
 
 
-@command("workloads", "train the reference GANs and save their layers for the RTL",
-         arguments=_workloads_arguments,
-         description="Train the DCGAN and the image-to-image generator in fixed point and save "
-                     "one captured training step per network (weights, FP inputs, EP errors, "
-                     "ReLU masks) as dcgan.npz and i2i.npz; --show prints a saved one.")
-def _cmd_workloads(args: argparse.Namespace) -> int | None:
-    from ganforge.demo import run_workloads, show_workload
-    if args.show:
-        return show_workload(args.show)
-    return run_workloads(args)
+def command(name: str, help: str, *, arguments: Arguments | None = None,
+            description: str | None = None,
+            needs: Sequence[str] = ()) -> Callable[[Handler], Handler]:
+    """Register the decorated function as the handler of subcommand ``name``.
+
+    ``help`` is the one line shown by ``ganforge --help`` (keep it short);
+    ``description``, if given, is the longer text of ``ganforge NAME --help``;
+    ``arguments`` adds the subcommand's options to its parser; ``needs`` lists the
+    optional modules (keys of :data:`ganforge.errors.EXTRAS`) checked before it runs.
+    """
+    for module in needs:
+        if extra_of(module) is None:
+            raise ValueError(f"command {name}: {module!r} is not an optional dependency "
+                             f"(ganforge.errors.EXTRAS)")
+
+    def register(handler: Handler) -> Handler:
+        _COMMANDS.append(_Command(name, help, handler, arguments, description, tuple(needs)))
+        return handler
+    return register
 
 
-# --- ganforge verilog / sim-op -----------------------------------------------
-
-def _verilog_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--config", metavar="NAME", default="small",
-                        help="configuration preset (default: small)")
-    parser.add_argument("-o", "--output", metavar="FILE", required=True, help="Verilog file to write")
-    parser.add_argument("--name", default="ganforge_core", help="top module name")
-
-
-@command("verilog", "write the Verilog of a preset's sparse core", arguments=_verilog_arguments)
-def _cmd_verilog(args: argparse.Namespace) -> int | None:
-    from ganforge.simop import run_verilog
-    return run_verilog(args)
-
-
-def _simop_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("input", metavar="IN.npz", help="the op, its tensors and parameters")
-    parser.add_argument("-o", "--output", metavar="OUT.npz", required=True)
-    parser.add_argument("--config", metavar="NAME", default="small",
-                        help="configuration preset (default: small)")
-    parser.add_argument("--sim", choices=("icarus", "verilator"), default="verilator")
-    parser.add_argument("--dense", action="store_true",
-                        help="every kind of skipping off: the baseline of every speedup")
-    parser.add_argument("--vcd", metavar="FILE", default=None, help="write the waveform")
-    parser.add_argument("--eors", action="store_true",
-                        help="ReLU FP with EORS: the speculation unit, then the core with the "
-                             "predicted zeros masked, and the core without EORS")
-    parser.add_argument("--eors-margin", metavar="N", type=nonneg_int, default=0,
-                        help="EORS margin in accumulator units (default: 0)")
-    parser.add_argument("--eors-mantissa-bits", metavar="M", type=int, default=None,
-                        help="override the configuration's eors_extra_mantissa_bits")
-    parser.add_argument("--eors-acc-width", metavar="BITS", type=int, default=None,
-                        help="override the configuration's eors_acc_width")
-    parser.add_argument("--eors-pipelined", action="store_true",
-                        help="with --eors: also run the unit and the core overlapped in one "
-                             "simulation (EorsPipeline), one sample per tile")
-    parser.add_argument("--eors-audit", action="store_true",
-                        help="with --eors: also run the core audited (every tap computed) and "
-                             "count false and missed zeros in its hardware counters")
-
-
-@command("sim-op", "run one layer op on the simulated RTL core", arguments=_simop_arguments,
-         description="Run one op (conv, conv_input_grad, conv_weight_grad, conv_transpose, "
-                     "conv_transpose_input_grad, conv_transpose_weight_grad) from IN.npz on the "
-                     "generated Verilog of the sparse core; write the result, the cycle count and "
-                     "every counter to OUT.npz. See ganforge/simop.py for the keys.")
-def _cmd_sim_op(args: argparse.Namespace) -> int | None:
-    from ganforge.simop import run_sim_op
-    return run_sim_op(args)
+def _check_needs(cmd: _Command) -> None:
+    for module in cmd.needs:
+        if importlib.util.find_spec(module) is None:
+            raise MissingExtra(cmd.name, module)
 
 
 # --- entry point -------------------------------------------------------------
 
 def build_parser() -> ArgumentParser:
+    """The parser of ``ganforge`` and every subcommand of :mod:`ganforge.commands`."""
+    import ganforge.commands  # noqa: F401  (registers the subcommands)
     parser = ArgumentParser(
         prog=PROG,
         description="ganforge: generator of GAN training accelerators in Amaranth HDL.")
@@ -230,18 +176,30 @@ def build_parser() -> ArgumentParser:
                                     description=cmd.description or cmd.help)
         if cmd.arguments is not None:
             cmd.arguments(sub)
-        sub.set_defaults(handler=cmd.handler)
+        sub.set_defaults(handler=cmd.handler, command_entry=cmd)
     return parser
+
+
+def _fail(message: object, status: int) -> int:
+    print(f"{PROG}: error: {message}", file=sys.stderr)
+    return status
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Run the CLI; return the exit status."""
     args = build_parser().parse_args(argv)
+    cmd = args.command_entry
     try:
+        _check_needs(cmd)
         status = args.handler(args)
     except UserError as exc:
-        print(f"{PROG}: error: {exc}", file=sys.stderr)
-        return EXIT_USAGE
+        return _fail(exc, EXIT_USAGE)
+    except RunError as exc:
+        return _fail(exc, EXIT_FAILURE)
+    except ModuleNotFoundError as exc:
+        if extra_of(exc.name) is None:
+            raise                       # not an optional dependency: a bug, with its traceback
+        return _fail(MissingExtra(cmd.name, exc.name), EXIT_USAGE)
     except KeyboardInterrupt:
         print(f"{PROG}: interrupted", file=sys.stderr)
         return 130

@@ -1,4 +1,9 @@
-"""``ganforge sim-op`` and ``ganforge verilog``: one layer op on the simulated RTL.
+"""One layer op on the simulated RTL: the library behind ``ganforge sim-op`` (whose
+command line is in :mod:`ganforge.commands`) and the benches.
+
+:func:`load_op` reads and checks an op file, :func:`simulate_op` runs an op on the
+simulated core and :func:`simulate_eors_op` a ReLU layer's FP with EORS; each returns
+the dict that ``OUT.npz`` holds.
 
 ``sim-op IN.npz -o OUT.npz`` reads an op and its tensors, compiles the op
 into passes of the sparse core with :mod:`ganforge.firmware.compiler.core_program`,
@@ -73,13 +78,11 @@ mispredictions: ``audit_false_zero``, ``audit_missed_zero`` (they must equal
 ``audit_error`` and ``audit_matches_golden``.
 """
 
-import os
-
 import numpy as np
 
 from ganforge.errors import UserError
 
-__all__ = ["run_sim_op", "run_verilog", "load_op", "OP_KEYS"]
+__all__ = ["load_op", "simulate_op", "simulate_eors_op", "eors_overlapped_cycles", "OP_KEYS"]
 
 OP_KEYS = {
     "conv": ("x", "w"), "conv_transpose": ("x", "w"),
@@ -134,7 +137,7 @@ def load_op(path):
 
 
 def _reference(op, tensors, params):
-    from ganforge.firmware.compiler.core_program import reference_result
+    from ganforge.golden import reference_result
     try:
         return reference_result(op, tensors, **params)
     except (ValueError, TypeError) as exc:
@@ -144,7 +147,7 @@ def _reference(op, tensors, params):
 def _work(op, tensors, params, lanes):
     """Golden work counts beside the core's counters: ``golden_<counter>`` for each of the
     core's MAC counters, ``effective_macs`` and ``ideal_cycles``."""
-    from ganforge.firmware.compiler.core_program import work_counts
+    from ganforge.golden import work_counts
     wk = work_counts(op, tensors, **params)
     out = {f"golden_{k}": v for k, v in wk.items() if k != "effective_macs"}
     out.update(effective_macs=wk["effective_macs"], ideal_cycles=wk["effective_macs"] / lanes)
@@ -154,9 +157,9 @@ def _work(op, tensors, params, lanes):
 def simulate_op(op, tensors, params, config, *, sim="verilator", dense=False, vcd=None,
                 throttle=False, build_root="build/sim"):
     """Run one op on the simulated core: a dict of everything OUT.npz holds."""
-    from ganforge.firmware.compiler.core_program import compile_op
+    from ganforge.firmware.compiler import compile_op
     from ganforge.config import core_from_config
-    from ganforge.testbench.core_sim import simulate
+    from ganforge.testbench import simulate_program as simulate
     core = core_from_config(config)
     want_y, want_m = _reference(op, tensors, params)
     try:
@@ -197,11 +200,11 @@ def simulate_eors_op(op, tensors, params, config, *, margin, sim="verilator", th
     The two units run one after the other here; the overlapped total is computed from
     their two measured cycle counts (see ``eors_overlapped_cycles``).
     """
-    from ganforge.firmware.compiler.core_program import compile_eors, compile_op, eors_prediction
+    from ganforge.firmware.compiler import compile_eors, compile_op, eors_prediction
     from ganforge.golden import eors_counts, eors_fp, eors_predict
     from ganforge.rtl.eors import EorsUnit
     from ganforge.config import core_from_config, eors_unit_from_config
-    from ganforge.testbench.core_sim import simulate
+    from ganforge.testbench import simulate_program as simulate
     if op not in ("conv", "conv_transpose") or params.get("activation") != "relu":
         raise UserError(f"--eors speculates ReLU layers' FP: the op must be conv or "
                         f"conv_transpose with activation relu (got {op}, "
@@ -293,8 +296,8 @@ def _pipelined(op, tensors, params, core, ukw, speculation, want_pred, want_y, w
                **sim_kw):
     """EORS overlapped on the pipeline top level, ``tile`` samples per tile (None: the
     firmware's choice; see simulate_eors_op)."""
-    from ganforge.firmware.compiler.core_program import compile_op, eors_prediction, pipeline_tile
-    from ganforge.testbench.core_sim import simulate_pipeline
+    from ganforge.firmware.compiler import compile_op, eors_prediction, pipeline_tile
+    from ganforge.testbench import simulate_pipeline
     if tile is None:
         tile = pipeline_tile(op, tensors, weight_depth=core["weight_depth"], **params)
     spans = [slice(n, n + tile) for n in range(0, tensors["x"].shape[0], tile)]
@@ -321,85 +324,3 @@ def eors_overlapped_cycles(eors_cycles, core_cycles):
     two streams sets the pace: ``max(eors_cycles, core_cycles)``. It leaves out the first
     tile's speculation, which nothing hides, so it is a lower bound."""
     return max(int(eors_cycles), int(core_cycles))
-
-
-def run_sim_op(args):
-    from ganforge.config import get_preset
-    from ganforge.testbench.runner import require_simulator
-    given = [flag for flag, on in (("--eors-audit", args.eors_audit),
-                                   ("--eors-pipelined", args.eors_pipelined),
-                                   ("--eors-margin", args.eors_margin != 0),
-                                   ("--eors-mantissa-bits", args.eors_mantissa_bits is not None),
-                                   ("--eors-acc-width", args.eors_acc_width is not None)) if on]
-    if given and not args.eors:
-        raise UserError(f"{given[0]} needs --eors")
-    config = get_preset(args.config)
-    op, tensors, params = load_op(args.input)
-    try:
-        require_simulator(args.sim)
-    except RuntimeError as exc:
-        raise UserError(str(exc))
-    if args.eors:
-        return _run_eors(args, config, op, tensors, params)
-    out = simulate_op(op, tensors, params, config, sim=args.sim, dense=args.dense,
-                      vcd=os.path.abspath(args.vcd) if args.vcd else None)
-    os.makedirs(os.path.dirname(os.path.abspath(args.output)), exist_ok=True)
-    np.savez(args.output, **out)
-    eff = out["effective_macs"] / max(out["cycles"], 1)
-    print(f"{op} on {args.config} ({out['lanes']} lanes, {args.sim}{', dense' if args.dense else ''}): "
-          f"{out['cycles']} cycles, {out['macs_issued']} MACs issued "
-          f"(dense {out['dense_macs']}, effective {out['effective_macs']}, "
-          f"ideal {out['ideal_cycles']:.0f} cycles); "
-          f"{'matches the golden model' if out['matches_golden'] else 'MISMATCH with the golden model'}")
-    print(f"wrote {args.output}")
-    return 0 if out["matches_golden"] and out["error"] == 0 else 1
-
-
-def _run_eors(args, config, op, tensors, params):
-    import dataclasses
-    from ganforge.config import ConfigError
-    if args.dense:
-        raise UserError("--eors and --dense exclude each other")
-    over = {k: v for k, v in (("eors_extra_mantissa_bits", args.eors_mantissa_bits),
-                             ("eors_acc_width", args.eors_acc_width)) if v is not None}
-    try:
-        config = dataclasses.replace(config, **over)
-    except ConfigError as exc:
-        raise UserError(str(exc))
-    out = simulate_eors_op(op, tensors, params, config, margin=args.eors_margin, sim=args.sim,
-                           audit=args.eors_audit, pipelined=args.eors_pipelined)
-    os.makedirs(os.path.dirname(os.path.abspath(args.output)), exist_ok=True)
-    np.savez(args.output, **out)
-    print(f"{op} with EORS on {args.config} ({out['lanes']} lanes, {args.sim}; mantissa bits "
-          f"{out['eors_mantissa_bits']}, margin {out['eors_margin']}, accumulator "
-          f"{out['eors_acc_width']} bits): predicted zero {out['eors_predicted_zero']}/"
-          f"{out['eors_outputs']}, false zero {out['eors_false_zero']} (host, from the golden"
-          + (f"; audited core counter {out['audit_false_zero']}, missed "
-             f"{out['audit_missed_zero']}" if args.eors_audit else "") + "); "
-          f"speculation {out['eors_cycles']} cycles, core with EORS {out['cycles']}, without "
-          f"{out['cycles_no_eors']}; sequential {out['cycles_sequential']}, overlapped "
-          f"(computed: max of the two) {out['cycles_overlapped_computed']}"
-          + (f", pipelined (measured) {out['cycles_pipelined']}" if args.eors_pipelined else "")
-          + "; "
-          f"{'matches the golden model' if out['matches_golden'] else 'MISMATCH with the golden model'}")
-    print(f"wrote {args.output}")
-    ok = out["matches_golden"] and out["error"] == 0 and out["eors_error"] == 0
-    return 0 if ok and out.get("audit_error", 0) == 0 else 1
-
-
-def run_verilog(args):
-    from ganforge.config import get_preset
-    from ganforge.rtl.core import SparseCore
-    from ganforge.rtl.export import to_verilog
-    from ganforge.config import core_from_config
-    config = get_preset(args.config)
-    text = to_verilog(SparseCore(**core_from_config(config)), args.name)
-    try:
-        os.makedirs(os.path.dirname(os.path.abspath(args.output)), exist_ok=True)
-        with open(args.output, "w") as f:
-            f.write(text)
-    except OSError as exc:
-        raise UserError(f"cannot write {args.output}: {exc.strerror}")
-    print(f"wrote {args.output}: module {args.name}, the sparse core of preset {args.config} "
-          f"({config.lanes_per_core} lanes), {len(text.splitlines())} lines")
-    return 0

