@@ -98,7 +98,7 @@ class AcceleratorConfig:
             Bits of the speculation unit's accumulator, which sums the
             sign/exponent approximations of the products (the golden model
             defines this arithmetic bit for bit). Integer, 8 to ``acc_width``;
-            the RTL unit (``rtl/eors.py``) needs at least ``2 * data_width - 1``.
+            the RTL unit (``rtl/eors/unit.py``) needs at least ``2 * data_width - 1``.
             The presets take 36: the trained DCGAN's ReLU layers have estimates
             of up to 33 bits.
         eors_extra_mantissa_bits

@@ -6,7 +6,7 @@ simulated core and :func:`simulate_eors_op` a ReLU layer's FP with EORS; each re
 the dict that ``OUT.npz`` holds.
 
 ``sim-op IN.npz -o OUT.npz`` reads an op and its tensors, compiles the op
-into passes of the sparse core with :mod:`ganforge.firmware.compiler.core_program`,
+into passes of the sparse core with :func:`ganforge.firmware.compiler.compile_op`,
 runs it on the generated Verilog under cocotb, checks the result against
 the golden model, and writes ``OUT.npz``.
 
@@ -34,7 +34,7 @@ tensors              as the golden API names them: ``x``, ``w`` (conv,
 ==================== =========================================================
 
 ``OUT.npz`` keys: ``result``, the golden op followed by the output stage and
-the mask, as :func:`~ganforge.firmware.compiler.core_program.reference_result` defines
+the mask, as :func:`~ganforge.golden.reference_result` defines
 it. ``relu_mask`` is the ReLU mask the core wrote. ``cycles`` counts from
 reset to the last output, loads included. The core's counters appear by
 name: ``macs_issued``, ``dense_macs``, ``output_mask_skipped``,
@@ -192,7 +192,7 @@ def simulate_eors_op(op, tensors, params, config, *, margin, sim="verilator", th
     (``cycles_natural``), to measure what the balancing gives. ``pipelined``: the layer
     once more through :class:`~ganforge.rtl.eors.pipeline.EorsPipeline`, the unit and the
     core in one simulation, ``pipeline_tile`` samples per tile (None: the firmware's
-    choice, :func:`~ganforge.firmware.compiler.core_program.pipeline_tile`), the core computing tile
+    choice, :func:`~ganforge.firmware.compiler.eors.pipeline_tile`), the core computing tile
     ``t`` while the unit speculates tile ``t + 1`` (``cycles_pipelined``: the overlapped
     cost, measured; ``pipeline_tile``: the tile used). A larger tile loads each channel
     group's weights once for all its samples but leaves a longer first speculation exposed.

@@ -5,7 +5,7 @@ one runner, :func:`~ganforge.testbench.runner.run_bench`, which returns the
 JSON result the cocotb module wrote:
 
 * :func:`simulate_program`: a firmware
-  :class:`~ganforge.firmware.compiler.core_program.Program` on a
+  :class:`~ganforge.firmware.compiler.program.Program` on a
   :class:`~ganforge.rtl.core.SparseCore` (or an
   :class:`~ganforge.rtl.eors.EorsUnit`) (``tb_core.py``);
 * :func:`simulate_pipeline`: EORS overlapped with the core on an

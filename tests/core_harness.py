@@ -19,7 +19,8 @@ COUNTERS = CORE_COUNTERS + ("error",)
 
 def run_program(prog, core_kwargs, *, seed=0, idle=0.25, stall=0.25, extra=(), before=(),
                 vcd=None, component=SparseCore):
-    """Run ``prog``; return ``(drained, counters)`` as ``core_sim.simulate`` does.
+    """Run ``prog``; return ``(drained, counters)`` as
+    :func:`ganforge.testbench.simulate_program` does (without its cycle count).
 
     ``extra`` / ``before``: more ``(cmd, beats)`` to send after / before the program (e.g.
     malformed commands), as dicts for :func:`cmd_layout` and :func:`beat_layout`. They must

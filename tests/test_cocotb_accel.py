@@ -1,6 +1,7 @@
-"""The accelerator (sparse core + ROLIN engine, rtl/accelerator.py) under cocotb: conv → IN →
-ReLU → conv of the i2i generator, FP and EP, with AxiRam as external memory, every stream
-and AXI channel throttled, bit-exact against the golden model (testbench/tb_accel.py)."""
+"""The accelerator (sparse core + ROLIN engine, rtl/top/accelerator.py) under cocotb:
+conv → IN → ReLU → conv of the i2i generator, FP and EP, with AxiRam as external memory,
+every stream and AXI channel throttled, bit-exact against the golden model
+(testbench/tb_accel.py)."""
 
 import pytest
 

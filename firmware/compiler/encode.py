@@ -1,9 +1,9 @@
-"""The port integers of a core :class:`~.core_program.Program`, and the drained outputs back.
+"""The port integers of a core :class:`~.program.Program`, and the drained outputs back.
 
 :func:`pack_program` turns a program into the words a core's ``cmd`` and
 ``x_in`` streams take (``amaranth.lib.data`` layouts of :mod:`ganforge.rtl.core`);
 :func:`unpack_drained` turns the words of its ``o`` stream into what
-:meth:`~.core_program.Program.assemble` takes. Any driver (cocotb, the Amaranth
+:meth:`~.program.Program.assemble` takes. Any driver (cocotb, the Amaranth
 simulator, a board) sends and receives these integers.
 """
 

@@ -180,8 +180,8 @@ def total(rows):
 
 
 def area(config_name, mb, acc_width, out_dir, targets):
-    """Yosys area of the unit (and of the core, for scale) through :func:`ganforge.area.run_area`,
-    for the preset ``config_name`` with the bench's EORS knobs."""
+    """Yosys area of the speculation unit (``ganforge area --component eors-unit``) through
+    :func:`ganforge.area.run_area`, for the preset ``config_name`` with the bench's EORS knobs."""
     from ganforge.area import run_area
     from ganforge.config import get_preset
     from ganforge.errors import RunError, UserError
