@@ -54,6 +54,24 @@ design.il
 """
 
 
+def _held_until_ready(m, bus, ch, fields, check):
+    """``check`` (``Assume`` for the manager's channels, ``Assert`` for the bank's) that
+    channel ``ch`` keeps ``valid`` and ``fields`` stable while ``valid & ~ready``; returns the
+    registered ``valid`` of the previous cycle."""
+    valid, ready = getattr(bus, f"{ch}valid"), getattr(bus, f"{ch}ready")
+    pv, pr = Signal(name=f"p_{ch}v"), Signal(name=f"p_{ch}r")
+    m.d.sync += [pv.eq(valid), pr.eq(ready)]
+    for name in fields:
+        sig = getattr(bus, name)
+        past = Signal(len(sig), name=f"p_{name}")
+        m.d.sync += past.eq(sig)
+        with m.If(pv & ~pr):
+            m.d.comb += check(sig == past)
+    with m.If(pv & ~pr):
+        m.d.comb += check(valid)
+    return pv
+
+
 class CsrFormal(Elaboratable):
     """The bank of ``regmap`` with a free AXI-Lite manager and the properties above."""
 
@@ -72,35 +90,16 @@ class CsrFormal(Elaboratable):
                 m.d.comb += port[r.name].eq(AnySeq(r.width))
         # The manager: free inputs that keep valid and payload until ready.
         for ch, payload in (("aw", ("awaddr", "awprot")), ("w", ("wdata", "wstrb")), ("ar", ("araddr", "arprot"))):
-            valid, ready = getattr(bus, f"{ch}valid"), getattr(bus, f"{ch}ready")
-            m.d.comb += valid.eq(AnySeq(1))
-            pv, pr = Signal(name=f"p_{ch}v"), Signal(name=f"p_{ch}r")
-            m.d.sync += [pv.eq(valid), pr.eq(ready)]
+            m.d.comb += getattr(bus, f"{ch}valid").eq(AnySeq(1))
             for name in payload:
                 sig = getattr(bus, name)
                 m.d.comb += sig.eq(AnySeq(len(sig)))
-                past = Signal(len(sig), name=f"p_{name}")
-                m.d.sync += past.eq(sig)
-                with m.If(pv & ~pr):
-                    m.d.comb += Assume(sig == past)
-            with m.If(pv & ~pr):
-                m.d.comb += Assume(valid)
+            _held_until_ready(m, bus, ch, payload, Assume)
         m.d.comb += [bus.bready.eq(AnySeq(1)), bus.rready.eq(AnySeq(1))]
 
         # B and R hold until taken.
-        pbv = Signal(name="p_bv")
-        for ch, fields in (("b", ("bresp",)), ("r", ("rresp", "rdata"))):
-            valid, ready = getattr(bus, f"{ch}valid"), getattr(bus, f"{ch}ready")
-            pv, pr = (pbv if ch == "b" else Signal(name=f"p_{ch}v")), Signal(name=f"p_{ch}r")
-            m.d.sync += [pv.eq(valid), pr.eq(ready)]
-            for name in fields:
-                sig = getattr(bus, name)
-                past = Signal(len(sig), name=f"p_{name}")
-                m.d.sync += past.eq(sig)
-                with m.If(pv & ~pr):
-                    m.d.comb += Assert(sig == past)
-            with m.If(pv & ~pr):
-                m.d.comb += Assert(valid)
+        pbv = _held_until_ready(m, bus, "b", ("bresp",), Assert)
+        _held_until_ready(m, bus, "r", ("rresp", "rdata"), Assert)
 
         # One response per request.
         aw_n, w_n, b_n, ar_n, r_n = (Signal(6, name=n) for n in ("aw_n", "w_n", "b_n", "ar_n", "r_n"))

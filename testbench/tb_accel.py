@@ -147,52 +147,38 @@ async def accel_chain(dut):
     co2 = g["w2"].shape[0]
     cycles, macs = {}, {}
 
-    def stamp(name, t0, delta):
-        cycles[name] = int(dut.cycles_busy.value) + int(dut.cycles_idle.value) - t0
-        macs[name] = delta["macs_issued"]
-        log(f"{name}: {cycles[name]} cycles, {delta}")
-
     def now():
         return int(dut.cycles_busy.value) + int(dut.cycles_idle.value)
 
+    async def phase(name, op, tensors, params, want, side, **where):
+        """One layer of the chain on the accelerator: the ROLIN ``side`` (store or load) set
+        up, the layer run, its cycles and MACs recorded, its work counted as the golden
+        model does, and its output ``where["out"]`` compared with ``want`` bit for bit."""
+        await (host.store_side if side == "store" else host.load_side)(layer, 0)
+        t0 = now()
+        d = await host.layer(op, tensors, params, out_shape=want.shape, **where)
+        cycles[name] = now() - t0
+        macs[name] = d["macs_issued"]
+        log(f"{name}: {cycles[name]} cycles, {d}")
+        check_work(name, d, op, tensors, params)
+        if side == "store":
+            await host.wait_params(S * co2)
+        got = await host.mem.get(where["out"], want.shape)
+        assert np.array_equal(got, want), f"{name}: {where['out']} differs from the golden model"
+
     # FP 1: T2, output x through the statistics unit.
-    await host.store_side(layer, 0)
-    t0 = now()
-    fp2 = ("conv", {"x": g["x2"], "w": g["w2"]}, g["fp2"])
-    d = await host.layer(*fp2, inp="x2", out="x", out_shape=g["x"].shape, st="fp")
-    stamp("fp_T2", t0, d)
-    check_work("FP T2", d, *fp2)
-    await host.wait_params(S * co2)
-    assert np.array_equal(await host.mem.get("x", g["x"].shape), g["x"]), "FP T2: stored x"
+    await phase("fp_T2", "conv", {"x": g["x2"], "w": g["w2"]}, g["fp2"], g["x"], "store",
+                inp="x2", out="x", st="fp")
     # FP 2: T3, input through IN + ReLU on the load path.
-    await host.load_side(layer, 0)
-    t0 = now()
-    fp3 = ("conv", {"x": blk["y"], "w": g["w3"]}, g["fp3"])
-    d = await host.layer(*fp3, inp="x", out="out3", out_shape=g["out3"].shape, ld=("fp", 0))
-    stamp("fp_T3", t0, d)
-    check_work("FP T3", d, *fp3)
-    assert np.array_equal(await host.mem.get("out3", g["out3"].shape), g["out3"]), "FP T3: output"
+    await phase("fp_T3", "conv", {"x": blk["y"], "w": g["w3"]}, g["fp3"], g["out3"], "load",
+                inp="x", out="out3", ld=("fp", 0))
     if args["ep"]:
         # EP 1: T3's input gradient, stored through the statistics unit in EP mode.
-        await host.store_side(layer, 0)
-        t0 = now()
-        ep3 = ("conv_input_grad", {"dy": g["dy3"], "w": g["w3"]}, g["ep3"])
-        d = await host.layer(*ep3, inp="dy3", out="dy_in", out_shape=blk["dy_in"].shape, st="ep",
-                             aux="x")
-        stamp("ep_T3", t0, d)
-        check_work("EP T3", d, *ep3)
-        await host.wait_params(S * co2)
-        assert np.array_equal(await host.mem.get("dy_in", blk["dy_in"].shape), blk["dy_in"]), "EP T3: dy"
+        await phase("ep_T3", "conv_input_grad", {"dy": g["dy3"], "w": g["w3"]}, g["ep3"],
+                    blk["dy_in"], "store", inp="dy3", out="dy_in", st="ep", aux="x")
         # EP 2: T2's input gradient from the IN backward (with the ReLU mask) on the load path.
-        await host.load_side(layer, 0)
-        t0 = now()
-        ep2 = ("conv_input_grad", {"dy": blk["dx"], "w": g["w2"]}, g["ep2"])
-        d = await host.layer(*ep2, inp=("dy_in", "x"), out="dx2", out_shape=g["dx2"].shape,
-                             ld=("ep", 0))
-        stamp("ep_T2", t0, d)
-        check_work("EP T2", d, *ep2)
-        assert np.array_equal(await host.mem.get("dx2", g["dx2"].shape), g["dx2"]), \
-            "EP T2: input gradient"
+        await phase("ep_T2", "conv_input_grad", {"dy": blk["dx"], "w": g["w2"]}, g["ep2"],
+                    g["dx2"], "load", inp=("dy_in", "x"), out="dx2", ld=("ep", 0))
     if args.get("out"):
         with open(args["out"], "w") as f:
             json.dump({"cycles": cycles, "macs_issued": macs, **await host.counters()}, f)

@@ -83,6 +83,15 @@ class AxiLiteCsr(wiring.Component):
                 members[r.name + "_stb"] = Out(1)
         super().__init__(members)
 
+    def _words(self, m):
+        """Every mapped 32-bit word, inside its ``m.Case`` of the caller's ``m.Switch`` on the
+        word address: yields ``(register, word index, register port as a value)``."""
+        for r in self.regs:
+            port = Value.cast(getattr(self, r.name))
+            for w in range(r.words):
+                with m.Case(r.addr // 4 + w):
+                    yield r, w, port
+
     def elaborate(self, platform):
         m = Module()
         bus = self.bus
@@ -108,22 +117,19 @@ class AxiLiteCsr(wiring.Component):
         with m.If(do_write):
             m.d.sync += [aw_full.eq(0), w_full.eq(0), bus.bvalid.eq(1), bus.bresp.eq(RESP_SLVERR)]
             with m.Switch(aw_word):
-                for r in self.regs:
-                    port = Value.cast(getattr(self, r.name))
-                    for w in range(r.words):
-                        with m.Case(r.addr // 4 + w):
-                            m.d.sync += bus.bresp.eq(RESP_OKAY)
-                            if r.access == "rw":
-                                lo, hi = 32 * w, min(32 * w + 32, r.width)
-                                for byte in range(4):
-                                    b_lo = lo + 8 * byte
-                                    if b_lo >= hi:
-                                        break
-                                    b_hi = min(b_lo + 8, hi)
-                                    with m.If(w_strb[byte]):
-                                        m.d.sync += port[b_lo:b_hi].eq(w_data[8 * byte:8 * byte + b_hi - b_lo])
-                            elif r.access == "wo":
-                                m.d.sync += [port.eq(w_data), getattr(self, r.name + "_stb").eq(1)]
+                for r, w, port in self._words(m):
+                    m.d.sync += bus.bresp.eq(RESP_OKAY)
+                    if r.access == "rw":
+                        lo, hi = 32 * w, min(32 * w + 32, r.width)
+                        for byte in range(4):
+                            b_lo = lo + 8 * byte
+                            if b_lo >= hi:
+                                break
+                            b_hi = min(b_lo + 8, hi)
+                            with m.If(w_strb[byte]):
+                                m.d.sync += port[b_lo:b_hi].eq(w_data[8 * byte:8 * byte + b_hi - b_lo])
+                    elif r.access == "wo":
+                        m.d.sync += [port.eq(w_data), getattr(self, r.name + "_stb").eq(1)]
 
         # ---- read channel ----
         m.d.comb += bus.arready.eq(~bus.rvalid)
@@ -134,19 +140,15 @@ class AxiLiteCsr(wiring.Component):
         with m.If(bus.arvalid & bus.arready):
             m.d.sync += [bus.rvalid.eq(1), bus.rresp.eq(RESP_SLVERR), bus.rdata.eq(0)]
             with m.Switch(bus.araddr[2:]):
-                for r in self.regs:
-                    port = Value.cast(getattr(self, r.name))
-                    for w in range(r.words):
-                        with m.Case(r.addr // 4 + w):
-                            m.d.sync += bus.rresp.eq(RESP_OKAY)
-                            if r.access == "wo":
-                                continue
-                            if r.access == "ro" and r.words == 2:
-                                if w == 0:
-                                    m.d.sync += [bus.rdata.eq(port[:32]),
-                                                 shadows[r.name].eq(port[32:])]
-                                else:
-                                    m.d.sync += bus.rdata.eq(shadows[r.name])
-                            else:
-                                m.d.sync += bus.rdata.eq(port[32 * w:min(32 * w + 32, r.width)])
+                for r, w, port in self._words(m):
+                    m.d.sync += bus.rresp.eq(RESP_OKAY)
+                    if r.access == "wo":
+                        continue
+                    if r.access == "ro" and r.words == 2:
+                        if w == 0:
+                            m.d.sync += [bus.rdata.eq(port[:32]), shadows[r.name].eq(port[32:])]
+                        else:
+                            m.d.sync += bus.rdata.eq(shadows[r.name])
+                    else:
+                        m.d.sync += bus.rdata.eq(port[32 * w:min(32 * w + 32, r.width)])
         return m

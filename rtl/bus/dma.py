@@ -187,6 +187,18 @@ class Dma(wiring.Component):
         m.d.comb += burst.eq(Mux(left < cap, left, cap))
         return burst
 
+    @staticmethod
+    def _refuse(m, set_err, kind, zero, unaligned, out_of_range):
+        """Set the error bit of a ``kind`` (``rd``/``wr``) command's first fault, in this
+        priority: zero length, unaligned, out of range. The caller's ``m.Else()`` follows
+        and takes a command with none."""
+        with m.If(zero):
+            m.d.comb += set_err[ERR_BITS[f"{kind}_zero"]].eq(1)
+        with m.Elif(unaligned):
+            m.d.comb += set_err[ERR_BITS[f"{kind}_unaligned"]].eq(1)
+        with m.Elif(out_of_range):
+            m.d.comb += set_err[ERR_BITS[f"{kind}_range"]].eq(1)
+
     def elaborate(self, platform):
         m = Module()
         axi = self.axi
@@ -209,12 +221,7 @@ class Dma(wiring.Component):
         zero, unaligned, out_of_range = self._check(m, self.rd_cmd.payload, "rd")
         m.d.comb += self.rd_cmd.ready.eq(~rd_active)
         with m.If(self.rd_cmd.valid & ~rd_active):
-            with m.If(zero):
-                m.d.comb += set_err[ERR_BITS["rd_zero"]].eq(1)
-            with m.Elif(unaligned):
-                m.d.comb += set_err[ERR_BITS["rd_unaligned"]].eq(1)
-            with m.Elif(out_of_range):
-                m.d.comb += set_err[ERR_BITS["rd_range"]].eq(1)
+            self._refuse(m, set_err, "rd", zero, unaligned, out_of_range)
             with m.Else():
                 m.d.sync += [rd_active.eq(1), rd_addr.eq(self.rd_cmd.payload.addr),
                              rd_left.eq(self.rd_cmd.payload.length >> s),
@@ -279,12 +286,7 @@ class Dma(wiring.Component):
                 # state register may never change before the first command.)
                 m.d.comb += self.wr_cmd.ready.eq(~ResetSignal())
                 with m.If(self.wr_cmd.valid):
-                    with m.If(zero_w):
-                        m.d.comb += set_err[ERR_BITS["wr_zero"]].eq(1)
-                    with m.Elif(unaligned_w):
-                        m.d.comb += set_err[ERR_BITS["wr_unaligned"]].eq(1)
-                    with m.Elif(range_w):
-                        m.d.comb += set_err[ERR_BITS["wr_range"]].eq(1)
+                    self._refuse(m, set_err, "wr", zero_w, unaligned_w, range_w)
                     with m.Else():
                         m.d.sync += [wr_addr.eq(self.wr_cmd.payload.addr),
                                      wr_left.eq(self.wr_cmd.payload.length >> s)]

@@ -144,6 +144,15 @@ class RolinParams(wiring.Component):
             "start": In(1),
         })
 
+    @staticmethod
+    def _product_state(m, s, name, a, b, store, nxt):
+        """State ``name``: the shared multiplier forms ``a · b`` (``s.prod``), the state keeps
+        ``store(s.prod)`` (a statement), and ``nxt`` follows."""
+        with m.State(name):
+            m.d.comb += [s.mul_a.eq(a), s.mul_b.eq(b)]
+            m.d.sync += store(s.prod)
+            m.next = nxt
+
     def elaborate(self, platform):
         m = Module()
         s = SimpleNamespace()
@@ -224,31 +233,16 @@ class RolinParams(wiring.Component):
         st, mul_a, mul_b, prod, sr_sh, sr_out = s.st, s.mul_a, s.mul_b, s.prod, s.sr_sh, s.sr_out
         tmp, d, k, rs, bit, t, a, overflow = s.tmp, s.d, s.k, s.rs, s.bit, s.t, s.a, s.overflow
         gamma, beta, count = self.gb_rd_data.gamma, self.gb_rd_data.beta, self.count
-        with m.State("MM"):
-            m.d.comb += [mul_a.eq(count), mul_b.eq(count)]
-            m.d.sync += tmp.eq(prod)
-            m.next = "EPS"
-        with m.State("EPS"):
-            m.d.comb += [mul_a.eq(self.eps_q), mul_b.eq(tmp)]
-            m.d.sync += d.eq(prod)
-            m.next = "S2"
-        with m.State("S2"):
-            m.d.comb += [mul_a.eq(st.s2), mul_b.eq(count)]
-            m.d.sync += d.eq(d + prod)
-            m.next = "S1"
-        with m.State("S1"):
-            m.d.comb += [mul_a.eq(st.s1), mul_b.eq(st.s1)]
-            m.d.sync += d.eq(d - prod)
-            m.next = "NORM"
+        self._product_state(m, s, "MM", count, count, tmp.eq, "EPS")
+        self._product_state(m, s, "EPS", self.eps_q, tmp, d.eq, "S2")
+        self._product_state(m, s, "S2", st.s2, count, lambda p: d.eq(d + p), "S1")
+        self._product_state(m, s, "S1", st.s1, st.s1, lambda p: d.eq(d - p), "NORM")
         with m.State("NORM"):
             with m.If(d <= 0):
                 m.d.sync += overflow.eq(ERR_DOMAIN)
             m.d.sync += [k.eq(s.knew), s.mnorm.eq(s.mshift), rs.eq(0), bit.eq(RSQRT_BITS)]
             m.next = "RS_T"
-        with m.State("RS_T"):
-            m.d.comb += [mul_a.eq(t), mul_b.eq(t)]
-            m.d.sync += s.tt.eq(prod)
-            m.next = "RS_M"
+        self._product_state(m, s, "RS_T", t, t, s.tt.eq, "RS_M")
         with m.State("RS_M"):
             m.d.comb += [mul_a.eq(s.tt), mul_b.eq(s.mnorm)]
             with m.If(prod <= (1 << (2 * RSQRT_Q))):
@@ -259,10 +253,7 @@ class RolinParams(wiring.Component):
                 m.next = "GM"
             with m.Else():
                 m.next = "RS_T"
-        with m.State("GM"):
-            m.d.comb += [mul_a.eq(gamma), mul_b.eq(count)]
-            m.d.sync += tmp.eq(prod)
-            m.next = "A"
+        self._product_state(m, s, "GM", gamma, count, tmp.eq, "A")
         with m.State("A"):
             m.d.comb += [mul_a.eq(tmp), mul_b.eq(rs), sr_sh.eq(s.sh_k)]
             m.d.sync += a.eq(sr_out)
@@ -271,10 +262,7 @@ class RolinParams(wiring.Component):
             with m.If(s.bad_shift):
                 m.d.sync += overflow.eq(ERR_DOMAIN)
             m.next = "GS"
-        with m.State("GS"):
-            m.d.comb += [mul_a.eq(st.s1), mul_b.eq(gamma)]
-            m.d.sync += tmp.eq(prod)
-            m.next = "B"
+        self._product_state(m, s, "GS", st.s1, gamma, tmp.eq, "B")
         with m.State("B"):
             m.d.comb += [mul_a.eq(tmp), mul_b.eq(rs), sr_sh.eq(s.sh_k)]
             off = Signal(signed(len(sr_out) + 2))
@@ -294,10 +282,7 @@ class RolinParams(wiring.Component):
         st, mul_a, mul_b, prod, sr_sh, sr_out = s.st, s.mul_a, s.mul_b, s.prod, s.sr_sh, s.sr_out
         tmp, c1, c2, overflow, sh_k = s.tmp, s.c1, s.c2, s.overflow, s.sh_k
         gamma, count = self.gb_rd_data.gamma, self.count
-        with m.State("GR"):
-            m.d.comb += [mul_a.eq(gamma), mul_b.eq(st.rs)]
-            m.d.sync += tmp.eq(prod)
-            m.next = "C1"
+        self._product_state(m, s, "GR", gamma, st.rs, tmp.eq, "C1")
         with m.State("C1"):
             m.d.comb += [mul_a.eq(tmp), mul_b.eq(count), sr_sh.eq(sh_k)]
             m.d.sync += c1.eq(sr_out)

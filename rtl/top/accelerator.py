@@ -46,6 +46,10 @@ __all__ = ["Accelerator"]
 COUNTERS = CORE_COUNTERS
 
 
+#: The engine's ports the accelerator brings out as they are.
+ENGINE_PORTS = ("axi", "csr", "rd_cmd", "wr_cmd")
+
+
 class Accelerator(wiring.Component):
     """One :class:`~ganforge.rtl.core.SparseCore` behind the ROLIN engine's DMA, with the
     load and store adapters between them.
@@ -144,7 +148,7 @@ class Accelerator(wiring.Component):
         c, e = self._core, self._engine
         members = {
             # the engine's buses and DMA commands, and the core's command stream, as they are
-            **{name: e.signature.members[name] for name in ("axi", "csr", "rd_cmd", "wr_cmd")},
+            **{name: e.signature.members[name] for name in ENGINE_PORTS},
             "cmd": c.signature.members["cmd"],
             "geom": In(stream.Signature(geom_layout(c.cb))),
             "st_positions": In(range(max_positions + 1)),
@@ -162,10 +166,8 @@ class Accelerator(wiring.Component):
         m.submodules.engine = engine = self._engine
         m.submodules.ld_adapter = ld = self._ld
         m.submodules.st_adapter = st = self._st
-        connect(m, wiring.flipped(self.axi), engine.axi)
-        connect(m, wiring.flipped(self.csr), engine.csr)
-        connect(m, wiring.flipped(self.rd_cmd), engine.rd_cmd)
-        connect(m, wiring.flipped(self.wr_cmd), engine.wr_cmd)
+        for name in ENGINE_PORTS:                 # the engine's buses, as they are
+            connect(m, wiring.flipped(getattr(self, name)), getattr(engine, name))
         connect(m, wiring.flipped(self.cmd), core.cmd)
         connect(m, wiring.flipped(self.geom), ld.geom)
         connect(m, engine.ld, ld.i)
