@@ -72,3 +72,17 @@ def test_a_circle_of_permitted_edges_is_found(tree, monkeypatch):
 def test_architecture_doc_shows_the_rules():
     doc = (ROOT / "docs" / "architecture.md").read_text()
     assert layout.rules_table() in doc, "docs/architecture.md: paste ganforge.layout.rules_table()"
+
+
+def test_every_package_folder_is_installed():
+    """A subpackage missing from pyproject.toml works in the editable tree and is lost from
+    a normal install: every folder with an ``__init__.py`` must be listed."""
+    import tomllib
+    listed = set(tomllib.loads((ROOT / "pyproject.toml").read_text())["tool"]["setuptools"]["packages"])
+    found = set()
+    for folder, package in layout.FOLDERS.items():
+        for init in (ROOT / folder).rglob("__init__.py"):
+            rel = init.parent.relative_to(ROOT / folder)
+            found.add(".".join([package, *rel.parts]))
+    assert found - listed == set(), "add these to [tool.setuptools] packages"
+    assert listed - found == set(), "these listed packages have no folder"
