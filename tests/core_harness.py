@@ -2,16 +2,17 @@
 
 The command stream and the element stream are driven by two independent,
 randomly throttled testbenches, as the cocotb bench does; a third takes the
-outputs with random back-pressure.
+outputs with random back-pressure (:mod:`sim_streams`), all under a cycle budget.
 """
 
 import numpy as np
-from amaranth.sim import Simulator
 
 from ganforge.rtl.core import COUNTERS as CORE_COUNTERS, SparseCore, beat_layout
 from ganforge.rtl.core.descriptor import CmdKind, cmd_layout
 from ganforge.firmware.compiler.encode import pack_program
 from ganforge.golden import audit_counts, work_counts
+
+from sim_streams import put, simulate, take
 
 WORK_COUNTERS = ("dense_macs", "output_mask_skipped", "input_zero_skipped", "zero_insertion_skipped")
 COUNTERS = CORE_COUNTERS + ("error",)
@@ -39,67 +40,33 @@ def run_program(prog, core_kwargs, *, seed=0, idle=0.25, stall=0.25, extra=(), b
         cmd += [cl.const(w).as_bits() for w in c]
         xs += [bl.const(b).as_bits() for b in x]
     expected = [n for n in drains if n]
-    drained = [[] for _ in expected]
-    state = {"done": False, "sent": 0}
-    counters = {}
+    beats, sent, counters = [], [], {}
 
     def sender(stream, words):
         async def bench(ctx):
-            for word in words:
-                while rng.random() < idle:
-                    ctx.set(stream.valid, 0)
-                    await ctx.tick()
-                ctx.set(stream.payload.as_value(), word)
-                ctx.set(stream.valid, 1)
-                await ctx.tick().until(stream.ready)
-            ctx.set(stream.valid, 0)
-            state["sent"] += 1
+            await put(ctx, stream, words, rng=rng, idle=idle)
+            sent.append(stream)
         return bench
 
     async def sink(ctx):
-        for k, n in enumerate(expected):
-            while len(drained[k]) < n:
-                ctx.set(dut.o.ready, int(rng.random() >= stall))
-                await ctx.tick()
-        ctx.set(dut.o.ready, 0)
-        while state["sent"] < 2:
+        await take(ctx, dut.o, sum(expected), rng=rng, stall=stall, into=beats)
+        while len(sent) < 2:
             await ctx.tick()
         while ctx.get(dut.busy):
             await ctx.tick()
         await ctx.tick().repeat(4)
         for name in COUNTERS:
             counters[name] = ctx.get(getattr(dut, name))
-        state["done"] = True
 
-    async def monitor(ctx):
-        k = 0
-        async for _, _, valid, ready, payload in ctx.tick().sample(dut.o.valid, dut.o.ready, dut.o.payload):
-            if state["done"]:
-                break
-            if valid and ready:
-                while k < len(expected) and len(drained[k]) >= expected[k]:
-                    k += 1
-                drained[k].append([(int(payload[l].value), int(payload[l].mask)) for l in range(L)])
-
-    sim = Simulator(dut)
-    sim.add_clock(1e-8)
-    sim.add_testbench(sender(dut.cmd, cmd))
-    sim.add_testbench(sender(dut.x_in, xs))
-    sim.add_testbench(sink)
-    sim.add_testbench(monitor, background=True)
     budget = 3000 + 4 * len(cmd) + 60 * len(xs) + 8 * sum(drains)
-
-    async def watchdog(ctx):
-        for _ in range(budget):
-            await ctx.tick()
-        raise AssertionError(f"the core did not finish the program in {budget} cycles")
-    sim.add_testbench(watchdog, background=True)
-    if vcd:
-        with sim.write_vcd(vcd):
-            sim.run()
-    else:
-        sim.run()
-    assert state["done"], "the core did not finish the program in its cycle budget"
+    simulate(dut, {"the command sender": sender(dut.cmd, cmd),
+                   "the element sender": sender(dut.x_in, xs),
+                   "the output sink (drains, then idle)": sink}, budget=budget, vcd=vcd)
+    lanes = [[(int(p[l].value), int(p[l].mask)) for l in range(L)] for p in beats]
+    drained = []
+    for n in expected:
+        drained.append(lanes[:n])
+        lanes = lanes[n:]
     return drained, counters
 
 

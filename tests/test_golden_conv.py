@@ -78,6 +78,19 @@ def int_values(rng, shape, lim, extremes):
     return a
 
 
+def draw_operands(draw, h, wd, k, transposed):
+    """x [n, cin, h, wd] and weights ([cin, cout, k, k] if ``transposed`` else [cout, cin, k, k]):
+    small values, or full-scale 16-bit ones with zeros sprinkled in."""
+    n, cin, cout = draw(st.integers(1, 2)), draw(st.integers(1, 3)), draw(st.integers(1, 3))
+    seed = draw(st.integers(0, 2 ** 32 - 1))
+    extremes = draw(st.booleans())
+    rng = np.random.default_rng(seed)
+    lim = 32767 if extremes else 50
+    x = int_values(rng, (n, cin, h, wd), lim, extremes)
+    w = int_values(rng, (cin, cout, k, k) if transposed else (cout, cin, k, k), lim, extremes)
+    return x, w
+
+
 @st.composite
 def conv_case(draw):
     k = draw(st.integers(1, 5))
@@ -85,13 +98,7 @@ def conv_case(draw):
     p = draw(st.integers(0, k - 1))
     h = draw(st.integers(max(1, k - 2 * p), k + 5))
     wd = draw(st.integers(max(1, k - 2 * p), k + 5))
-    n, cin, cout = draw(st.integers(1, 2)), draw(st.integers(1, 3)), draw(st.integers(1, 3))
-    seed = draw(st.integers(0, 2 ** 32 - 1))
-    extremes = draw(st.booleans())
-    rng = np.random.default_rng(seed)
-    lim = 32767 if extremes else 50
-    x = int_values(rng, (n, cin, h, wd), lim, extremes)
-    w = int_values(rng, (cout, cin, k, k), lim, extremes)
+    x, w = draw_operands(draw, h, wd, k, transposed=False)
     return x, w, s, p
 
 
@@ -105,13 +112,7 @@ def convt_case(draw, max_pad_extra=0):
     hmin = max(1, -((k + op - 1 - 2 * p) // s) + 1)
     h = draw(st.integers(hmin, hmin + 4))
     wd = draw(st.integers(hmin, hmin + 4))
-    n, cin, cout = draw(st.integers(1, 2)), draw(st.integers(1, 3)), draw(st.integers(1, 3))
-    seed = draw(st.integers(0, 2 ** 32 - 1))
-    extremes = draw(st.booleans())
-    rng = np.random.default_rng(seed)
-    lim = 32767 if extremes else 50
-    x = int_values(rng, (n, cin, h, wd), lim, extremes)
-    w = int_values(rng, (cin, cout, k, k), lim, extremes)
+    x, w = draw_operands(draw, h, wd, k, transposed=True)
     return x, w, s, p, op
 
 
@@ -199,6 +200,16 @@ def test_transpose_phases():
 
 # --------------------------------------------------------------------------- adjoints
 
+def check_adjoints(x, w, y, dy, dx, dw):
+    """The gradients ``dx``, ``dw`` of ``y = op(x, w)`` for the error ``dy``: int64, shaped like
+    x and w, and adjoint: <y, dy> == <x, dx> == <w, dw>, exactly."""
+    assert dx.dtype == np.int64 and dw.dtype == np.int64
+    assert dx.shape == x.shape and dw.shape == w.shape
+    lhs = dot(y, dy)
+    assert lhs == dot(x, dx)
+    assert lhs == dot(w, dw)
+
+
 @settings(max_examples=60, deadline=None)
 @given(case=conv_case(), seed=st.integers(0, 2 ** 32 - 1))
 def test_conv2d_adjoint_identities(case, seed):
@@ -209,11 +220,7 @@ def test_conv2d_adjoint_identities(case, seed):
     dy = int_values(rng, y.shape, 32767, True)
     dx = conv2d_input_grad(dy, w, s, p, input_hw=x.shape[2:])
     dw = conv2d_weight_grad(x, dy, s, p, kernel_size=k)
-    assert dx.dtype == np.int64 and dw.dtype == np.int64
-    assert dx.shape == x.shape and dw.shape == w.shape
-    lhs = dot(y, dy)
-    assert lhs == dot(x, dx)
-    assert lhs == dot(w, dw)
+    check_adjoints(x, w, y, dy, dx, dw)
     # and the gradients themselves against the loop references
     # dw[co,ci,kh,kw] = sum dy * x_pad at (oh*s+kh, ow*s+kw)
     if x.size * w.shape[0] <= 300:
@@ -236,11 +243,7 @@ def test_conv_transpose2d_adjoint_identities(case, seed):
     dy = int_values(rng, y.shape, 32767, True)
     dx = conv_transpose2d_input_grad(dy, w, s, p)
     dw = conv_transpose2d_weight_grad(x, dy, s, p, kernel_size=k)
-    assert dx.dtype == np.int64 and dw.dtype == np.int64
-    assert dx.shape == x.shape and dw.shape == w.shape
-    lhs = dot(y, dy)
-    assert lhs == dot(x, dx)
-    assert lhs == dot(w, dw)
+    check_adjoints(x, w, y, dy, dx, dw)
 
 
 def test_conv2d_input_grad_is_zero_free_transpose():

@@ -11,27 +11,40 @@ from ganforge.golden import conv2d_work, conv_transpose2d_work, taps_per_output,
 
 # --------------------------------------------------------------------------- brute force
 
+class Tally:
+    """Brute-force MAC counts: every in-bounds MAC is ``dense``, and exactly one of masked off
+    (``output_mask_skipped``), an operand zero (``input_zero_skipped``) or ``effective``."""
+
+    def __init__(self):
+        self.dense = self.masked = self.zero = self.eff = 0
+
+    def mac(self, masked, zero):
+        self.dense += 1
+        if masked:
+            self.masked += 1
+        elif zero:
+            self.zero += 1
+        else:
+            self.eff += 1
+
+    def counts(self):
+        return {"dense": self.dense, "output_mask_skipped": self.masked, "input_zero_skipped": self.zero,
+                "effective": self.eff}
+
+
 def bf_conv2d(x, w_shape, s, p, out_mask=None):
     """Loop over outputs (n, co, oh, ow) and taps (ci, kh, kw); a tap is a MAC when it lands in x."""
     n, cin, h, wd = x.shape
     cout, _, k, _ = w_shape
     ho, wo = (h + 2 * p - k) // s + 1, (wd + 2 * p - k) // s + 1
-    dense = masked = zero = eff = 0
+    tally = Tally()
     for b, co, oh, ow in itertools.product(range(n), range(cout), range(ho), range(wo)):
         keep = True if out_mask is None else bool(out_mask[b, co, oh, ow])
         for ci, kh, kw in itertools.product(range(cin), range(k), range(k)):
             ih, iw = oh * s - p + kh, ow * s - p + kw
-            if not (0 <= ih < h and 0 <= iw < wd):
-                continue
-            dense += 1
-            if not keep:
-                masked += 1
-            elif x[b, ci, ih, iw] == 0:
-                zero += 1
-            else:
-                eff += 1
-    return {"dense": dense, "output_mask_skipped": masked, "input_zero_skipped": zero,
-            "effective": eff}
+            if 0 <= ih < h and 0 <= iw < wd:
+                tally.mac(masked=not keep, zero=x[b, ci, ih, iw] == 0)
+    return tally.counts()
 
 
 def bf_conv_transpose2d(x, w_shape, s, p, op, out_mask=None):
@@ -39,44 +52,29 @@ def bf_conv_transpose2d(x, w_shape, s, p, op, out_mask=None):
     n, cin, h, wd = x.shape
     _, cout, k, _ = w_shape
     ho, wo = (h - 1) * s - 2 * p + k + op, (wd - 1) * s - 2 * p + k + op
-    dense = masked = zero = eff = 0
+    tally = Tally()
     for b, ci, ih, iw, kh, kw, co in itertools.product(range(n), range(cin), range(h), range(wd),
                                                        range(k), range(k), range(cout)):
         oh, ow = ih * s - p + kh, iw * s - p + kw
-        if not (0 <= oh < ho and 0 <= ow < wo):
-            continue
-        dense += 1
-        keep = True if out_mask is None else bool(out_mask[b, co, oh, ow])
-        if not keep:
-            masked += 1
-        elif x[b, ci, ih, iw] == 0:
-            zero += 1
-        else:
-            eff += 1
-    return {"dense": dense, "output_mask_skipped": masked, "input_zero_skipped": zero,
-            "effective": eff, "zero_insert": n * cout * ho * wo * cin * k * k,
-            "zero_insertion_skipped": n * cout * ho * wo * cin * k * k - dense}
+        if 0 <= oh < ho and 0 <= ow < wo:
+            keep = True if out_mask is None else bool(out_mask[b, co, oh, ow])
+            tally.mac(masked=not keep, zero=x[b, ci, ih, iw] == 0)
+    zero_insert = n * cout * ho * wo * cin * k * k
+    return {**tally.counts(), "zero_insert": zero_insert, "zero_insertion_skipped": zero_insert - tally.dense}
 
 
 def bf_weight_grad(x, dy, s, p, k, dy_mask=None):
     """dw[co,ci,kh,kw] += dy[n,co,oh,ow] * x[n,ci,oh*s-p+kh,ow*s-p+kw]: count the in-bounds pairs."""
     n, cin, h, wd = x.shape
     _, cout, ho, wo = dy.shape
-    dense = masked = zero = eff = 0
+    tally = Tally()
     for b, co, oh, ow, ci, kh, kw in itertools.product(range(n), range(cout), range(ho), range(wo),
                                                        range(cin), range(k), range(k)):
         ih, iw = oh * s - p + kh, ow * s - p + kw
-        if not (0 <= ih < h and 0 <= iw < wd):
-            continue
-        dense += 1
-        if dy_mask is not None and not dy_mask[b, co, oh, ow]:
-            masked += 1
-        elif dy[b, co, oh, ow] == 0 or x[b, ci, ih, iw] == 0:
-            zero += 1
-        else:
-            eff += 1
-    return {"dense": dense, "output_mask_skipped": masked, "input_zero_skipped": zero,
-            "effective": eff}
+        if 0 <= ih < h and 0 <= iw < wd:
+            tally.mac(masked=dy_mask is not None and not dy_mask[b, co, oh, ow],
+                      zero=dy[b, co, oh, ow] == 0 or x[b, ci, ih, iw] == 0)
+    return tally.counts()
 
 
 def sparse(rng, shape, p_zero=0.4):
@@ -95,14 +93,35 @@ def check_counts(got, expected):
     assert all(v >= 0 for v in got.values())
 
 
+def brute_force_cases(k_max, examples=40, masked=True):
+    """Hypothesis cases for a brute-force comparison: ``seed``, a kernel ``k`` in [1, k_max], a
+    stride ``s`` in [1, 3], ``data`` for the geometry draws and (if ``masked``) ``masked``."""
+    mask = {"masked": st.booleans()} if masked else {}
+    cases = given(seed=st.integers(0, 2 ** 32 - 1), k=st.integers(1, k_max), s=st.integers(1, 3),
+                  data=st.data(), **mask)
+    return lambda test: settings(max_examples=examples, deadline=None)(cases(test))
+
+
+def draw_geometry(data, k):
+    """A padding ``p`` < k and a height ``h`` <= 7 with at least one output: ``(p, h)``."""
+    p = data.draw(st.integers(0, k - 1))
+    return p, data.draw(st.integers(max(1, k - 2 * p), 7))
+
+
+def draw_transposed_geometry(data, k, s):
+    """An output padding ``op`` < s, a padding ``p`` < k and an input height ``h`` whose
+    transposed output is at least 1x1: ``(op, p, h)``."""
+    op = data.draw(st.integers(0, s - 1))
+    p = data.draw(st.integers(0, k - 1))
+    hmin = max(1, -((k + op - 1 - 2 * p) // s) + 1)
+    return op, p, data.draw(st.integers(hmin, hmin + 3))
+
+
 # --------------------------------------------------------------------------- conv2d_work
 
-@settings(max_examples=40, deadline=None)
-@given(seed=st.integers(0, 2 ** 32 - 1), k=st.integers(1, 4), s=st.integers(1, 3),
-       data=st.data(), masked=st.booleans())
+@brute_force_cases(k_max=4)
 def test_conv2d_work_brute_force(seed, k, s, data, masked):
-    p = data.draw(st.integers(0, k - 1))
-    h = data.draw(st.integers(max(1, k - 2 * p), 7))
+    p, h = draw_geometry(data, k)
     rng = np.random.default_rng(seed)
     n, cin, cout = 2, 2, 3
     x = sparse(rng, (n, cin, h, h + 1))
@@ -142,14 +161,9 @@ def test_conv2d_work_mask_shape_error():
 
 # --------------------------------------------------------------------------- conv_transpose2d_work
 
-@settings(max_examples=40, deadline=None)
-@given(seed=st.integers(0, 2 ** 32 - 1), k=st.integers(1, 5), s=st.integers(1, 3),
-       data=st.data(), masked=st.booleans())
+@brute_force_cases(k_max=5)
 def test_conv_transpose2d_work_brute_force(seed, k, s, data, masked):
-    op = data.draw(st.integers(0, s - 1))
-    p = data.draw(st.integers(0, k - 1))
-    hmin = max(1, -((k + op - 1 - 2 * p) // s) + 1)
-    h = data.draw(st.integers(hmin, hmin + 3))
+    op, p, h = draw_transposed_geometry(data, k, s)
     rng = np.random.default_rng(seed)
     n, cin, cout = 1, 2, 3
     x = sparse(rng, (n, cin, h, h + 1))
@@ -189,12 +203,9 @@ def test_conv_transpose2d_work_stride2_kernel4_ratio():
 
 # --------------------------------------------------------------------------- weight_grad_work
 
-@settings(max_examples=40, deadline=None)
-@given(seed=st.integers(0, 2 ** 32 - 1), k=st.integers(1, 4), s=st.integers(1, 3),
-       data=st.data(), masked=st.booleans())
+@brute_force_cases(k_max=4)
 def test_weight_grad_work_brute_force(seed, k, s, data, masked):
-    p = data.draw(st.integers(0, k - 1))
-    h = data.draw(st.integers(max(1, k - 2 * p), 7))
+    p, h = draw_geometry(data, k)
     rng = np.random.default_rng(seed)
     n, cin, cout = 2, 2, 3
     x = sparse(rng, (n, cin, h, h))
@@ -208,14 +219,10 @@ def test_weight_grad_work_brute_force(seed, k, s, data, masked):
     check_counts(got, bf_weight_grad(x, dy, s, p, k, mask))
 
 
-@settings(max_examples=25, deadline=None)
-@given(seed=st.integers(0, 2 ** 32 - 1), k=st.integers(1, 4), s=st.integers(1, 3), data=st.data())
+@brute_force_cases(k_max=4, examples=25, masked=False)
 def test_weight_grad_work_transposed_brute_force(seed, k, s, data):
     """Transposed conv WG: dw[ci,co,kh,kw] += x[n,ci,ih,iw] * dy[n,co,ih*s-p+kh,iw*s-p+kw]."""
-    op = data.draw(st.integers(0, s - 1))
-    p = data.draw(st.integers(0, k - 1))
-    hmin = max(1, -((k + op - 1 - 2 * p) // s) + 1)
-    h = data.draw(st.integers(hmin, hmin + 3))
+    op, p, h = draw_transposed_geometry(data, k, s)
     rng = np.random.default_rng(seed)
     n, cin, cout = 1, 2, 3
     x = sparse(rng, (n, cin, h, h))
@@ -223,18 +230,13 @@ def test_weight_grad_work_transposed_brute_force(seed, k, s, data):
     dy = sparse(rng, (n, cout, ho, ho))
     got = weight_grad_work(x, dy, s, p, k, transposed=True)
     # brute force with the roles as written above: loop over x and taps, dy must be in range
-    dense = zero = eff = 0
+    tally = Tally()
     for b, ci, ih, iw, kh, kw, co in itertools.product(range(n), range(cin), range(h), range(h),
                                                        range(k), range(k), range(cout)):
         oh, ow = ih * s - p + kh, iw * s - p + kw
         if 0 <= oh < ho and 0 <= ow < ho:
-            dense += 1
-            if x[b, ci, ih, iw] == 0 or dy[b, co, oh, ow] == 0:
-                zero += 1
-            else:
-                eff += 1
-    check_counts(got, {"dense": dense, "output_mask_skipped": 0, "input_zero_skipped": zero,
-                       "effective": eff})
+            tally.mac(masked=False, zero=x[b, ci, ih, iw] == 0 or dy[b, co, oh, ow] == 0)
+    check_counts(got, tally.counts())
 
 
 def test_weight_grad_work_hand_counted():

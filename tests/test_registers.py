@@ -8,7 +8,6 @@ from pathlib import Path
 
 import pytest
 from amaranth.hdl import Value
-from amaranth.sim import Simulator
 
 from ganforge.firmware.registers import ROLIN, decode, encode, render_docs
 from ganforge.firmware.rolin import in_layer
@@ -17,6 +16,8 @@ from ganforge.firmware.runtime.host import EngineHost, pair_reads
 from ganforge.rtl.bus.csr import AxiLiteCsr
 from ganforge.rtl.bus.regmap import Field, Register, RegisterMap, render_markdown
 from ganforge.rtl.rolin.engine import ERROR_BITS, RolinEngine
+
+from sim_streams import simulate
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -230,11 +231,7 @@ def test_bank_from_a_map_behaves():
             if stb:
                 strobes.append((go, arg))
 
-    sim = Simulator(dut)
-    sim.add_clock(1e-6)
-    sim.add_testbench(bench)
-    sim.add_process(watch)
-    sim.run()
+    simulate(dut, {"the AXI-Lite transactions": bench}, budget=500, processes=[watch])
 
 
 def test_bank_refuses_a_list():

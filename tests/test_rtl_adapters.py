@@ -5,10 +5,11 @@ import random
 
 import numpy as np
 import pytest
-from amaranth.sim import Simulator
 
 from ganforge.rtl.bus.ld_adapter import LoadToElements
 from ganforge.rtl.bus.st_adapter import OutputsToMaps
+
+from sim_streams import put, simulate, source, take
 
 DW = 16
 
@@ -17,31 +18,13 @@ def _word(vals, dw=DW):
     return sum((int(v) & ((1 << dw) - 1)) << (dw * n) for n, v in enumerate(vals))
 
 
-def _send(stream, items, rng, idle):
-    async def bench(ctx):
-        for item in items:
-            while rng.random() < idle:
-                ctx.set(stream.valid, 0)
-                await ctx.tick()
-            ctx.set(stream.payload, item)
-            ctx.set(stream.valid, 1)
-            await ctx.tick().until(stream.ready)
-        ctx.set(stream.valid, 0)
-    return bench
-
-
-def _run(dut, benches, budget):
-    sim = Simulator(dut)
-    sim.add_clock(1e-8)
-    for b in benches:
-        sim.add_testbench(b)
-
-    async def watchdog(ctx):
-        for _ in range(budget):
-            await ctx.tick()
-        raise AssertionError(f"not finished in {budget} cycles")
-    sim.add_testbench(watchdog, background=True)
-    sim.run()
+async def _take_then_quiet(ctx, stream, count, rng, *quiet):
+    """Take ``count`` payloads from ``stream`` (ready high 70% of the cycles); 20 cycles later
+    every signal of ``quiet`` must be low (nothing more to send, no error)."""
+    got = await take(ctx, stream, count, rng=rng, stall=0.3)
+    await ctx.tick().repeat(20)
+    assert not any(ctx.get(s) for s in quiet), [ctx.get(s) for s in quiet]
+    return got
 
 
 def _load_case(rng, words, n_pass):
@@ -77,29 +60,21 @@ def test_load_adapter(words, keep_zero, seed):
                 want.append((int(v != 0 or keep_zero), c, i, j, v, int(last)))
     got = []
 
-    async def init(ctx):
-        ctx.set(dut.keep_zero, keep_zero)
-
     async def sink(ctx):
-        while len(got) < len(want):
-            ctx.set(dut.o.ready, int(rng.random() < 0.7))
-            _, _, valid, ready, p = await ctx.tick().sample(dut.o.valid, dut.o.ready, dut.o.payload)
-            if valid and ready:
-                s = p.slot[0]
-                got.append((int(s.valid), int(s.ci), int(s.i), int(s.j), int(s.value), int(p.end)))
-                assert all(int(p.slot[n].valid) == 0 for n in range(1, lanes))
-        await ctx.tick().repeat(20)
-        assert not ctx.get(dut.o.valid) and not ctx.get(dut.geom.valid) and not ctx.get(dut.error)
+        ctx.set(dut.keep_zero, keep_zero)
+        for p in await _take_then_quiet(ctx, dut.o, len(want), rng, dut.o.valid, dut.geom.valid, dut.error):
+            s = p.slot[0]
+            got.append((int(s.valid), int(s.ci), int(s.i), int(s.j), int(s.value), int(p.end)))
+            assert all(int(p.slot[n].valid) == 0 for n in range(1, lanes))
 
-    _run(dut, [init, _send(dut.i, ld_words, rng, 0.3), _send(dut.geom, geoms, rng, 0.3), sink],
-         40 * len(ld_words) + 10 * len(want) + 200)
+    simulate(dut, {"words": source(dut.i, ld_words, rng=rng), "geometries": source(dut.geom, geoms, rng=rng),
+                   "sink": sink}, budget=40 * len(ld_words) + 10 * len(want) + 200)
     assert got == want
 
 
 def test_load_adapter_refuses_bad_geometry():
     """A row that is not a multiple of the word, or a zero field: the geometry is dropped,
     ``error`` is set, and the next good pass runs normally."""
-    rng = random.Random(7)
     dut = LoadToElements(lanes=2, words=4, data_width=DW, coord_bits=6)
     geoms = [{"cin": 1, "in_h": 2, "in_w": 6}, {"cin": 0, "in_h": 1, "in_w": 4},
              {"cin": 1, "in_h": 1, "in_w": 4}]
@@ -107,19 +82,17 @@ def test_load_adapter_refuses_bad_geometry():
     state = {}
 
     async def sink(ctx):
-        ctx.set(dut.o.ready, 1)
-        while not got:
-            _, _, valid, p = await ctx.tick().sample(dut.o.valid, dut.o.payload)
-            if valid:
-                got.append((int(p.slot[0].j), int(p.slot[0].value), int(p.end)))
-                state["error"] = ctx.get(dut.error)
+        p, = await take(ctx, dut.o, 1, stall=0)
+        got.append((int(p.slot[0].j), int(p.slot[0].value), int(p.end)))
+        state["error"] = ctx.get(dut.error)
         ctx.set(dut.error_clear, 1)
         await ctx.tick()
         ctx.set(dut.error_clear, 0)
         state["cleared"] = ctx.get(dut.error)
 
-    _run(dut, [_send(dut.geom, geoms, rng, 0), _send(dut.i, [{"data": _word([0, 0, 0, 5]), "mask": 0}], rng, 0),
-               sink], 200)
+    simulate(dut, {"geometries": source(dut.geom, geoms, idle=0),
+                   "word": source(dut.i, [{"data": _word([0, 0, 0, 5]), "mask": 0}], idle=0),
+                   "sink": sink}, budget=200)
     assert got == [(3, 5, 1)] and state == {"error": 1, "cleared": 0}
 
 
@@ -135,19 +108,13 @@ def test_store_adapter(lanes, words, seed):
     want = [_word(t[a:a + words, l]) for t in tiles for l in range(lanes) for a in range(0, positions, words)]
     got = []
 
-    async def init(ctx):
-        ctx.set(dut.positions, positions)
-
     async def sink(ctx):
-        while len(got) < len(want):
-            ctx.set(dut.o.ready, int(rng.random() < 0.7))
-            _, _, valid, ready, p = await ctx.tick().sample(dut.o.valid, dut.o.ready, dut.o.payload)
-            if valid and ready:
-                got.append(int(p))
-        await ctx.tick().repeat(20)
-        assert not ctx.get(dut.o.valid) and not ctx.get(dut.error)
+        ctx.set(dut.positions, positions)
+        beats = await _take_then_quiet(ctx, dut.o, len(want), rng, dut.o.valid, dut.error)
+        got.extend(int(p) for p in beats)
 
-    _run(dut, [init, _send(dut.i, beats, rng, 0.3), sink], 20 * len(want) + 10 * len(beats) + 200)
+    simulate(dut, {"beats": source(dut.i, beats, rng=rng), "sink": sink},
+             budget=20 * len(want) + 10 * len(beats) + 200)
     assert got == want
 
 
@@ -159,14 +126,11 @@ def test_store_adapter_bad_positions():
     async def bench(ctx):
         ctx.set(dut.positions, 6)
         ctx.set(dut.o.ready, 1)
-        for _ in range(12):
-            ctx.set(dut.i.valid, 1)
-            await ctx.tick().until(dut.i.ready)
-        ctx.set(dut.i.valid, 0)
+        await put(ctx, dut.i, [0] * 12, idle=0)
         await ctx.tick().repeat(10)
         state["error"], state["valid"] = ctx.get(dut.error), ctx.get(dut.o.valid)
 
-    _run(dut, [bench], 300)
+    simulate(dut, {"bench": bench}, budget=300)
     assert state == {"error": 1, "valid": 0}
 
 

@@ -2,11 +2,12 @@
 
 import numpy as np
 import pytest
-from amaranth.sim import Simulator
 
 from ganforge import golden as G
 from ganforge.golden.fixed import ACTIVATIONS
 from ganforge.rtl.core.output_stage import OutputStage
+
+from sim_streams import put, simulate, take
 
 
 def _vectors(rng, n, acc_width):
@@ -28,42 +29,18 @@ def test_output_stage_matches_golden_under_backpressure(activation, slope, shift
     want = list(zip(want_y.reshape(-1).tolist(), want_mask.reshape(-1).tolist()))
 
     dut = OutputStage(acc_width, dw)
-    sim = Simulator(dut)
-    sim.add_clock(1e-8)
     got = []
 
     async def source(ctx):
         ctx.set(dut.shift, shift)
         ctx.set(dut.activation, ACTIVATIONS[activation])
         ctx.set(dut.slope_shift, slope)
-        for v in acc.tolist():
-            while rng.random() < 0.3:                       # throttle valid
-                ctx.set(dut.i.valid, 0)
-                await ctx.tick()
-            ctx.set(dut.i.payload.acc, v)
-            ctx.set(dut.i.valid, 1)
-            await ctx.tick().until(dut.i.ready)
-        ctx.set(dut.i.valid, 0)
+        await put(ctx, dut.i, [{"acc": v} for v in acc.tolist()], rng=rng, idle=0.3)
 
     async def sink(ctx):
-        while len(got) < len(want):
-            ready = int(rng.random() < 0.6)                 # throttle ready
-            ctx.set(dut.o.ready, ready)
-            await ctx.tick()
-        ctx.set(dut.o.ready, 0)
+        got.extend((p.value, p.mask) for p in await take(ctx, dut.o, len(want), rng=rng, stall=0.4))
 
-    async def monitor(ctx):
-        async for clk_edge, rst, valid, ready, value, mask in ctx.tick().sample(
-                dut.o.valid, dut.o.ready, dut.o.payload.value, dut.o.payload.mask):
-            if valid and ready:
-                got.append((value, mask))
-            if len(got) == len(want):
-                break
-
-    sim.add_testbench(source)
-    sim.add_testbench(sink)
-    sim.add_process(monitor)
-    sim.run_until(1e-8 * 2000)
+    simulate(dut, {"source": source, "sink": sink}, budget=2000)
     assert got == want
 
 

@@ -12,7 +12,6 @@ import numpy as np
 import pytest
 from amaranth.hdl import Elaboratable, Module
 from amaranth.lib.memory import Memory
-from amaranth.sim import Simulator
 
 from ganforge.firmware.rolin import ep_settings, fp_settings
 from ganforge.golden import instnorm as IN
@@ -21,6 +20,8 @@ from ganforge.rtl.rolin.norm import RolinNorm
 from ganforge.rtl.rolin.params import ERR_COEF, ERR_OFFSET, RolinParams
 from ganforge.rtl.rolin.stats import RolinStats
 from ganforge.testbench.rolin_ref import COEF_FRAC, FRAC_XHAT, FRAC_Y, SCALE_FRAC, in_block
+
+from sim_streams import put, simulate, sink
 
 DW, LANES, COUNT_BITS, DEPTH = 16, 4, 16, 64
 
@@ -75,10 +76,10 @@ class Harness(Elaboratable):
 
 
 def run_sim(harness, setup, source, sinks, cycles=200000):
-    """Run ``source`` (items to send) and ``sinks`` (name: (stream, count)) and return what arrived."""
+    """Send ``source`` (stream, items) and take from ``sinks`` ({name: (stream, count)}), every
+    stream throttled at random; return what arrived, {name: [payload]}. ``setup``: the unit's
+    settings, applied (and ``start`` pulsed, if the unit has one) before the first item."""
     u = harness.unit
-    sim = Simulator(harness)
-    sim.add_clock(1e-8)
     rng = random.Random(7)
     got = {name: [] for name in sinks}
     stream_in, items = source
@@ -86,42 +87,17 @@ def run_sim(harness, setup, source, sinks, cycles=200000):
     async def drive(ctx):
         for name, value in setup.items():
             ctx.set(getattr(u, name), value)
-        ctx.set(u.start, 1) if hasattr(u, "start") else None
+        if hasattr(u, "start"):
+            ctx.set(u.start, 1)
         await ctx.tick()
-        ctx.set(u.start, 0) if hasattr(u, "start") else None
-        for item in items:
-            while rng.random() < 0.3:
-                ctx.set(stream_in.valid, 0)
-                await ctx.tick()
-            ctx.set(stream_in.payload, item)
-            ctx.set(stream_in.valid, 1)
-            await ctx.tick().until(stream_in.ready)
-        ctx.set(stream_in.valid, 0)
+        if hasattr(u, "start"):
+            ctx.set(u.start, 0)
+        await put(ctx, stream_in, items, rng=rng, idle=0.3)
 
-    def make_sink(name, stream, count):
-        async def sink(ctx):
-            while len(got[name]) < count:
-                ctx.set(stream.ready, int(rng.random() < 0.7))
-                await ctx.tick()
-            ctx.set(stream.ready, 0)
-
-        async def monitor(ctx):
-            async for _, _, valid, ready, payload in ctx.tick().sample(stream.valid, stream.ready,
-                                                                         stream.payload):
-                if valid and ready:
-                    got[name].append(payload)
-                if len(got[name]) >= count:
-                    break
-        return sink, monitor
-
-    sim.add_testbench(drive)
+    benches = {"drive": drive}
     for name, (stream, count) in sinks.items():
-        sink, monitor = make_sink(name, stream, count)
-        sim.add_testbench(sink)
-        sim.add_process(monitor)
-    sim.run_until(1e-8 * cycles)
-    for name, (_, count) in sinks.items():
-        assert len(got[name]) == count, f"{name}: {len(got[name])} of {count} arrived"
+        benches[f"sink {name}"] = sink(stream, count, got[name], rng=rng, stall=0.3)
+    simulate(harness, benches, budget=cycles)
     return got
 
 
@@ -162,21 +138,13 @@ def test_stats_unit_matches_golden(mode):
 def _params_case(stats_items, gb, setup, mode, n_expect):
     unit = RolinParams(data_width=DW, count_bits=COUNT_BITS, table_depth=DEPTH, chan_bits=6)
     h = Harness(unit, gb=gb)
-    sim = Simulator(h)
-    sim.add_clock(1e-8)
     writes, errors = [], []
     rng = random.Random(3)
 
     async def drive(ctx):
         for name, value in setup.items():
             ctx.set(getattr(unit, name), value)
-        for item in stats_items:
-            while rng.random() < 0.3:
-                await ctx.tick()
-            ctx.set(unit.stats.payload, item)
-            ctx.set(unit.stats.valid, 1)
-            await ctx.tick().until(unit.stats.ready)
-            ctx.set(unit.stats.valid, 0)
+        await put(ctx, unit.stats, stats_items, rng=rng, idle=0.3)
 
     async def monitor(ctx):
         en = unit.fp_wr_en if mode == "fp" else unit.ep_wr_en
@@ -193,9 +161,8 @@ def _params_case(stats_items, gb, setup, mode, n_expect):
                 if not tail:
                     break
 
-    sim.add_testbench(drive)
-    sim.add_process(monitor)
-    sim.run_until(1e-8 * (60 * len(stats_items) + 200))
+    simulate(h, {"drive": drive, f"the {n_expect} table writes": monitor},
+             budget=60 * len(stats_items) + 200)
     return writes, errors
 
 
