@@ -134,7 +134,7 @@ def run_demo(args):
     table = sparsity_table(layers)
 
     print()
-    print(f"quality score (inception-like, 1..10), 1000 samples:")
+    print("quality score (inception-like, 1..10), 1000 samples:")
     print(f"  fixed-point training : {fixed['score']:.3f}")
     report = {"iterations": iterations, "seed": args.seed, "score_fixed": fixed["score"],
               "score_ceiling_real": ceiling, "scorer_accuracy": scorer.accuracy,

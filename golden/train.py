@@ -21,7 +21,7 @@ path, unchanged.
 import numpy as np
 
 from .data import load_digits16, corrupt
-from .nn import Adam, Arith, ConvLayer, InstanceNormReLU, QT, Sequential
+from .nn import Adam, ConvLayer, InstanceNormReLU, Sequential
 
 __all__ = ["build_dcgan", "train_dcgan", "build_i2i", "train_i2i", "NZ", "IMG_FRAC"]
 

@@ -34,7 +34,7 @@ import numpy as np
 
 from .fixed import quantize
 from .nn import ConvLayer, InstanceNormReLU
-from .train import NZ, build_dcgan, build_i2i, generate, i2i_forward, _bce_grad, _img_frac
+from .train import NZ, generate, i2i_forward, _bce_grad, _img_frac
 
 __all__ = ["WORKLOAD_DIR", "capture", "dcgan_workload", "i2i_workload", "save_workload",
            "load_workload", "available_workloads"]

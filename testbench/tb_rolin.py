@@ -35,7 +35,6 @@ import json
 
 import cocotb
 import numpy as np
-from cocotb.triggers import ClockCycles
 
 from ganforge import golden as G
 from ganforge.firmware.runtime.host import EngineHost

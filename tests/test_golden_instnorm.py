@@ -16,7 +16,6 @@ from hypothesis import given, settings, strategies as st
 from ganforge.golden import (INParams, activate, dequantize, eps_to_fixed, in_apply,
                              in_backward_apply, in_backward_params, in_backward_stats,
                              in_param_grads, in_params, in_stats, in_xhat, rsqrt_fixed)
-from ganforge.golden.fixed import int_range
 from ganforge.golden.instnorm import (IN_COEF_WIDTH, IN_OFFSET_WIDTH, RSQRT_BITS, RSQRT_NORM_BITS,
                                       RSQRT_Q, instance_norm_float, instance_norm_float_backward)
 

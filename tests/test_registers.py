@@ -7,7 +7,6 @@ import random
 from pathlib import Path
 
 import pytest
-from amaranth.hdl import Value
 
 from ganforge.firmware.registers import ROLIN, decode, encode, render_docs
 from ganforge.firmware.rolin import in_layer

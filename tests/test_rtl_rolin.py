@@ -202,7 +202,7 @@ def test_param_unit_fp_edge_statistics_and_overflow():
     big = rng.integers(-32768, 32768, 64)
     cases.append((64, big, 100, 5, 14, 34))              # sh_a < 0: exact left shifts
     cases.append((64, big, 100, 32767, 14, 34))          # beta << 33: b overflows
-    items, gb, want = [], [], []
+    items, want = [], []
     for i, (count, xs, g, bt, fx, *sf) in enumerate(cases):
         sf = sf[0] if sf else SCALE_FRAC
         x = np.asarray(xs, dtype=np.int64).reshape(1, 1, 1, count)

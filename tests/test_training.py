@@ -1,7 +1,6 @@
 """The reference GANs' training path: layers, fixed vs float, workloads, the demo."""
 
 import json
-import os
 import subprocess
 import sys
 

@@ -237,7 +237,7 @@ class AcceleratorHost(EngineHost):
         :meth:`store_side` set it up). ``aux``: the region the statistics unit reads beside
         the stored tiles (EP). The output goes to region ``out``.
         """
-        bus, lanes, bpb = self.bus, self.lanes, self.bpb
+        bus, lanes = self.bus, self.lanes
         key = "x" if "x" in tensors else "dy"
         _, C, H, W = tensors[key].shape
         Co, P = out_shape[1], out_shape[2] * out_shape[3]

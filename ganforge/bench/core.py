@@ -61,7 +61,7 @@ def layer_ops(rec, samples):
     ``[(phase, op, tensors, params)]``."""
     x = rec["x"][:samples].astype(np.int64)
     w = rec["w"].astype(np.int64)
-    s, p, k = int(rec["stride"]), int(rec["padding"]), int(rec["kernel"])
+    s, p = int(rec["stride"]), int(rec["padding"])
     tconv = rec["op"] == "conv_transpose"
     fp_params = dict(stride=s, padding=p, shift=int(rec["shift"]), activation=str(rec["activation"]),
                      slope_shift=int(rec["slope_shift"]))

@@ -145,6 +145,19 @@ class RolinParams(wiring.Component):
         })
 
     @staticmethod
+    def _coef_state(m, s, name, a, b, coef, nxt):
+        """State ``name``: ``coef`` takes ``a · b`` shifted right by ``s.sh_k`` (rounded), an
+        overflow of the coefficient width or a bad shift sets the error; ``nxt`` follows."""
+        with m.State(name):
+            m.d.comb += [s.mul_a.eq(a), s.mul_b.eq(b), s.sr_sh.eq(s.sh_k)]
+            m.d.sync += coef.eq(s.sr_out)
+            with m.If(~fits(s.sr_out, IN_COEF_WIDTH)):
+                m.d.sync += s.overflow.eq(ERR_COEF)
+            with m.If(s.bad_shift):
+                m.d.sync += s.overflow.eq(ERR_DOMAIN)
+            m.next = nxt
+
+    @staticmethod
     def _product_state(m, s, name, a, b, store, nxt):
         """State ``name``: the shared multiplier forms ``a · b`` (``s.prod``), the state keeps
         ``store(s.prod)`` (a statement), and ``nxt`` follows."""
@@ -254,14 +267,7 @@ class RolinParams(wiring.Component):
             with m.Else():
                 m.next = "RS_T"
         self._product_state(m, s, "GM", gamma, count, tmp.eq, "A")
-        with m.State("A"):
-            m.d.comb += [mul_a.eq(tmp), mul_b.eq(rs), sr_sh.eq(s.sh_k)]
-            m.d.sync += a.eq(sr_out)
-            with m.If(~fits(sr_out, IN_COEF_WIDTH)):
-                m.d.sync += overflow.eq(ERR_COEF)
-            with m.If(s.bad_shift):
-                m.d.sync += overflow.eq(ERR_DOMAIN)
-            m.next = "GS"
+        self._coef_state(m, s, "A", tmp, rs, a, "GS")
         self._product_state(m, s, "GS", st.s1, gamma, tmp.eq, "B")
         with m.State("B"):
             m.d.comb += [mul_a.eq(tmp), mul_b.eq(rs), sr_sh.eq(s.sh_k)]
@@ -279,18 +285,11 @@ class RolinParams(wiring.Component):
 
     def _ep_states(self, m, s):
         """EP: ``c1``, ``c2``, ``c3`` from ``γ·rs``; writes the backward table entry."""
-        st, mul_a, mul_b, prod, sr_sh, sr_out = s.st, s.mul_a, s.mul_b, s.prod, s.sr_sh, s.sr_out
+        st, mul_a, mul_b, sr_sh, sr_out = s.st, s.mul_a, s.mul_b, s.sr_sh, s.sr_out
         tmp, c1, c2, overflow, sh_k = s.tmp, s.c1, s.c2, s.overflow, s.sh_k
         gamma, count = self.gb_rd_data.gamma, self.count
         self._product_state(m, s, "GR", gamma, st.rs, tmp.eq, "C1")
-        with m.State("C1"):
-            m.d.comb += [mul_a.eq(tmp), mul_b.eq(count), sr_sh.eq(sh_k)]
-            m.d.sync += c1.eq(sr_out)
-            with m.If(~fits(sr_out, IN_COEF_WIDTH)):
-                m.d.sync += overflow.eq(ERR_COEF)
-            with m.If(s.bad_shift):
-                m.d.sync += overflow.eq(ERR_DOMAIN)
-            m.next = "C2"
+        self._coef_state(m, s, "C1", tmp, count, c1, "C2")
         with m.State("C2"):
             m.d.comb += [mul_a.eq(st.s2), mul_b.eq(tmp), sr_sh.eq(sh_k + self.c2_extra)]
             m.d.sync += c2.eq(-sr_out)
