@@ -110,13 +110,14 @@ class Executor:
         return self._map_processes(fn, items, names, progress)
 
     def _map_processes(self, fn, items, names, progress):
-        from concurrent.futures import FIRST_EXCEPTION, ProcessPoolExecutor, wait
+        from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
         results = [None] * len(items)
         with ProcessPoolExecutor(max_workers=min(self.jobs, len(items))) as pool:
             index = {pool.submit(fn, item): i for i, item in enumerate(items)}
             pending = set(index)
             while pending:
-                done, pending = wait(pending, return_when=FIRST_EXCEPTION)
+                # Each item reports as it finishes; the first failure stops the map.
+                done, pending = wait(pending, return_when=FIRST_COMPLETED)
                 for future in sorted(done, key=index.get):
                     if future.exception() is not None:
                         for other in pending:

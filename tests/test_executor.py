@@ -33,6 +33,25 @@ def test_in_process_run_reports_progress_on_stderr(capsys):
     assert [line.split(" [")[0] for line in lines] == ["bench-x: 1/2 done (a)", "bench-x: 2/2 done (b)"]
 
 
+def _sleep(seconds):
+    time.sleep(seconds)
+    return seconds
+
+
+def test_local_processes_report_each_item_as_it_finishes(monkeypatch):
+    """A quick item is reported while a slow one still runs, not when the map ends."""
+    from ganforge import executor
+    seen = {}
+    real_done = executor._Progress.done
+
+    def done(self, name):
+        seen[name] = time.monotonic()
+        real_done(self, name)
+    monkeypatch.setattr(executor._Progress, "done", done)
+    assert Executor(jobs=2, label=None).map(_sleep, [2.0, 0.0], names=["slow", "quick"]) == [2.0, 0.0]
+    assert seen["slow"] - seen["quick"] > 1.0, seen
+
+
 @pytest.mark.parametrize("jobs", [1, 2])
 def test_an_item_that_raises_stops_the_map(jobs):
     with pytest.raises(ValueError, match="item 2 is bad"):
