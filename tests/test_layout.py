@@ -86,3 +86,27 @@ def test_every_package_folder_is_installed():
             found.add(".".join([package, *rel.parts]))
     assert found - listed == set(), "add these to [tool.setuptools] packages"
     assert listed - found == set(), "these listed packages have no folder"
+
+
+def test_every_component_documents_its_parameters_and_ports():
+    """Every ``wiring.Component`` of the RTL has a class docstring in the Amaranth standard
+    library's style: its parameters and its members (ports)."""
+    import importlib
+    import inspect
+    import pkgutil
+
+    from amaranth.lib import wiring
+
+    import ganforge.rtl
+    undocumented, found = [], []
+    for info in pkgutil.walk_packages(ganforge.rtl.__path__, "ganforge.rtl."):
+        module = importlib.import_module(info.name)
+        for name, cls in vars(module).items():
+            if (inspect.isclass(cls) and issubclass(cls, wiring.Component)
+                    and cls.__module__ == module.__name__):
+                found.append(name)
+                doc = cls.__doc__ or ""
+                if "Parameters\n" not in doc or "Members\n" not in doc:
+                    undocumented.append(f"{module.__name__}.{name}")
+    assert len(found) >= 14, found          # the walk reaches every block
+    assert undocumented == []
