@@ -38,7 +38,7 @@ from amaranth.hdl import Signal, Value
 from amaranth.lib import data
 
 from ganforge.firmware.compiler.bits import packer
-from ganforge.firmware.runtime.bus import Bus
+from ganforge.firmware.runtime.bus import WordBus
 
 __all__ = ["AmaranthBus"]
 
@@ -56,7 +56,7 @@ class _Task:
         return self.bus._join(self).__await__()
 
 
-class AmaranthBus(Bus):
+class AmaranthBus(WordBus):
     """The runtime's bus on a component in the Amaranth simulator.
 
     Parameters
@@ -104,10 +104,7 @@ class AmaranthBus(Bus):
 
     def __init__(self, dut, regmap, *, csr=None, streams=None, irq=None, ports=(), tasks=4,
                  timeout=10_000, domain="sync"):
-        super().__init__(regmap)
-        clash = [p for p in ports if p in regmap]
-        if clash:
-            raise ValueError(f"ports {', '.join(clash)} are also registers of {regmap.name}")
+        super().__init__(regmap, ports)
         if not isinstance(tasks, int) or tasks < 0:
             raise ValueError(f"tasks must be a non-negative integer, got {tasks!r}")
         if not isinstance(timeout, int) or timeout < 1:
@@ -116,7 +113,6 @@ class AmaranthBus(Bus):
         self.csr = dut.csr if csr is None else csr
         self.streams = dict(streams or {})
         self.irq = dut.irq if irq is None else irq
-        self.ports = tuple(ports)
         self.tasks, self.timeout, self.domain = tasks, timeout, domain
         self._packers = {}
         for name, port in self.streams.items():
@@ -273,31 +269,11 @@ class AmaranthBus(Bus):
         return got[0]
 
     # --- Bus --------------------------------------------------------------------------------
-    async def read(self, name):
-        if name in self.ports:
-            return self._context().get(Value.cast(getattr(self.dut, name)))
-        reg, value = self.regmap[name], 0
-        for w in range(reg.words):
-            addr = reg.addr + 4 * w
-            word, resp = await self.raw_read(addr, what=f"the CSR read of {name} at {addr:#x}")
-            if resp:
-                raise RuntimeError(f"CSR read of {name} at {addr:#x} answered {resp}")
-            value |= word << (32 * w)
-        return value
+    def get_port(self, name):
+        return self._context().get(Value.cast(getattr(self.dut, name)))
 
-    async def write(self, name, value):
-        if name in self.ports:
-            self._context().set(Value.cast(getattr(self.dut, name)), int(value))
-            return
-        reg = self.regmap[name]
-        if not 0 <= value < 1 << reg.width:
-            raise ValueError(f"register {name}: {value:#x} is not a {reg.width}-bit value")
-        for w in range(reg.words):
-            addr = reg.addr + 4 * w
-            resp = await self.raw_write(addr, value >> (32 * w),
-                                        what=f"the CSR write of {name} at {addr:#x}")
-            if resp:
-                raise RuntimeError(f"CSR write of {name} at {addr:#x} answered {resp}")
+    def set_port(self, name, value):
+        self._context().set(Value.cast(getattr(self.dut, name)), value)
 
     def _payload(self, stream, n, item):
         pack = self._packers[stream]

@@ -16,12 +16,12 @@
 import cocotb
 from cocotb.triggers import ClockCycles, First, RisingEdge
 
-from ganforge.firmware.runtime.bus import Bus
+from ganforge.firmware.runtime.bus import WordBus
 
 __all__ = ["CocotbBus"]
 
 
-class CocotbBus(Bus):
+class CocotbBus(WordBus):
     """The runtime's bus on a cocotb DUT.
 
     Parameters
@@ -36,49 +36,28 @@ class CocotbBus(Bus):
     """
 
     def __init__(self, dut, regmap, *, csr, ram, streams=None, irq=None, ports=()):
-        super().__init__(regmap)
-        clash = [p for p in ports if p in regmap]
-        if clash:
-            raise ValueError(f"ports {', '.join(clash)} are also registers of {regmap.name}")
+        super().__init__(regmap, ports)
         self.dut, self.csr, self.ram = dut, csr, ram
         self.streams = dict(streams or {})
         self.irq = dut.irq if irq is None else irq
-        self.ports = tuple(ports)
 
     # --- raw word access (the response code, for tests of the bank) -----------------------
-    async def raw_read(self, addr):
+    async def raw_read(self, addr, *, what=None):
         """``(value, resp)`` of one 32-bit CSR read at byte address ``addr``."""
         r = await self.csr.read(addr, 4)
         return int.from_bytes(r.data, "little"), int(r.resp)
 
-    async def raw_write(self, addr, value):
+    async def raw_write(self, addr, value, *, what=None):
         """Write one 32-bit CSR word; returns the response code."""
         r = await self.csr.write(addr, int(value & 0xFFFF_FFFF).to_bytes(4, "little"))
         return int(r.resp)
 
-    # --- Bus ------------------------------------------------------------------------------
-    async def read(self, name):
-        if name in self.ports:
-            return int(getattr(self.dut, name).value)
-        reg, value = self.regmap[name], 0
-        for w in range(reg.words):
-            word, resp = await self.raw_read(reg.addr + 4 * w)
-            if resp:
-                raise RuntimeError(f"CSR read of {name} at {reg.addr + 4 * w:#x} answered {resp}")
-            value |= word << (32 * w)
-        return value
+    # --- Bus --------------------------------------------------------------------------------
+    def get_port(self, name):
+        return int(getattr(self.dut, name).value)
 
-    async def write(self, name, value):
-        if name in self.ports:
-            getattr(self.dut, name).value = int(value)
-            return
-        reg = self.regmap[name]
-        if not 0 <= value < 1 << reg.width:
-            raise ValueError(f"register {name}: {value:#x} is not a {reg.width}-bit value")
-        for w in range(reg.words):
-            resp = await self.raw_write(reg.addr + 4 * w, value >> (32 * w))
-            if resp:
-                raise RuntimeError(f"CSR write of {name} at {reg.addr + 4 * w:#x} answered {resp}")
+    def set_port(self, name, value):
+        getattr(self.dut, name).value = value
 
     async def send(self, stream, items):
         try:

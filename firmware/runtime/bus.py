@@ -26,7 +26,7 @@ import abc
 
 from ganforge.firmware.registers import decode, encode
 
-__all__ = ["Bus"]
+__all__ = ["Bus", "WordBus"]
 
 
 class Bus(abc.ABC):
@@ -97,3 +97,66 @@ class Bus(abc.ABC):
                                    f"(last {name} = {value:#x})")
             await self.wait_cycles(poll)
             waited += poll
+
+
+class WordBus(Bus):
+    """A :class:`Bus` whose platform moves single 32-bit words of the register bank.
+
+    A platform provides :meth:`raw_read` and :meth:`raw_write` (one word, its AXI
+    response code) and the sideband ports (:meth:`get_port`, :meth:`set_port`);
+    this class gives :meth:`read` and :meth:`write` by name on top: a 64-bit
+    register LO then HI, a value that does not fit the register refused
+    (``ValueError``), a response other than OKAY raised as ``RuntimeError``
+    naming the register and the address. Names in ``ports`` are sideband ports
+    presented as registers (for what has no CSR yet); none may be a register's.
+    """
+
+    def __init__(self, regmap, ports=()):
+        super().__init__(regmap)
+        clash = [p for p in ports if p in regmap]
+        if clash:
+            raise ValueError(f"ports {', '.join(clash)} are also registers of {regmap.name}")
+        self.ports = tuple(ports)
+
+    @abc.abstractmethod
+    async def raw_read(self, addr, *, what=None):
+        """``(value, resp)`` of one 32-bit read at byte address ``addr`` (``what`` names it
+        in a timeout)."""
+
+    @abc.abstractmethod
+    async def raw_write(self, addr, value, *, what=None):
+        """Write one 32-bit word at byte address ``addr``; returns the response code."""
+
+    @abc.abstractmethod
+    def get_port(self, name):
+        """The value of sideband port ``name``."""
+
+    @abc.abstractmethod
+    def set_port(self, name, value):
+        """Drive sideband port ``name`` with ``value``."""
+
+    async def read(self, name):
+        if name in self.ports:
+            return self.get_port(name)
+        reg, value = self.regmap[name], 0
+        for w in range(reg.words):
+            addr = reg.addr + 4 * w
+            word, resp = await self.raw_read(addr, what=f"the CSR read of {name} at {addr:#x}")
+            if resp:
+                raise RuntimeError(f"CSR read of {name} at {addr:#x} answered {resp}")
+            value |= word << (32 * w)
+        return value
+
+    async def write(self, name, value):
+        if name in self.ports:
+            self.set_port(name, int(value))
+            return
+        reg = self.regmap[name]
+        if not 0 <= value < 1 << reg.width:
+            raise ValueError(f"register {name}: {value:#x} is not a {reg.width}-bit value")
+        for w in range(reg.words):
+            addr = reg.addr + 4 * w
+            resp = await self.raw_write(addr, value >> (32 * w),
+                                        what=f"the CSR write of {name} at {addr:#x}")
+            if resp:
+                raise RuntimeError(f"CSR write of {name} at {addr:#x} answered {resp}")
