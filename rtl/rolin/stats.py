@@ -59,21 +59,16 @@ class RolinStats(wiring.Component):
 
     Parameters
     ----------
-    data_width : int
-        Element width, 8 or 16.
-    lanes : int
-        Elements per beat (lane 0 in the low bits).
-    count_bits : int
-        Maps hold at most ``2**count_bits`` elements.
-    table_depth : int
-        Entries of the parameter tables.
+    data_width, lanes, count_bits, table_depth : int
+        As :class:`~.norm.RolinNorm`: element width (8 or 16), elements per beat (lane 0 in
+        the low bits), ``2**count_bits`` elements per map at most, parameter-table entries.
     chan_bits : int
         Bits of a channel number.
 
     Members
     -------
     i : :py:`In(stream.Signature(pair_layout(data_width, lanes)))`
-        ``x`` (the data; EP: the error ``dy``) and ``aux`` (EP: the stored IN input).
+        The store path's beats, as :class:`~.norm.RolinNorm`'s ``i``: ``x`` and ``aux``.
     o : :py:`Out(stream.Signature(unsigned(data_width * lanes)))`
         ``i.x``, unchanged.
     stats : :py:`Out(stream.Signature(stats_layout(data_width, count_bits, table_bits, chan_bits)))`
