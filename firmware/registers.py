@@ -17,12 +17,13 @@ import sys
 from pathlib import Path
 
 from ganforge.rtl.bus.regmap import Register, render_markdown
+from ganforge.rtl.control.processor import REGMAP as PROCESSOR
 from ganforge.rtl.rolin.engine import REGMAP as ROLIN
 
-__all__ = ["ROLIN", "MAPS", "encode", "decode", "render_docs", "write_docs"]
+__all__ = ["ROLIN", "PROCESSOR", "MAPS", "encode", "decode", "render_docs", "write_docs"]
 
 #: Every block's register map, in the order of the documentation.
-MAPS = {"rolin_engine": ROLIN}
+MAPS = {"rolin_engine": ROLIN, "command_processor": PROCESSOR}
 
 
 def _register(reg):

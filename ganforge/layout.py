@@ -42,7 +42,7 @@ BLOCKS = {
     "rtl.bus": ("ganforge.rtl.bus", "AXI, CSR bank and register maps, DMA, stream adapters"),
     "rtl.rolin": ("ganforge.rtl.rolin", "ROLIN statistics, parameter and normalise units, engine"),
     "rtl.cluster": ("ganforge.rtl.cluster", "clusters of cores and their interconnect (to come)"),
-    "rtl.control": ("ganforge.rtl.control", "the command processor (to come)"),
+    "rtl.control": ("ganforge.rtl.control", "the command processor and its instruction set"),
     "rtl.top": ("ganforge.rtl.top", "top levels that put blocks together"),
     "firmware": ("ganforge.firmware", "drivers and register codecs"),
     "firmware.compiler": ("ganforge.firmware.compiler", "ops to core programs, their encoding"),

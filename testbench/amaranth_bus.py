@@ -20,10 +20,10 @@ simulator (``amaranth.sim.Simulator``), from async testbenches:
   ``timeout`` cycles, past which ``TimeoutError`` names the register or
   stream it waited for.
 
-External memory is not modelled: the component's AXI4 manager port is left
-unconnected in the Amaranth simulator, so :meth:`AmaranthBus.put` and
-:meth:`AmaranthBus.get` raise ``NotImplementedError`` (the cocotb benches run
-with a memory model, :class:`~ganforge.testbench.cocotb_bus.CocotbBus`).
+External memory: with ``memory=`` (an :class:`~ganforge.testbench.axi_mem.AxiMemory`
+on the component's AXI4 port, added to the simulator as a process),
+:meth:`AmaranthBus.put` and :meth:`AmaranthBus.get` reach it directly; without
+it they raise ``NotImplementedError``.
 
 How the context follows the coroutines: an Amaranth trigger wakes the
 testbench whose context made it. Every step of the main testbench and of a
@@ -78,6 +78,10 @@ class AmaranthBus(WordBus):
         Cycles each handshake (an AXI4-Lite channel, a stream item) may wait.
     domain : str
         The clock domain that waits count.
+    memory : AxiMemory or None
+        External memory behind the component's AXI4 port
+        (:class:`~ganforge.testbench.axi_mem.AxiMemory`); :meth:`put` and :meth:`get`
+        reach it directly. Without it they raise.
 
     Use
     ---
@@ -103,13 +107,13 @@ class AmaranthBus(WordBus):
     """
 
     def __init__(self, dut, regmap, *, csr=None, streams=None, irq=None, ports=(), tasks=4,
-                 timeout=10_000, domain="sync"):
+                 timeout=10_000, domain="sync", memory=None):
         super().__init__(regmap, ports)
         if not isinstance(tasks, int) or tasks < 0:
             raise ValueError(f"tasks must be a non-negative integer, got {tasks!r}")
         if not isinstance(timeout, int) or timeout < 1:
             raise ValueError(f"timeout must be a positive number of cycles, got {timeout!r}")
-        self.dut = dut
+        self.dut, self.memory = dut, memory
         self.csr = dut.csr if csr is None else csr
         self.streams = dict(streams or {})
         self.irq = dut.irq if irq is None else irq
@@ -334,12 +338,15 @@ class AmaranthBus(WordBus):
             raise TimeoutError(f"waited {cycles} cycles for the interrupt")
 
     async def put(self, addr, data):
-        raise NotImplementedError(
-            f"AmaranthBus.put({addr:#x}, ...): the Amaranth simulator does not model external "
-            "memory (the AXI4 port is unconnected); use the cocotb bench's bus (CocotbBus)")
+        if self.memory is None:
+            raise NotImplementedError(
+                f"AmaranthBus.put({addr:#x}, ...): no external memory; give the bus "
+                "memory=AxiMemory(...) on the component's AXI4 port")
+        self.memory.put(addr, data)
 
     async def get(self, addr, nbytes):
-        raise NotImplementedError(
-            f"AmaranthBus.get({addr:#x}, {nbytes}): the Amaranth simulator does not model "
-            "external memory (the AXI4 port is unconnected); use the cocotb bench's bus "
-            "(CocotbBus)")
+        if self.memory is None:
+            raise NotImplementedError(
+                f"AmaranthBus.get({addr:#x}, {nbytes}): no external memory; give the bus "
+                "memory=AxiMemory(...) on the component's AXI4 port")
+        return self.memory.get(addr, nbytes)

@@ -1,6 +1,13 @@
 """The command processor: fetches a program from external memory and runs it (core
-descriptors, tile loads and stores, interconnect configuration, barriers, IRQ).
+command beats, tile loads and stores, register writes and polls, barriers, counter
+snapshots, END with an interrupt).
 
-Not built yet: this is the home the system issue fills. Today the sequencing is
-software, :mod:`ganforge.firmware.runtime`.
+* :mod:`.isa`: the instruction set, defined once (the RTL decodes it, the firmware
+  encodes it, ``docs/control.md``'s tables come from it);
+* :mod:`.processor`: :class:`~.processor.CommandProcessor`.
 """
+
+from .isa import ISA, Error, Opcode
+from .processor import CommandProcessor
+
+__all__ = ["ISA", "Error", "Opcode", "CommandProcessor"]
