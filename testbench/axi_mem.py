@@ -3,7 +3,7 @@
 :class:`AxiMemory` answers a design's AXI4 manager port
 (:class:`~ganforge.rtl.bus.axi.AxiSignature`) from a ``bytearray``: INCR bursts
 of reads and writes (with byte strobes), one read burst and one write burst
-at a time, in order. It is the Amaranth-simulator counterpart of
+at a time, in order; R and B carry the ID of their request. It is the Amaranth-simulator counterpart of
 cocotbext-axi's ``AxiRam`` in the cocotb benches:
 
 * every ready and valid it drives is dropped at random (``stall``, drawn from
@@ -83,6 +83,7 @@ class AxiMemory:
                 ctx.set(p.rdata, r_beat[0])
                 ctx.set(p.rresp, r_beat[1])
                 ctx.set(p.rlast, r_beat[2])
+                ctx.set(p.rid, r_beat[3])
             aw_rdy = int(not self.dead and w_burst is None and self._go())
             w_rdy = int(w_burst is not None and self._go())
             if not b_on and b_queue and self._go():
@@ -90,22 +91,23 @@ class AxiMemory:
             ctx.set(p.awready, aw_rdy)
             ctx.set(p.wready, w_rdy)
             ctx.set(p.bvalid, int(b_on))
-            ctx.set(p.bresp, b_queue[0] if b_on else 0)
-            (_, _, arvalid, araddr, arlen, rready, awvalid, awaddr, awlen, wvalid, wdata, wstrb,
-             bready) = await ctx.tick().sample(p.arvalid, p.araddr, p.arlen, p.rready, p.awvalid,
-                                               p.awaddr, p.awlen, p.wvalid, p.wdata, p.wstrb,
-                                               p.bready)
+            ctx.set(p.bresp, b_queue[0][0] if b_on else 0)
+            ctx.set(p.bid, b_queue[0][1] if b_on else 0)
+            (_, _, arvalid, araddr, arlen, arid, rready, awvalid, awaddr, awlen, awid, wvalid,
+             wdata, wstrb, bready) = await ctx.tick().sample(
+                p.arvalid, p.araddr, p.arlen, p.arid, p.rready, p.awvalid, p.awaddr, p.awlen,
+                p.awid, p.wvalid, p.wdata, p.wstrb, p.bready)
             if arvalid and ar_rdy:
                 self.log.append(("read", araddr, arlen + 1))
                 for k in range(arlen + 1):
                     a = araddr + k * nb
                     word = int.from_bytes(self.mem[a:a + nb], "little") if a + nb <= len(self.mem) else 0
-                    reads.append((word, self._resp(a), int(k == arlen)))
+                    reads.append((word, self._resp(a), int(k == arlen), arid))
             if r_beat is not None and rready:
                 r_beat = None
             if awvalid and aw_rdy:
                 self.log.append(("write", awaddr, awlen + 1))
-                w_burst = [awaddr, awlen + 1, RESP_OKAY]
+                w_burst = [awaddr, awlen + 1, RESP_OKAY, awid]
             if w_burst is not None and wvalid and w_rdy:
                 a = w_burst[0]
                 resp = self._resp(a)
@@ -117,7 +119,7 @@ class AxiMemory:
                 w_burst[0] += nb
                 w_burst[1] -= 1
                 if w_burst[1] == 0:
-                    b_queue.append(w_burst[2])
+                    b_queue.append((w_burst[2], w_burst[3]))
                     w_burst = None
             if b_on and bready:
                 b_queue.pop(0)

@@ -137,8 +137,8 @@ def test_every_instruction_reaches_its_port(data_width):
         instr("REG", reg=0x0, value=0xCAFE_F00D),
         instr("POLL", reg=0x4, cond=Cond.GE, mask=0xFF, value=3),
         instr("GEOM", mask=0b101, cin=7, in_h=8, in_w=6),
-        instr("LOAD", tag=1, length=256, addr=0x2000),
-        instr("STORE", length=128, addr=0x2800),
+        instr("LOAD", tag=0, mask=0b110, length=256, addr=0x2000),
+        instr("STORE", core=2, length=128, addr=0x2800),
         instr("CORE", mask=0b011, beats=len(beats), addr=DATA),
         instr("WAIT", mask=0b10),
         instr("SNAPSHOT", addr=SNAP),
@@ -160,8 +160,9 @@ def test_every_instruction_reaches_its_port(data_width):
                    events=events)
     assert out["retired"] == len(program) - 1
     assert [(int(g.mask), int(g.cin), int(g.in_h), int(g.in_w)) for g in out["geom"]] == [(5, 7, 8, 6)]
-    assert [(int(c.addr), int(c.length), int(c.tag)) for c in out["rd_cmd"]] == [(0x2000, 256, 1)]
-    assert [(int(c.addr), int(c.length)) for c in out["wr_cmd"]] == [(0x2800, 128)]
+    assert [(int(c.addr), int(c.length), int(c.tag), int(c.mask)) for c in out["rd_cmd"]] == \
+        [(0x2000, 256, 0, 0b110)]
+    assert [(int(c.addr), int(c.length), int(c.core)) for c in out["wr_cmd"]] == [(0x2800, 128, 2)]
     assert [(int(c.mask), int(c.beat)) for c in out["cmd"]] == [(0b011, b) for b in beats]
     snap = out["mem"].get(SNAP, 8 * COUNTERS)
     assert [int.from_bytes(snap[8 * i:8 * i + 8], "little") for i in range(COUNTERS)] == counters
@@ -226,19 +227,23 @@ def test_unknown_opcode():
     instr("GEOM", mask=0b1000, cin=1, in_h=1, in_w=1),        # core 3 of 3 cores
     instr("GEOM", mask=0, cin=1, in_h=1, in_w=1),             # to no core
     instr("GEOM", mask=1, cin=256, in_h=1, in_w=1),           # coordinate beyond 8 bits
-    instr("LOAD", tag=4, length=16, addr=0),                  # tag beyond 2 bits
+    instr("LOAD", tag=4, mask=1, length=16, addr=0),          # tag beyond 2 bits
+    instr("LOAD", tag=0, mask=0, length=16, addr=0),          # data for no core
+    instr("LOAD", tag=0, mask=0b1000, length=16, addr=0),     # core 3 of 3 cores
+    instr("STORE", core=3, length=16, addr=0),
     instr("CORE", mask=0b1000, beats=1, addr=DATA),
     instr("REG", reg=0x1000, value=0),                        # beyond 12 address bits
     instr("REG", reg=0x2, value=0),                           # not word aligned
     instr("POLL", reg=0, cond=3, mask=1, value=1),            # no such condition
-], ids=["geom-core", "geom-none", "geom-coord", "load-tag", "core-core", "reg-range",
+], ids=["geom-core", "geom-none", "geom-coord", "load-tag", "load-none", "load-core",
+        "store-core", "core-core", "reg-range",
         "reg-align", "poll-cond"])
 def test_field_out_of_range(bad):
     run_failing([instr("NOP"), bad], Error.OPCODE, 1)
 
 
 @pytest.mark.parametrize("bad", [
-    instr("LOAD", tag=0, length=0x100, addr=MEM - 0x80),
+    instr("LOAD", tag=0, mask=1, length=0x100, addr=MEM - 0x80),
     instr("STORE", length=0x10, addr=(1 << 32) - 8),          # past the 32-bit space
     instr("CORE", mask=1, beats=1000, addr=DATA),
     instr("SNAPSHOT", addr=MEM - 8),

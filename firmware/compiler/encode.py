@@ -15,7 +15,7 @@ from ganforge.rtl.core.output_stage import output_layout
 
 from .bits import packer
 
-__all__ = ["drain_words", "pack_program", "unpack_drained"]
+__all__ = ["drain_words", "pack_program", "pass_beats", "unpack_drained"]
 
 
 def drain_words(desc):
@@ -26,18 +26,26 @@ def drain_words(desc):
     return desc["cin"] * desc["kernel"] ** 2 if wg else desc["out_h"] * desc["out_w"]
 
 
+def _cmd_packer(core):
+    return packer(cmd_layout(core.lanes, core.addr_bits, core.aw, core.cb, core.out_depth))
+
+
+def pass_beats(core, p):
+    """The command beats of pass ``p`` for ``core``: its DESC, then its loads."""
+    pack_cmd = _cmd_packer(core)
+    return [pack_cmd({"kind": int(CmdKind.DESC), "desc": p.desc})] + [pack_cmd(ld) for ld in p.loads]
+
+
 def pack_program(core, prog):
     """The port integers of ``prog`` for ``core`` (a :class:`SparseCore`): ``(cmd, x, drains)``.
 
     ``cmd`` is the command stream (each pass's DESC, then its loads), ``x`` the element
     beats of every pass in order, ``drains`` the output beats of each pass (0 if none).
     """
-    pack_cmd = packer(cmd_layout(core.lanes, core.addr_bits, core.aw, core.cb, core.out_depth))
     pack_beat = packer(beat_layout(core.lanes, core.dw, core.cb))
     cmd, x, drains = [], [], []
     for p in prog.passes:
-        cmd.append(pack_cmd({"kind": int(CmdKind.DESC), "desc": p.desc}))
-        cmd += [pack_cmd(ld) for ld in p.loads]
+        cmd += pass_beats(core, p)
         x += [pack_beat({"slot": [{"valid": v, "ci": c, "i": i, "j": j, "value": val}
                                   for v, c, i, j, val in b["slots"]], "end": b["end"]})
               for b in p.beats]

@@ -18,7 +18,8 @@ error bits that are set.
 
 import numpy as np
 
-from ganforge.firmware.compiler import Program, compile_op
+from ganforge.firmware.compiler import Program
+from ganforge.firmware.compiler.layer import sample_passes
 from ganforge.firmware.compiler.encode import pack_program
 from ganforge.firmware.registers import decode
 from ganforge.rtl.core import MAC_COUNTERS
@@ -206,25 +207,9 @@ class AcceleratorHost(EngineHost):
         return {name: await self.bus.read(name) for name in MAC_COUNTERS}
 
     def passes(self, op, tensors, params, key):
-        """The layer's passes ``(sample, first input map, first output channel, pass)``: one
-        sample at a time, so tiles (sample n, channels c0 .. c0+lanes-1) leave in NCHW order
-        and the statistics unit numbers the maps as the table does."""
-        out = []
-        for n in range(tensors[key].shape[0]):
-            t = {k: (v[n:n + 1] if k == key else v) for k, v in tensors.items()}
-            # The store adapter writes lane l of a tile to channel c0 + l: natural order.
-            prog = compile_op(op, t, lanes=self.lanes, weight_depth=self.core.weight_depth,
-                              out_depth=self.core.out_depth, balance=False, **params)
-            q0, c0 = 0, 0
-            for p in prog.passes:
-                if p.desc["slots"] != 0:
-                    raise ValueError(f"{op}: a pass carries one sample on the accelerator, "
-                                     f"got slots {p.desc['slots']}")
-                out.append((n, q0, c0, p))
-                q0 += p.desc["cin"]
-                if p.desc["drain"]:
-                    q0, c0 = 0, c0 + self.lanes
-        return out
+        """:func:`~ganforge.firmware.compiler.layer.sample_passes` on this core."""
+        return sample_passes(op, tensors, params, key, lanes=self.lanes,
+                             weight_depth=self.core.weight_depth, out_depth=self.core.out_depth)
 
     async def layer(self, op, tensors, params, *, inp, out, out_shape, ld=None, st=None, aux=None,
                     cycles=2_000_000):

@@ -23,10 +23,14 @@ class ProgramError(RuntimeError):
 
 
 class ProcessorHost:
-    """The command processor's control over ``bus`` (registers of its ``REGMAP``)."""
+    """The command processor's control over ``bus``: the registers of its ``REGMAP``, named
+    with ``prefix`` (``"cp_"`` in :func:`~ganforge.rtl.top.system.system_regmap`)."""
 
-    def __init__(self, bus):
-        self.bus = bus
+    def __init__(self, bus, prefix=""):
+        self.bus, self.prefix = bus, prefix
+
+    def _r(self, name):
+        return self.prefix + name
 
     async def load(self, addr, program):
         """Put ``program`` (``(name, fields)`` instructions) in memory at ``addr``."""
@@ -35,21 +39,21 @@ class ProcessorHost:
     async def setup(self, *, window=None, budget=None):
         """Set the window ``(lo, hi)`` and the no-progress budget in cycles (None: keep)."""
         if window is not None:
-            await self.bus.write("win_lo", window[0])
-            await self.bus.write("win_hi", window[1])
+            await self.bus.write(self._r("win_lo"), window[0])
+            await self.bus.write(self._r("win_hi"), window[1])
         if budget is not None:
-            await self.bus.write("budget", budget)
+            await self.bus.write(self._r("budget"), budget)
 
     async def start(self, base):
         """Start the program at ``base`` (returns at once)."""
-        await self.bus.write("base", base)
-        await self.bus.write_fields("ctrl", go=1)
+        await self.bus.write(self._r("base"), base)
+        await self.bus.write_fields(self._r("ctrl"), go=1)
 
     async def abort(self):
-        await self.bus.write_fields("ctrl", abort=1)
+        await self.bus.write_fields(self._r("ctrl"), abort=1)
 
     async def status(self):
-        return await self.bus.read_fields("status")
+        return await self.bus.read_fields(self._r("status"))
 
     async def wait(self, *, cycles):
         """Wait for the interrupt (``TimeoutError`` after ``cycles``), then return the number
@@ -57,10 +61,10 @@ class ProcessorHost:
         await self.bus.wait_irq(cycles=cycles)
         st = await self.status()
         if st["error"]:
-            raise ProgramError(st["error"], await self.bus.read("error_pc"), bool(st["stuck"]))
+            raise ProgramError(st["error"], await self.bus.read(self._r("error_pc")), bool(st["stuck"]))
         if not st["done"]:
             raise RuntimeError(f"interrupt without END or error: status {st}")
-        return await self.bus.read("retired")
+        return await self.bus.read(self._r("retired"))
 
     async def run(self, base, *, cycles):
         """:meth:`start` then :meth:`wait`."""

@@ -13,7 +13,8 @@ From :data:`ISA` come:
   reads the fields through :func:`instr_layout`);
 * the firmware's encoder (:func:`encode`, and
   :mod:`ganforge.firmware.compiler.cp` builds programs from it);
-* the documentation's table (:func:`render_markdown`, in ``docs/control.md``).
+* the documentation's table (:func:`render_markdown`; ``python -m ganforge.rtl.control`` rewrites them in
+  ``docs/control.md``).
 
 :class:`Error` lists the processor's error codes (its ``STATUS.error``).
 """
@@ -78,11 +79,14 @@ ISA = (
           "``addr`` to the cores of ``mask``; each beat takes ``beat_bytes`` bytes "
           "(the command width rounded up to whole bus words)",
           (_MASK, Arg("beats", 32, 24, "core command beats"), _ADDR)),
-    Instr("LOAD", 3, "a DMA read command to the engine's load path",
-          (Arg("tag", 8, 4, "the read's tag (what the engine does with the data)"),
+    Instr("LOAD", 3, "a DMA read command for the engine; the data of a tag-0 read goes to "
+          "the cores of ``mask`` (one core: unicast; several: multicast, read once)",
+          (Arg("tag", 8, 4, "the read's tag (0: to the cores; others: the engine's own)"),
+           Arg("mask", 16, 16, "the cores the data goes to (bit c: core c)"),
            Arg("length", 32, 32, "bytes"), _ADDR)),
-    Instr("STORE", 4, "a DMA write command for the engine's store path",
-          (Arg("length", 32, 32, "bytes"), _ADDR)),
+    Instr("STORE", 4, "a DMA write command for core ``core``'s next tile",
+          (Arg("core", 8, 4, "the core whose tile it stores"),
+           Arg("length", 32, 32, "bytes"), _ADDR)),
     Instr("GEOM", 5, "a pass's input geometry to the load adapters of the cores of ``mask``",
           (_MASK, Arg("cin", 32, 16, "input channels"), Arg("in_h", 48, 16, "input height"),
            Arg("in_w", 64, 16, "input width"))),
@@ -227,7 +231,3 @@ def write_docs(path):
     _, tail = rest.split(end, 1)
     path.write_text(f"{head}{begin}\n{render_markdown(level=3)}{end}{tail}")
 
-
-if __name__ == "__main__":
-    import sys
-    write_docs(sys.argv[1] if len(sys.argv) > 1 else "docs/control.md")

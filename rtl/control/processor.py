@@ -26,11 +26,13 @@ from amaranth.lib.wiring import In, Out, connect
 
 from ..bus.axi import AxiLiteSignature, AxiSignature, RESP_OKAY
 from ..bus.csr import AxiLiteCsr
-from ..bus.dma import Dma, rd_cmd_layout, wr_cmd_layout
+from ..bus.dma import Dma
+from ..cluster.ports import (cmd_out_layout, geom_out_layout, load_cmd_layout,
+                             store_cmd_layout)
 from ..bus.regmap import Field, Register, RegisterMap
 from .isa import INSTR_BITS, INSTR_BYTES, Cond, Error, Opcode, instr_layout
 
-__all__ = ["CommandProcessor", "REGMAP", "PROCESSOR_ID", "cmd_out_layout", "geom_out_layout"]
+__all__ = ["CommandProcessor", "REGMAP", "PROCESSOR_ID"]
 
 #: ``ID``: "CMD1".
 PROCESSOR_ID = 0x434D_4431
@@ -62,17 +64,6 @@ REGMAP = RegisterMap("CommandProcessor", [
         Field("beat_bytes", 16, 16, doc="bytes of a core command beat in memory")]),
     Register("rd_bytes", 0x48, "ro", 64, doc="bytes the processor read (program, commands)"),
 ], addr_width=8, doc="The command processor's registers.")
-
-
-def cmd_out_layout(cores, cmd_width):
-    """A core command beat and the cores it goes to."""
-    return data.StructLayout({"mask": unsigned(cores), "beat": unsigned(cmd_width)})
-
-
-def geom_out_layout(cores, coord_bits):
-    """A pass's input geometry and the cores (load adapters) it goes to."""
-    return data.StructLayout({"mask": unsigned(cores), "cin": unsigned(coord_bits),
-                              "in_h": unsigned(coord_bits), "in_w": unsigned(coord_bits)})
 
 
 class CommandProcessor(wiring.Component):
@@ -109,8 +100,10 @@ class CommandProcessor(wiring.Component):
         Its memory port: instruction fetches, ``CORE`` beats, ``SNAPSHOT`` writes.
     cmd : :py:`Out(stream.Signature(cmd_out_layout(cores, cmd_width)))`
         Core command beats of ``CORE``, with the cores they go to.
-    rd_cmd, wr_cmd : :py:`Out(stream.Signature(rd_cmd_layout(...)))`, ``wr_cmd_layout``
-        ``LOAD`` and ``STORE``: commands for the engine's DMA.
+    rd_cmd : :py:`Out(stream.Signature(load_cmd_layout(addr_width, tag_width, cores)))`
+        ``LOAD``: a read for the engine's DMA and the cores its data goes to.
+    wr_cmd : :py:`Out(stream.Signature(store_cmd_layout(addr_width, cores)))`
+        ``STORE``: a write for the engine's DMA and the core whose tile it stores.
     geom : :py:`Out(stream.Signature(geom_out_layout(cores, coord_bits)))`
         ``GEOM``: pass geometries, with the cores they go to.
     regs : :py:`Out(AxiLiteSignature(reg_addr_width, 32))`
@@ -187,8 +180,8 @@ class CommandProcessor(wiring.Component):
             "csr": In(AxiLiteSignature(REGMAP.addr_width, 32)),
             "axi": Out(AxiSignature(addr_width, data_width)),
             "cmd": Out(stream.Signature(cmd_out_layout(cores, cmd_width))),
-            "rd_cmd": Out(stream.Signature(rd_cmd_layout(addr_width, tag_width))),
-            "wr_cmd": Out(stream.Signature(wr_cmd_layout(addr_width))),
+            "rd_cmd": Out(stream.Signature(load_cmd_layout(addr_width, tag_width, cores))),
+            "wr_cmd": Out(stream.Signature(store_cmd_layout(addr_width, cores))),
             "geom": Out(stream.Signature(geom_out_layout(cores, coord_bits))),
             "regs": Out(AxiLiteSignature(reg_addr_width, 32)),
             "idle": In(16),
@@ -255,6 +248,7 @@ class CommandProcessor(wiring.Component):
         m.d.comb += [
             self.rd_cmd.valid.eq(o_rd), self.rd_cmd.p.addr.eq(ins.load.addr),
             self.rd_cmd.p.length.eq(ins.load.length), self.rd_cmd.p.tag.eq(ins.load.tag),
+            self.rd_cmd.p.mask.eq(ins.load.mask), self.wr_cmd.p.core.eq(ins.store.core),
             self.wr_cmd.valid.eq(o_wr), self.wr_cmd.p.addr.eq(ins.store.addr),
             self.wr_cmd.p.length.eq(ins.store.length),
             self.geom.valid.eq(o_geom), self.geom.p.mask.eq(ins.geom.mask),
@@ -505,7 +499,12 @@ class CommandProcessor(wiring.Component):
             with m.Case(Opcode.LOAD, Opcode.STORE):
                 # LOAD and STORE share the positions of addr and length
                 m.d.comb += [chk_addr.eq(ins.load.addr), chk_len.eq(ins.load.length)]
-                with m.If((op == Opcode.LOAD) & ~fits(ins.load.tag, self.tag_width)):
+                ld = ins.load
+                # a tag-0 read's data goes to the cores: it must name some
+                bad_load = (~fits(ld.tag, self.tag_width) | ~fits(ld.mask, self.cores)
+                            | ((ld.tag == 0) & (ld.mask == 0)))
+                bad_store = ins.store.core >= self.cores
+                with m.If(Mux(op == Opcode.LOAD, bad_load, bad_store)):
                     stop(Error.OPCODE)
                 with m.Elif(~in_window):
                     stop(Error.WINDOW)

@@ -225,6 +225,7 @@ class RolinEngine(wiring.Component):
             refuse(f"table_depth and max_channels must be between 1 and 65536, "
                    f"got {table_depth}, {max_channels}")
         self.data_width, self.axi_data_width = data_width, axi_data_width
+        self.axi_addr_width = axi_addr_width
         self.lanes = axi_data_width // data_width
         self.fifo_depth, self.table_depth, self.max_channels = fifo_depth, table_depth, max_channels
         self.count_bits = count_bits

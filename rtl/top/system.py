@@ -1,0 +1,174 @@
+"""The accelerator as a system: the command processor, the ROLIN engine and a cluster of
+cores, behind one memory port and one register port.
+
+::
+
+   host ── AXI4-Lite ─► AxiLiteXbar ─┬─► CommandProcessor regs  0x0000
+                cp.regs ─► (2 managers)├─► RolinEngine regs      0x1000
+                                      └─► Cluster regs          0x2000
+
+   memory ◄── AXI4 ── AxiArbiter ◄─┬── CommandProcessor's DMA (fetches, CORE beats, snapshots)
+                                   └── RolinEngine's DMA (tiles)
+
+   CommandProcessor ── cmd, geom ─────────────────────────────► Cluster (cores)
+                    ── rd_cmd ─► Cluster ── dma_rd ─► engine DMA ── ld ─► Cluster (route, fan-out)
+                    ── wr_cmd ─► Cluster (store queues) ── dma_wr, st ─► engine (stats, DMA)
+   Cluster ── idle, core_error, fault, counters ─► CommandProcessor ── irq ─► host
+
+The host writes a program and its data into memory, the processor's ``BASE``,
+window and ``CTRL.go`` (registers :func:`system_regmap`), then waits for
+``irq``. The processor's ``REG`` and ``POLL`` instructions reach the same
+register map as the host.
+
+See :class:`System` for its parameters and ports.
+"""
+
+from dataclasses import replace
+
+from amaranth.hdl import Elaboratable, Module
+from amaranth.lib import wiring
+from amaranth.lib.wiring import In, Out, connect
+
+from ..bus.axi import AxiLiteSignature, AxiSignature
+from ..bus.axi_arbiter import AxiArbiter
+from ..bus.axil_xbar import AxiLiteXbar
+from ..bus.regmap import RegisterMap
+from ..cluster.cluster import Cluster, cluster_regmap
+from ..control.processor import REGMAP as CP_REGMAP, CommandProcessor
+from ..rolin.engine import REGMAP as ENGINE_REGMAP, RolinEngine
+
+__all__ = ["System", "BANKS", "system_regmap"]
+
+#: The register banks: name, base address, the register names' prefix.
+BANKS = (("cp", 0x0000), ("engine", 0x1000), ("cluster", 0x2000))
+_ADDR_WIDTH = 14
+
+
+def system_regmap(cores):
+    """Every register of the system, named ``<bank>_<register>`` at its system address."""
+    maps = {"cp": CP_REGMAP, "engine": ENGINE_REGMAP, "cluster": cluster_regmap(cores)}
+    regs = [replace(r, name=f"{bank}_{r.name}", addr=base + r.addr)
+            for bank, base in BANKS for r in maps[bank]]
+    return RegisterMap("System", regs, addr_width=_ADDR_WIDTH,
+                       doc="The accelerator's registers: the command processor's, the "
+                           "engine's and the cluster's.")
+
+
+class System(wiring.Component):
+    """The whole accelerator: a :class:`~ganforge.rtl.control.processor.CommandProcessor`
+    runs programs on a :class:`~ganforge.rtl.cluster.cluster.Cluster` of sparse cores and
+    the :class:`~ganforge.rtl.rolin.engine.RolinEngine`.
+
+    Parameters
+    ----------
+    cores : int
+        Sparse cores, 1..16.
+    core : dict or None
+        Keyword arguments of each :class:`~ganforge.rtl.core.SparseCore`.
+    engine : dict or None
+        Keyword arguments of the :class:`~ganforge.rtl.rolin.engine.RolinEngine` (its AXI
+        widths are the system's).
+    max_positions : int
+        The largest tile of a store adapter.
+    max_burst : int
+        Longest burst of the command processor's fetches and reads.
+
+    Members
+    -------
+    axi : :py:`Out(AxiSignature(axi_addr_width, axi_data_width, id_width=1))`
+        External memory.
+    csr : :py:`In(AxiLiteSignature(14, 32))`
+        The registers (:func:`system_regmap`).
+    irq : :py:`Out(1)`
+        The command processor's interrupt: a program ended or stopped on an error.
+
+    Latency and throughput
+    ----------------------
+    Those of the parts; the memory port is shared between the two DMAs (reads of both in
+    flight at once, writes one burst at a time).
+
+    Raises
+    ------
+    ValueError
+        At construction: what a part refuses, with its message, or data widths of the
+        cores and the engine that differ.
+    """
+
+    def __init__(self, *, cores=1, core=None, engine=None, max_positions=64, max_burst=16):
+        def refuse(msg):
+            def silence(unit):
+                unit._MustUse__silence = True
+                for sub in vars(unit).values():
+                    if isinstance(sub, Elaboratable) and not getattr(sub, "_MustUse__silence", False):
+                        silence(sub)
+            silence(self)
+            raise ValueError(msg)
+        engine = dict(engine or {})
+        try:
+            self._engine = RolinEngine(**engine)
+            e = self._engine
+            self._cluster = Cluster(cores=cores, core=core, words=e.lanes,
+                                    addr_width=e.axi_addr_width, max_positions=max_positions)
+            cl = self._cluster
+            if cl.data_width != e.data_width:
+                refuse(f"data_width of the cores ({cl.data_width}) and of the engine "
+                       f"({e.data_width}) must be equal")
+            self._cp = CommandProcessor(addr_width=e.axi_addr_width, data_width=e.axi_data_width,
+                                        max_burst=max_burst, cores=cores, cmd_width=cl.cmd_width,
+                                        coord_bits=cl.coord_bits, tag_width=2,
+                                        counters=len(cl.counter_names),
+                                        reg_addr_width=_ADDR_WIDTH)
+        except ValueError as exc:
+            refuse(str(exc))
+        self.cores = cores
+        self.regmap = system_regmap(cores)
+        self.addr_width, self.data_width = e.axi_addr_width, e.axi_data_width
+        super().__init__({
+            "axi": Out(AxiSignature(e.axi_addr_width, e.axi_data_width, id_width=1)),
+            "csr": In(AxiLiteSignature(_ADDR_WIDTH, 32)),
+            "irq": Out(1),
+        })
+
+    @property
+    def cluster(self):
+        return self._cluster
+
+    @property
+    def processor(self):
+        return self._cp
+
+    def elaborate(self, platform):
+        m = Module()
+        cp, engine, cluster = self._cp, self._engine, self._cluster
+        m.submodules.cp, m.submodules.engine, m.submodules.cluster = cp, engine, cluster
+
+        m.submodules.xbar = xbar = AxiLiteXbar(
+            managers=2, addr_width=_ADDR_WIDTH,
+            banks=[(0x0000, CP_REGMAP.addr_width), (0x1000, ENGINE_REGMAP.addr_width),
+                   (0x2000, cluster.regmap.addr_width)])
+        connect(m, wiring.flipped(self.csr), xbar.m[0])
+        connect(m, cp.regs, xbar.m[1])
+        connect(m, xbar.s0, cp.csr)
+        connect(m, xbar.s1, engine.csr)
+        connect(m, xbar.s2, cluster.csr)
+
+        m.submodules.axi_arbiter = arb = AxiArbiter(addr_width=self.addr_width,
+                                                    data_width=self.data_width)
+        connect(m, cp.axi, arb.m0)
+        connect(m, engine.axi, arb.m1)
+        connect(m, arb.axi, wiring.flipped(self.axi))
+
+        connect(m, cp.cmd, cluster.cmd)
+        connect(m, cp.geom, cluster.geom)
+        connect(m, cp.rd_cmd, cluster.rd_cmd)
+        connect(m, cluster.dma_rd, engine.rd_cmd)
+        connect(m, engine.ld, cluster.ld)
+        connect(m, cp.wr_cmd, cluster.wr_cmd)
+        connect(m, cluster.dma_wr, engine.wr_cmd)
+        connect(m, cluster.st, engine.st)
+        m.d.comb += [
+            cp.idle.eq(cluster.idle), cp.core_error.eq(cluster.core_error),
+            cp.fault.eq(cluster.fault | engine.irq), cp.counters.eq(cluster.counters),
+            self.irq.eq(cp.irq),
+        ]
+        return m
