@@ -15,7 +15,8 @@ from dataclasses import dataclass
 from ganforge.errors import UserError
 
 __all__ = ["AcceleratorConfig", "ConfigError", "PRESETS", "DEFAULT_PRESET", "get_preset", "core_from_config",
-           "eors_unit_from_config", "engine_from_config", "accelerator_from_config"]
+           "eors_unit_from_config", "engine_from_config", "accelerator_from_config",
+           "system_from_config"]
 
 
 class ConfigError(UserError, ValueError):
@@ -326,3 +327,13 @@ def accelerator_from_config(config):
     (an output map fills at most one accumulator bank)."""
     return dict(core=core_from_config(config), engine=engine_from_config(config),
                 max_positions=config.output_buffer_depth)
+
+
+def system_from_config(config):
+    """Keyword arguments of the :class:`~ganforge.rtl.top.system.System` of ``config``:
+    ``clusters × cores_per_cluster`` cores (:func:`core_from_config`) in one interconnect,
+    its engine (:func:`engine_from_config`), store tiles of up to ``output_buffer_depth``
+    positions, and the command processor's bursts as long as the DMA's."""
+    return dict(cores=config.total_cores, core=core_from_config(config),
+                engine=engine_from_config(config), max_positions=config.output_buffer_depth,
+                max_burst=config.axi_max_burst)

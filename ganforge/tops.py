@@ -63,8 +63,8 @@ def _one_core_note(config):
     if config.total_cores == 1:
         return None
     return (f"one core of the configuration's {config.total_cores} "
-            f"({config.clusters} cluster(s) x {config.cores_per_cluster} core(s)): "
-            f"the cluster level (rtl/cluster/) does not exist yet")
+            f"({config.clusters} cluster(s) x {config.cores_per_cluster} core(s)); "
+            f"the whole accelerator is the 'accelerator' top")
 
 
 def _core(config):
@@ -94,16 +94,28 @@ def _eors_pipeline(config):
                  f"{core['lanes']}-lane sparse core", core["lanes"])
 
 
-def _accelerator(config):
+def _core_engine(config):
     from ganforge.rtl.top.accelerator import Accelerator
     from ganforge.config import accelerator_from_config
     kw = accelerator_from_config(config)
     engine = kw["engine"]
     return Built(Accelerator(**kw),
-                 f"accelerator: a {config.lanes_per_core}-lane sparse core behind the ROLIN "
-                 f"engine ({config.axi_data_width}-bit AXI4 DMA, {engine['max_channels']} "
-                 f"channels), tiles of up to {kw['max_positions']} positions",
-                 config.lanes_per_core, _one_core_note(config))
+                 f"core-engine: a host-driven {config.lanes_per_core}-lane sparse core behind "
+                 f"the ROLIN engine ({config.axi_data_width}-bit AXI4 DMA, "
+                 f"{engine['max_channels']} channels), tiles of up to {kw['max_positions']} "
+                 f"positions", config.lanes_per_core, _one_core_note(config))
+
+
+def _system(config):
+    from ganforge.rtl.top.system import System
+    from ganforge.config import system_from_config
+    kw = system_from_config(config)
+    n = kw["cores"]
+    return Built(System(**kw),
+                 f"accelerator: command processor, {n} x {config.lanes_per_core}-lane sparse "
+                 f"core(s) ({config.clusters} cluster(s) x {config.cores_per_cluster}) behind "
+                 f"the interconnect, the ROLIN engine, {config.axi_data_width}-bit AXI4 "
+                 f"memory port, AXI4-Lite registers", n * config.lanes_per_core)
 
 
 def _dma(config):
@@ -142,7 +154,9 @@ TOPS: dict[str, Top] = {
     "eors-unit": Top("the EORS speculation unit", _eors_unit),
     "eors-pipeline": Top("the EORS unit and the core overlapped", _eors_pipeline,
                          area_default=False),
-    "accelerator": Top("the sparse core behind the ROLIN engine", _accelerator,
+    "accelerator": Top("the whole accelerator: command processor, cores, interconnect, "
+                       "ROLIN engine", _system, area_default=False),
+    "core-engine": Top("one host-driven sparse core behind the ROLIN engine", _core_engine,
                        area_default=False),
     "dma": Top("the AXI4 DMA", _dma),
     "rolin-engine": Top("the ROLIN engine (DMA, CSRs, ROLIN units)", _rolin_engine,

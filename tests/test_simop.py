@@ -95,13 +95,30 @@ def test_verilog_writes_the_core(tmp_path):
 
 
 def test_verilog_writes_the_accelerator(tmp_path):
-    """--top accelerator: the core behind the ROLIN engine, built from the configuration."""
+    """--top accelerator: the whole accelerator (command processor, cores, interconnect,
+    engine) from the configuration: one memory port, one register port, the interrupt."""
     out = tmp_path / "accel.v"
-    proc = cli("verilog", "--top", "accelerator", "--config", "tiny", "-o", str(out))
+    proc = cli("verilog", "--top", "accelerator", "--config", "small", "-o", str(out))
     assert proc.returncode == 0 and proc.stderr == "", proc.stderr
-    assert proc.stdout.startswith(f"wrote {out}: module ganforge_accelerator, accelerator: a 4-lane")
+    assert proc.stdout.startswith(f"wrote {out}: module ganforge_accelerator, accelerator: "
+                                  "command processor, 2 x 16-lane sparse core(s)")
     text = out.read_text()
     header = text[text.index("module ganforge_accelerator("):].split(")", 1)[0]
+    for port in ("axi__rdata", "axi__arid", "csr__awaddr", "irq"):
+        assert port in header, port
+    assert "cmd__payload" not in header            # no host stream: programs drive the cores
+    assert text.count("module ganforge_accelerator.cluster.core0(") + \
+        text.count("ganforge_accelerator.cluster.core1") >= 2
+
+
+def test_verilog_writes_the_core_engine(tmp_path):
+    """--top core-engine: one host-driven core behind the ROLIN engine."""
+    out = tmp_path / "ce.v"
+    proc = cli("verilog", "--top", "core-engine", "--config", "tiny", "-o", str(out))
+    assert proc.returncode == 0 and proc.stderr == "", proc.stderr
+    assert proc.stdout.startswith(f"wrote {out}: module ganforge_core_engine, core-engine: a host-driven 4-lane")
+    text = out.read_text()
+    header = text[text.index("module ganforge_core_engine("):].split(")", 1)[0]
     for port in ("axi__rdata", "csr__awaddr", "cmd__payload", "geom__payload", "irq", "macs_issued"):
         assert port in header, port
 

@@ -16,7 +16,6 @@ from ganforge.config import core_from_config, engine_from_config, get_preset
 from ganforge.firmware.compiler.layer import SystemInfo
 from ganforge.firmware.runtime.system import SystemHost
 from ganforge.golden import reference_result, work_counts
-from ganforge.rtl.core import COUNTERS
 from ganforge.rtl.top.system import System
 from ganforge.testbench.amaranth_bus import AmaranthBus
 from ganforge.testbench.axi_mem import AxiMemory
@@ -42,7 +41,7 @@ def t3_cut(samples, cin, cout, hw):
     return {"x": x, "w": w}, params
 
 
-def run_layers(system, layers, *, seed=0, stall=0.2, cycles=400_000):
+def run_layers(system, layers, *, seed=0, stall=0.2, cycles=400_000, budget=20_000):
     """Run ``layers`` (dicts of ``layer()``'s arguments and ``tensors``/``params``) as one
     program; returns their outputs, the cores' counters and the cluster's counters."""
     info = SystemInfo.of(system)
@@ -60,7 +59,7 @@ def run_layers(system, layers, *, seed=0, stall=0.2, cycles=400_000):
             plan.layer(L["op"], L["tensors"], L["params"], inp=host.mem.regions[f"in{k}"],
                        out=host.mem.regions[f"out{k}"], out_shape=want.shape,
                        group=L["group"], mode=L["mode"])
-        got["retired"] = await host.run(plan, cycles=cycles)
+        got["retired"], got["counters"] = await host.run(plan, cycles=cycles, budget=budget)
         got["out"] = [await host.mem.get(f"out{k}", L["want"].shape) for k, L in enumerate(layers)]
         got["cluster"] = {name: await bus.read(f"cluster_{name}")
                           for name in ("ld_bytes", "mcast_bytes", "stored")}
@@ -82,7 +81,15 @@ def test_conv_layer_on_two_cores(mode):
     got = run_layers(system, [dict(op="conv", tensors=tensors, params=params, want=want,
                                    group=[0, 1], mode=mode)])
     assert np.array_equal(got["out"][0], want)
+    # the snapshot's counters: the cores' work adds up to the golden work counts, and the
+    # cluster's equal its registers
+    snap, gold = got["counters"], work_counts("conv", tensors, **params)
+    for have, wanted in (("dense_macs", "dense_macs"), ("macs_issued", "effective_macs"),
+                         ("input_zero_skipped", "input_zero_skipped")):
+        assert sum(snap[f"core{c}.{have}"] for c in range(2)) == gold[wanted], have
+    assert min(snap["core0.macs_issued"], snap["core1.macs_issued"]) > 0      # both worked
     c = got["cluster"]
+    assert {k: snap[k] for k in c} == c
     assert c["stored"] == 2 * 2                       # 2 samples × 2 tiles of 4 channels
     in_bytes = tensors["x"].size * 2
     if mode == "multicast":

@@ -66,11 +66,18 @@ class SystemInfo:
     data_width: int           # bits of a bus word
     regmap: object
     max_positions: int
+    counter_names: tuple = ()
+
+    @property
+    def snapshot_bytes(self):
+        """Bytes a SNAPSHOT writes: 8 per counter, whole bus words."""
+        return -(-8 * len(self.counter_names) // self.bus_bytes) * self.bus_bytes
 
     @classmethod
     def of(cls, system):
         return cls(system.cluster.core, system.cluster.cmd_width, system.cores,
-                   system.data_width, system.regmap, system.cluster.max_positions)
+                   system.data_width, system.regmap, system.cluster.max_positions,
+                   tuple(system.cluster.counter_names))
 
     @property
     def bus_bytes(self):
@@ -126,9 +133,12 @@ class LayerPlan:
         addr = self.blobs.put(pack_beats(beats, self.info.cmd_width, self.info.data_width))
         self.program.append(instr("CORE", mask=mask, beats=len(beats), addr=addr))
 
-    def start(self):
-        """The program's start: the cluster's counters cleared."""
+    def start(self, snapshot=None):
+        """The program's start: the cluster's counters cleared and, with ``snapshot`` (a
+        byte address), every counter written there."""
         self._reg("cluster_counter_clear", 1)
+        if snapshot is not None:
+            self.program.append(instr("SNAPSHOT", addr=snapshot))
 
     def layer(self, op, tensors, params, *, inp, out, out_shape, group, mode="multicast"):
         """Append ``op`` on ``tensors`` (golden names: ``x`` or ``dy``, ``w``) with its
@@ -204,13 +214,16 @@ class LayerPlan:
                 self.program.append(instr("STORE", core=core, length=lanes * P * 2,
                                           addr=out + (n * Co + c0) * P * 2))
 
-    def finish(self):
-        """Wait for every tile stored and the engine's DMA idle, then END."""
+    def finish(self, snapshot=None):
+        """Wait for every tile stored and the engine's DMA idle, write the counters to
+        ``snapshot`` (a byte address) if given, then END."""
         st = self.info.regmap["cluster_stored"]
         self.program.append(instr("POLL", reg=st.addr, cond=Cond.GE, mask=0xFFFF_FFFF,
                                   value=self.tiles))
         status = self.info.regmap["engine_status"]
         busy = reg_encode(status, rd_busy=1, wr_busy=1)
         self.program.append(instr("POLL", reg=status.addr, cond=Cond.EQ, mask=busy, value=0))
+        if snapshot is not None:
+            self.program.append(instr("SNAPSHOT", addr=snapshot))
         self.program.append(instr("END"))
         return self.program

@@ -40,15 +40,27 @@ class SystemHost:
         self.blob_bytes = blob_bytes
 
     def plan(self):
-        """A new :class:`LayerPlan`, its command beats placed after the program."""
+        """A new :class:`LayerPlan`, its command beats placed after the program; it
+        snapshots the counters at its start."""
+        n = self.info.snapshot_bytes
+        self.mem.region("snapshot_start", n)
+        self.mem.region("snapshot_end", n)
         plan = LayerPlan(self.info, Blobs(self.blob_base, max(16, self.info.bus_bytes)))
-        plan.start()
+        plan.start(snapshot=self.mem.regions["snapshot_start"])
         return plan
 
-    async def run(self, plan, *, cycles):
-        """Finish ``plan``, write it and its command beats to memory, run it; returns the
-        instructions retired (:class:`~.processor.ProgramError` if it stopped)."""
-        program = plan.finish()
+    async def counters(self, name):
+        """The counters a SNAPSHOT wrote to region ``name``, by name."""
+        raw = await self.bus.get(self.mem.regions[name], 8 * len(self.info.counter_names))
+        return {k: int.from_bytes(raw[8 * i:8 * i + 8], "little")
+                for i, k in enumerate(self.info.counter_names)}
+
+    async def run(self, plan, *, cycles, budget=None):
+        """Finish ``plan``, write it and its command beats to memory, run it; returns
+        ``(instructions retired, counters)``: the change of every counter over the program
+        (:class:`~.processor.ProgramError` if it stopped). ``budget``: the processor's
+        no-progress budget in cycles (None: its reset value)."""
+        program = plan.finish(snapshot=self.mem.regions["snapshot_end"])
         raw = assemble(program)
         if len(raw) > self.blob_base:
             raise ValueError(f"the program takes {len(raw)} bytes, above its {self.blob_base}")
@@ -58,5 +70,8 @@ class SystemHost:
         await self.bus.put(self.program_base, raw)
         for addr, data in plan.blobs.items:
             await self.bus.put(addr, data)
-        await self.cp.setup(window=(0, self.mem_size))
-        return await self.cp.run(self.program_base, cycles=cycles)
+        await self.cp.setup(window=(0, self.mem_size), budget=budget)
+        retired = await self.cp.run(self.program_base, cycles=cycles)
+        a, b = await self.counters("snapshot_start"), await self.counters("snapshot_end")
+        # the cluster's own counters restart at the program's start: their end values
+        return retired, {k: b[k] - a[k] if k.startswith("core") else b[k] for k in a}

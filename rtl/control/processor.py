@@ -22,6 +22,7 @@ See :class:`CommandProcessor` for its parameters, ports, timing and errors.
 
 from amaranth.hdl import Cat, Const, Module, Mux, Signal, unsigned
 from amaranth.lib import data, stream, wiring
+from amaranth.lib.fifo import SyncFIFOBuffered
 from amaranth.lib.wiring import In, Out, connect
 
 from ..bus.axi import AxiLiteSignature, AxiSignature, RESP_OKAY
@@ -173,6 +174,10 @@ class CommandProcessor(wiring.Component):
         #: bus beats per core command beat, and the bytes it takes in memory
         self.beat_words = -(-cmd_width // data_width)
         self.beat_bytes = self.beat_words * self.bus_bytes
+        #: CORE's read buffer (bus words), and the reads of at most half of it
+        self.buf_words = max(2 * max_burst, 2 * self.beat_words, 8)
+        self.chunk_words = self.buf_words // 2
+        self.chunk_bytes = self.chunk_words * self.bus_bytes
         #: bus beats of a snapshot, and its bytes
         self.snap_words = -(-64 * counters // data_width)
         self.snap_bytes = self.snap_words * self.bus_bytes
@@ -271,6 +276,17 @@ class CommandProcessor(wiring.Component):
         cmd_fire = self.cmd.valid & self.cmd.ready
         with m.If(cmd_fire):
             m.d.sync += [gear_n.eq(0), cmd_left.eq(cmd_left - 1)]
+
+        # CORE's read buffer: ``reserved`` words are in it or on their way; a read of a
+        # ``chunk`` is issued only when all of it fits
+        m.submodules.buf = buf = SyncFIFOBuffered(width=dw, depth=self.buf_words)
+        core_addr, core_bytes = Signal(64), Signal(64)
+        chunk = Signal(range(self.chunk_bytes + 1))
+        inflight = Signal(range(self.buf_words + 1))
+        reserved = Signal(range(2 * self.buf_words + 1))
+        lgb = (self.bus_bytes - 1).bit_length()
+        m.d.comb += [reserved.eq(buf.level + inflight), buf.w_data.eq(dma.rd_data.p.data),
+                     chunk.eq(Mux(core_bytes < self.chunk_bytes, core_bytes, self.chunk_bytes))]
 
         # the register port: one access, each channel's valid held until its handshake
         regs = self.regs
@@ -378,27 +394,29 @@ class CommandProcessor(wiring.Component):
                 m.d.sync += timer.eq(0)
                 self._decode(m, ins, op, chk_addr, chk_len, in_window, bus_aligned, stop, fits,
                              retire, dict(o_rd=o_rd, o_wr=o_wr, o_geom=o_geom, cmd_mask=cmd_mask,
-                                          cmd_left=cmd_left, r_aw=r_aw, r_w=r_w, r_b=r_b,
+                                          cmd_left=cmd_left, core_addr=core_addr,
+                                          core_bytes=core_bytes, r_aw=r_aw, r_w=r_w, r_b=r_b,
                                           r_ar=r_ar, snap=snap, snap_n=snap_n, done=done,
                                           irq=irq))
                 running()
 
-            with m.State("CORE_CMD"):
-                m.d.comb += [dma.rd_cmd.valid.eq(1), dma.rd_cmd.p.addr.eq(ins.core.addr),
-                             dma.rd_cmd.p.length.eq(ins.core.beats * self.beat_bytes)]
-                with m.If(dma.rd_cmd.ready):
-                    m.next = "CORE_DATA"
-                running()
-
-            with m.State("CORE_DATA"):
-                # take a bus word while the gearbox has room, or empties this cycle
+            with m.State("CORE"):
+                # reads of at most a chunk, each issued only when the buffer has room for it
+                # all: read data is always taken, so the memory port is never held up
+                m.d.comb += [dma.rd_cmd.valid.eq((core_bytes != 0)
+                                                 & (reserved + self.chunk_words <= self.buf_words)),
+                             dma.rd_cmd.p.addr.eq(core_addr), dma.rd_cmd.p.length.eq(chunk),
+                             dma.rd_data.ready.eq(buf.w_rdy), buf.w_en.eq(dma.rd_data.valid)]
+                with m.If(dma.rd_cmd.valid & dma.rd_cmd.ready):
+                    m.d.sync += [core_addr.eq(core_addr + chunk), core_bytes.eq(core_bytes - chunk)]
+                # the gearbox takes a word while it has room, or empties this cycle
                 take = ~gear_full | cmd_fire
-                m.d.comb += dma.rd_data.ready.eq(take)
-                with m.If(dma.rd_data.valid & take):
+                m.d.comb += buf.r_en.eq(take)
+                with m.If(buf.r_rdy & take):
                     if self.beat_words == 1:
-                        m.d.sync += gear.eq(dma.rd_data.p.data)
+                        m.d.sync += gear.eq(buf.r_data)
                     else:
-                        m.d.sync += gear.eq(Cat(gear[dw:], dma.rd_data.p.data))
+                        m.d.sync += gear.eq(Cat(gear[dw:], buf.r_data))
                     m.d.sync += gear_n.eq(Mux(cmd_fire, 1, gear_n + 1))
                 with m.If(cmd_fire & (cmd_left == 1)):
                     retire()
@@ -460,16 +478,23 @@ class CommandProcessor(wiring.Component):
             with m.State("DRAIN"):
                 # finish what is in flight: offered beats stay offered, the processor's own
                 # reads are dropped, a snapshot's remaining words are written as zero
-                m.d.comb += [dma.rd_data.ready.eq(1), dma.wr_data.valid.eq(dma.wr_busy)]
+                m.d.comb += [dma.rd_data.ready.eq(1), dma.wr_data.valid.eq(dma.wr_busy),
+                             buf.r_en.eq(1)]
                 with m.If(dma.wr_data.valid & dma.wr_data.ready):
                     m.d.sync += snap.eq(0)
                 settled = ~(self.cmd.valid | o_rd | o_wr | o_geom | regs_pending
-                            | dma.rd_busy | dma.wr_busy)
+                            | dma.rd_busy | dma.wr_busy | buf.r_rdy)
                 with m.If(settled | expired):
                     m.d.sync += [self.flush.eq(1), irq.eq(1), stuck.eq(~settled),
                                  gear_n.eq(0), r_got.eq(0)]
                     m.next = "IDLE"
 
+        in_core = fsm.ongoing("CORE")
+        issued = Mux(dma.rd_cmd.valid & dma.rd_cmd.ready & in_core, chunk >> lgb, 0)
+        arrived = dma.rd_data.valid & dma.rd_data.ready & in_core
+        m.d.sync += inflight.eq(inflight + issued - arrived)
+        with m.If(fsm.ongoing("DRAIN")):
+            m.d.sync += inflight.eq(0)
         m.d.comb += self.busy.eq(~fsm.ongoing("IDLE"))
         return m
 
@@ -494,8 +519,10 @@ class CommandProcessor(wiring.Component):
                 with m.Elif(c.beats == 0):
                     retire()
                 with m.Else():
-                    m.d.sync += [r["cmd_mask"].eq(c.mask), r["cmd_left"].eq(c.beats)]
-                    m.next = "CORE_CMD"
+                    m.d.sync += [r["cmd_mask"].eq(c.mask), r["cmd_left"].eq(c.beats),
+                                 r["core_addr"].eq(c.addr),
+                                 r["core_bytes"].eq(c.beats * self.beat_bytes)]
+                    m.next = "CORE"
             with m.Case(Opcode.LOAD, Opcode.STORE):
                 # LOAD and STORE share the positions of addr and length
                 m.d.comb += [chk_addr.eq(ins.load.addr), chk_len.eq(ins.load.length)]
