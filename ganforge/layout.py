@@ -41,7 +41,7 @@ BLOCKS = {
     "rtl.eors": ("ganforge.rtl.eors", "EORS arithmetic, speculation unit, pipeline"),
     "rtl.bus": ("ganforge.rtl.bus", "AXI, CSR bank and register maps, DMA, stream adapters"),
     "rtl.rolin": ("ganforge.rtl.rolin", "ROLIN statistics, parameter and normalise units, engine"),
-    "rtl.cluster": ("ganforge.rtl.cluster", "clusters of cores and their interconnect (to come)"),
+    "rtl.cluster": ("ganforge.rtl.cluster", "clusters of cores and their interconnect"),
     "rtl.control": ("ganforge.rtl.control", "the command processor and its instruction set"),
     "rtl.top": ("ganforge.rtl.top", "top levels that put blocks together"),
     "firmware": ("ganforge.firmware", "drivers and register codecs"),

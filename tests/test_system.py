@@ -41,6 +41,28 @@ def t3_cut(samples, cin, cout, hw):
     return {"x": x, "w": w}, params
 
 
+def dcgan_case(layer, phase, *, samples, cut):
+    """A cut of a trained DCGAN layer's FP or EP (the bench's ``layer_ops``): the layer's
+    input channels cut to ``cut[0]`` and its output channels to ``cut[1]``."""
+    from ganforge.bench.core import layer_ops
+    from ganforge.golden.workloads import load_workload
+    rec = dict(load_workload("dcgan")[0][layer])
+    ci, co = cut
+    tconv = rec["op"] == "conv_transpose"
+    rec["w"] = rec["w"][:ci, :co] if tconv else rec["w"][:co, :ci]
+    rec["x"] = rec["x"][:, :ci]
+    for k in ("dy", "mask"):
+        rec[k] = rec[k][:, :co]
+    if "in_mask" in rec:
+        rec["in_mask"] = rec["in_mask"][:, :ci]
+    if "bias" in rec:
+        rec["bias"] = rec["bias"][:co]
+    for ph, op, tensors, params in layer_ops(rec, samples):
+        if ph == phase:
+            return op, tensors, params
+    raise ValueError(f"{layer} has no {phase}")
+
+
 def run_layers(system, layers, *, seed=0, stall=0.2, cycles=400_000, budget=20_000):
     """Run ``layers`` (dicts of ``layer()``'s arguments and ``tensors``/``params``) as one
     program; returns their outputs, the cores' counters and the cluster's counters."""
@@ -54,7 +76,8 @@ def run_layers(system, layers, *, seed=0, stall=0.2, cycles=400_000, budget=20_0
         plan = host.plan()
         for k, L in enumerate(layers):
             want = L["want"]
-            await host.mem.put(f"in{k}", L["tensors"]["x"])
+            key = "x" if "x" in L["tensors"] else "dy"
+            await host.mem.put(f"in{k}", L["tensors"][key])
             host.mem.region(f"out{k}", want.size * 2)
             plan.layer(L["op"], L["tensors"], L["params"], inp=host.mem.regions[f"in{k}"],
                        out=host.mem.regions[f"out{k}"], out_shape=want.shape,
@@ -98,3 +121,18 @@ def test_conv_layer_on_two_cores(mode):
     else:
         # each core reads its own sample for each of its two tiles
         assert c["ld_bytes"] == 2 * in_bytes and c["mcast_bytes"] == 0
+
+
+@pytest.mark.parametrize("layer,phase,cut", [("D2", "FP", (8, 8)), ("D2", "EP", (8, 4)),
+                                             ("G2", "FP", (8, 8))],
+                         ids=["D2-FP-bias-relu", "D2-EP-relu-mask", "G2-FP-tconv"])
+def test_dcgan_layers_on_two_cores(layer, phase, cut):
+    """Cuts of trained DCGAN layers: FP with bias and ReLU, the zero-free transposed conv,
+    and EP through the ReLU mask (the mask in each core's command beats)."""
+    op, tensors, params = dcgan_case(layer, phase, samples=2, cut=cut)
+    want, _ = reference_result(op, tensors, **params)
+    got = run_layers(tiny_system(2), [dict(op=op, tensors=tensors, params=params, want=want,
+                                           group=[0, 1], mode="multicast")])
+    assert np.array_equal(got["out"][0], want)
+    gold = work_counts(op, tensors, **params)
+    assert sum(got["counters"][f"core{c}.macs_issued"] for c in range(2)) == gold["effective_macs"]

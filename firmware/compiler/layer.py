@@ -41,8 +41,10 @@ def sample_passes(op, tensors, params, key, *, lanes, weight_depth, out_depth):
     out = []
     for n in range(tensors[key].shape[0]):
         t = {k: (v[n:n + 1] if k == key else v) for k, v in tensors.items()}
+        # an output mask (EP through a ReLU) is per sample too
+        pn = {k: (v[n:n + 1] if k == "out_mask" else v) for k, v in params.items()}
         prog = compile_op(op, t, lanes=lanes, weight_depth=weight_depth, out_depth=out_depth,
-                          balance=False, **params)
+                          balance=False, **pn)
         q0, c0 = 0, 0
         for p in prog.passes:
             if p.desc["slots"] != 0:
