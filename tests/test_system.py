@@ -76,10 +76,13 @@ def run_layers(system, layers, *, seed=0, stall=0.2, cycles=400_000, budget=20_0
         plan = host.plan()
         for k, L in enumerate(layers):
             want = L["want"]
-            key = "x" if "x" in L["tensors"] else "dy"
-            await host.mem.put(f"in{k}", L["tensors"][key])
+            addrs = {}
+            for name in ("x", "dy"):
+                if name in L["tensors"]:
+                    await host.mem.put(f"{name}{k}", L["tensors"][name])
+                    addrs[name] = host.mem.regions[f"{name}{k}"]
             host.mem.region(f"out{k}", want.size * 2)
-            plan.layer(L["op"], L["tensors"], L["params"], inp=host.mem.regions[f"in{k}"],
+            plan.layer(L["op"], L["tensors"], L["params"], addrs=addrs,
                        out=host.mem.regions[f"out{k}"], out_shape=want.shape,
                        group=L["group"], mode=L["mode"])
         got["retired"], got["counters"] = await host.run(plan, cycles=cycles, budget=budget)
@@ -136,3 +139,44 @@ def test_dcgan_layers_on_two_cores(layer, phase, cut):
     assert np.array_equal(got["out"][0], want)
     gold = work_counts(op, tensors, **params)
     assert sum(got["counters"][f"core{c}.macs_issued"] for c in range(2)) == gold["effective_macs"]
+
+
+def wg_case(layer, *, samples, cut):
+    """The weight gradient of a cut of a trained DCGAN layer, with the shift the golden
+    training picks (the accumulators' own, :func:`~ganforge.golden.nn.auto_shift`)."""
+    from ganforge.golden.nn import auto_shift
+    from ganforge.golden.workloads import load_workload
+    rec = load_workload("dcgan")[0][layer]
+    ci, co = cut
+    tconv = rec["op"] == "conv_transpose"
+    x = rec["x"][:samples, :ci].astype(np.int64)
+    dy = (rec["dy"][:samples, :co] * rec["mask"][:samples, :co]).astype(np.int64)
+    op = "conv_transpose_weight_grad" if tconv else "conv_weight_grad"
+    params = dict(stride=int(rec["stride"]), padding=int(rec["padding"]), kernel_size=int(rec["kernel"]))
+    acc, _ = reference_result(op, {"x": x, "dy": dy}, shift=0, **params)
+    params["shift"] = auto_shift(acc, 16)
+    return op, {"x": x, "dy": dy}, params
+
+
+@pytest.mark.parametrize("layer,cut", [("D2", (8, 8)), ("G2", (8, 8))], ids=["D2-WG", "G2-WG-tconv"])
+def test_weight_gradients_on_two_cores(layer, cut):
+    """WG: each tile reduces over the samples; the element chunk is multicast to the cores
+    whose output channels share it, the other operand (the error map) is in each core's
+    command beats; each lane's chunk of the gradient is stored where it belongs."""
+    op, tensors, params = wg_case(layer, samples=2, cut=cut)
+    want, _ = reference_result(op, tensors, **params)
+    got = run_layers(tiny_system(2), [dict(op=op, tensors=tensors, params=params, want=want,
+                                           group=[0, 1], mode="multicast")])
+    assert np.array_equal(got["out"][0], want)
+    gold = work_counts(op, tensors, **params)
+    assert sum(got["counters"][f"core{c}.macs_issued"] for c in range(2)) == gold["effective_macs"]
+
+
+def test_fewer_output_channels_than_lanes():
+    """A layer with 2 output channels on 4-lane cores: the idle lanes' words go to a
+    scratch region, the result is still exact."""
+    op, tensors, params = dcgan_case("G2", "FP", samples=2, cut=(8, 2))
+    want, _ = reference_result(op, tensors, **params)
+    got = run_layers(tiny_system(2), [dict(op=op, tensors=tensors, params=params, want=want,
+                                           group=[0, 1], mode="unicast")])
+    assert np.array_equal(got["out"][0], want)

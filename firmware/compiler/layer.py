@@ -28,11 +28,14 @@ import numpy as np
 from ganforge.firmware.registers import encode as reg_encode
 from ganforge.rtl.control.isa import Cond
 
+from ganforge.golden.ops import op_spec
+from ganforge.rtl.core.descriptor import Op
+
 from .cp import instr, pack_beats
 from .encode import pass_beats
 from .ops import compile_op
 
-__all__ = ["sample_passes", "LayerPlan", "Blobs", "SystemInfo"]
+__all__ = ["sample_passes", "runs", "Tile", "LayerPlan", "Blobs", "SystemInfo"]
 
 
 def sample_passes(op, tensors, params, key, *, lanes, weight_depth, out_depth):
@@ -44,7 +47,7 @@ def sample_passes(op, tensors, params, key, *, lanes, weight_depth, out_depth):
         # an output mask (EP through a ReLU) is per sample too
         pn = {k: (v[n:n + 1] if k == "out_mask" else v) for k, v in params.items()}
         prog = compile_op(op, t, lanes=lanes, weight_depth=weight_depth, out_depth=out_depth,
-                          balance=False, **pn)
+                          balance=False, pack_samples=False, **pn)
         q0, c0 = 0, 0
         for p in prog.passes:
             if p.desc["slots"] != 0:
@@ -111,6 +114,31 @@ class Blobs:
         return self.base if self._next is None else self._next
 
 
+@dataclass
+class Tile:
+    """Passes that accumulate into one tile of a core and drain it once.
+
+    ``steps``: ``[(input address, input bytes, pass)]``; ``stores``: ``[(address, bytes)]``
+    of the drained words in the order they leave the core's store adapter; ``positions``:
+    the words each lane drains; ``key``: the input sequence (tiles with equal keys can
+    share their loads: multicast)."""
+    steps: list
+    stores: list
+    positions: int
+
+    @property
+    def key(self):
+        return tuple((a, n) for a, n, _ in self.steps)
+
+
+def runs(shape, index):
+    """The contiguous runs ``[(first element, count)]``, in C order, of ``index`` (an index
+    tuple of ``shape``), as the region's elements are laid out in the row-major tensor."""
+    flat = np.arange(int(np.prod(shape))).reshape(shape)[index].reshape(-1)
+    cuts = np.flatnonzero(np.diff(flat) != 1) + 1
+    return [(int(r[0]), len(r)) for r in np.split(flat, cuts)]
+
+
 class LayerPlan:
     """Instructions of layers on a system, accumulated into one program.
 
@@ -119,12 +147,17 @@ class LayerPlan:
     info : SystemInfo
     blobs : Blobs
         Where the core command beats go.
+    scratch : int or None
+        A byte address with room for one lane's drain (``max_positions`` elements): where
+        the words of idle lanes go (a layer with fewer output channels than lanes).
     """
 
-    def __init__(self, info, blobs):
-        self.info, self.blobs = info, blobs
+    def __init__(self, info, blobs, scratch=None):
+        self.info, self.blobs, self.scratch = info, blobs, scratch
         self.program = []
-        self.tiles = 0          # tiles stored by the program so far
+        self.stores = 0         # STOREs issued by the program so far
+        self.scratch_bytes = 0  # bytes written for idle lanes
+        self._positions = {}    # core -> its store adapter's tile size
 
     def _reg(self, name, value=None, **fields):
         r = self.info.regmap[name]
@@ -135,6 +168,11 @@ class LayerPlan:
         addr = self.blobs.put(pack_beats(beats, self.info.cmd_width, self.info.data_width))
         self.program.append(instr("CORE", mask=mask, beats=len(beats), addr=addr))
 
+    def _wait_stores(self):
+        st = self.info.regmap["cluster_stored"]
+        self.program.append(instr("POLL", reg=st.addr, cond=Cond.GE, mask=0xFFFF_FFFF,
+                                  value=self.stores))
+
     def start(self, snapshot=None):
         """The program's start: the cluster's counters cleared and, with ``snapshot`` (a
         byte address), every counter written there."""
@@ -142,86 +180,145 @@ class LayerPlan:
         if snapshot is not None:
             self.program.append(instr("SNAPSHOT", addr=snapshot))
 
-    def layer(self, op, tensors, params, *, inp, out, out_shape, group, mode="multicast"):
-        """Append ``op`` on ``tensors`` (golden names: ``x`` or ``dy``, ``w``) with its
-        ``params``, reading the input at byte address ``inp`` (NCHW int16) and writing
-        ``out_shape`` at ``out``, on the cores of ``group`` (a list of core indices), the
-        input ``multicast`` to the group or ``unicast`` to each core."""
+    # --- the tiles of a layer ---------------------------------------------------------
+    def _stores(self, p, out, shape, n0=0):
+        """Where pass ``p``'s drained words go: each lane's place in the result, as runs."""
+        bb, positions = self.info.bus_bytes, None
+        stores = []
+        for place in p.places:
+            if place is None:
+                continue
+            index, sub = place
+            positions = int(np.prod(sub))
+        for place in p.places:
+            if place is None:
+                if self.scratch is None:
+                    raise ValueError("a layer with idle lanes needs a scratch region")
+                stores.append((self.scratch, positions * 2))
+                self.scratch_bytes += positions * 2
+                continue
+            index, _ = place
+            index = (index[0] + n0, *index[1:]) if n0 else index
+            for first, count in runs(shape, index):
+                addr, nbytes = out + 2 * first, 2 * count
+                if addr % bb or nbytes % bb:
+                    raise ValueError(f"a run of {count} outputs at element {first} is not "
+                                     f"whole {bb}-byte bus words: the store path cannot "
+                                     f"write it")
+                if stores and stores[-1][0] + stores[-1][1] == addr and stores[-1][0] != self.scratch:
+                    stores[-1] = (stores[-1][0], stores[-1][1] + nbytes)     # one run
+                else:
+                    stores.append((addr, nbytes))
+        return stores, positions
+
+    def _tiles(self, op, tensors, params, addrs, out, out_shape):
         info, lanes = self.info, self.info.core.lanes
+        spec = op_spec(op)
+        kw = dict(lanes=lanes, weight_depth=info.core.weight_depth, out_depth=info.core.out_depth)
+        tiles = []
+        if spec.kind == "wg":
+            prog = compile_op(op, tensors, balance=False, **kw, **params)
+            x_name, dy_name = ("dy", "x") if spec.transposed else ("x", "dy")
+            cur = []
+            for p in prog.passes:
+                rel_conv = p.desc["op"] == Op.CONV_WG
+                name = x_name if rel_conv else dy_name
+                _, C, H, W = tensors[name].shape
+                cur.append(p)
+                if not p.desc["drain"]:
+                    continue
+                # a tile: one pass per sample over one chunk of element channels, whose
+                # first channel is where the lanes' places start
+                index = next(pl for pl in p.places if pl is not None)[0]
+                q0 = (index[1] if rel_conv else index[0]).start
+                cin = p.desc["cin"]
+                steps = [(addrs[name] + (n * C + q0) * H * W * 2, cin * H * W * 2, pp)
+                         for n, pp in enumerate(cur)]
+                stores, positions = self._stores(p, out, prog.result_shape)
+                tiles.append(Tile(steps, stores, positions))
+                cur = []
+            return tiles
+        key = "x" if "x" in tensors else "dy"
+        _, C, H, W = tensors[key].shape
+        cur = []
+        for n, q0, c0, p in sample_passes(op, tensors, params, key, **kw):
+            cur.append((addrs[key] + (n * C + q0) * H * W * 2, p.desc["cin"] * H * W * 2, p))
+            if p.desc["drain"]:
+                stores, positions = self._stores(p, out, out_shape, n0=n)
+                tiles.append(Tile(cur, stores, positions))
+                cur = []
+        return tiles
+
+    def layer(self, op, tensors, params, *, addrs, out, out_shape, group, mode="multicast"):
+        """Append ``op`` on ``tensors`` (named as the golden model's ops: ``x``, ``dy``,
+        ``w``) with its ``params``: the tensors it streams are read at ``addrs`` (name to
+        byte address, NCHW int16), its result of ``out_shape`` is written at ``out``. It
+        runs on the cores of ``group`` (a list of core indices): tiles whose inputs are the
+        same read them once for the cores that share them (``multicast``), or each core
+        reads its own (``unicast``)."""
+        info = self.info
         if mode not in ("multicast", "unicast"):
             raise ValueError(f"mode must be 'multicast' or 'unicast', got {mode!r}")
         if not group or len(set(group)) != len(group) or not all(0 <= c < info.cores for c in group):
             raise ValueError(f"group must be distinct core indices below {info.cores}, got {group!r}")
-        key = "x" if "x" in tensors else "dy"
-        _, C, H, W = tensors[key].shape
-        N, Co, P = out_shape[0], out_shape[1], out_shape[2] * out_shape[3]
-        if Co % lanes:
-            raise ValueError(f"{op}: {Co} output channels do not fill the {lanes} lanes")
-        if P > info.max_positions or P % (info.bus_bytes // 2):
-            raise ValueError(f"{op}: a tile of {P} positions does not fit the store adapters "
-                             f"(at most {info.max_positions}, a multiple of {info.bus_bytes // 2})")
-        passes = sample_passes(op, tensors, params, key, lanes=lanes,
-                               weight_depth=info.core.weight_depth, out_depth=info.core.out_depth)
-        for c in group:
-            self._reg(f"cluster_positions_{c}", P)
+        tiles = self._tiles(op, tensors, params, addrs, out, out_shape)
+        bad = {t.positions for t in tiles if t.positions > info.max_positions
+               or t.positions % (info.bus_bytes // 2)}
+        if bad:
+            raise ValueError(f"{op}: a tile of {min(bad)} outputs per lane does not fit the store "
+                             f"adapters (at most {info.max_positions}, a multiple of "
+                             f"{info.bus_bytes // 2})")
         self._reg("engine_mode", ld_mode="bypass", st_mode="off", st_discard=0, ld_relu=1)
-        tiles = {}                          # (sample, c0) -> [(q0, pass)]
-        for n, q0, c0, p in passes:
-            tiles.setdefault((n, c0), []).append((q0, p))
-        T = Co // lanes
         G = len(group)
-        # the work: rounds, each a list of (core, sample, c0) run side by side
         rounds = []
         if mode == "multicast":
-            for n in range(N):
-                for r in range(0, T, G):
-                    rounds.append([(group[j], n, (r + j) * lanes) for j in range(min(G, T - r))])
+            by_key = {}
+            for t in tiles:
+                by_key.setdefault(t.key, []).append(t)
+            for same in by_key.values():
+                rounds += [same[r:r + G] for r in range(0, len(same), G)]
         else:
-            for n0 in range(0, N, G):
-                for t in range(T):
-                    rounds.append([(group[j], n0 + j, t * lanes) for j in range(min(G, N - n0))])
+            rounds = [tiles[r:r + G] for r in range(0, len(tiles), G)]
         for work in rounds:
-            lists = [tiles[(n, c0)] for _, n, c0 in work]
-            for j in range(len(lists[0])):
-                step = [(core, n, c0, *lists[k][j]) for k, (core, n, c0) in enumerate(work)]
-                self._step(step, mode, inp, out, C, H, W, Co, P)
-        self.tiles += N * T
+            cores = group[:len(work)]
+            for core, t in zip(cores, work):
+                if self._positions.get(core) != t.positions:
+                    if core in self._positions:
+                        self._wait_stores()       # its earlier tiles are out first
+                    self._reg(f"cluster_positions_{core}", t.positions)
+                    self._positions[core] = t.positions
+            for j in range(max(len(t.steps) for t in work)):
+                self._step([(core, t, t.steps[j]) for core, t in zip(cores, work)
+                            if j < len(t.steps)], mode, last=j)
 
-    def _step(self, step, mode, inp, out, C, H, W, Co, P):
-        """One pass on each core of ``step`` (``(core, sample, c0, q0, pass)``)."""
-        lanes = self.info.core.lanes
+    def _step(self, step, mode, last):
+        """One pass on each core of ``step`` (``(core, tile, (addr, nbytes, pass))``)."""
         mask = sum(1 << core for core, *_ in step)
-        beats = [pass_beats(self.info.core, p) for *_, p in step]
+        beats = [pass_beats(self.info.core, s[2]) for _, _, s in step]
         if all(b == beats[0] for b in beats):
             self._core(mask, beats[0])          # the same beats: multicast them
         else:
             for (core, *_), b in zip(step, beats):
                 self._core(1 << core, b)
-        cin = step[0][4].desc["cin"]
-        nbytes = cin * H * W * 2
-        if mode == "multicast":
-            _, n, _, q0, p = step[0]
-            self.program.append(instr("GEOM", mask=mask, cin=cin, in_h=p.desc["in_h"],
+        loads = {}                              # (addr, nbytes) -> (mask, pass)
+        for core, _, (addr, nbytes, p) in step:
+            k = (addr, nbytes) if mode == "multicast" else (addr, nbytes, core)
+            m, _ = loads.get(k, (0, p))
+            loads[k] = (m | 1 << core, p)
+        for k, (m, p) in loads.items():
+            self.program.append(instr("GEOM", mask=m, cin=p.desc["cin"], in_h=p.desc["in_h"],
                                       in_w=p.desc["in_w"]))
-            self.program.append(instr("LOAD", tag=0, mask=mask, length=nbytes,
-                                      addr=inp + (n * C + q0) * H * W * 2))
-        else:
-            for core, n, c0, q0, p in step:
-                self.program.append(instr("GEOM", mask=1 << core, cin=cin, in_h=p.desc["in_h"],
-                                          in_w=p.desc["in_w"]))
-                self.program.append(instr("LOAD", tag=0, mask=1 << core, length=nbytes,
-                                          addr=inp + (n * C + q0) * H * W * 2))
-        for core, n, c0, q0, p in step:
+            self.program.append(instr("LOAD", tag=0, mask=m, length=k[1], addr=k[0]))
+        for core, t, (_, _, p) in step:
             if p.desc["drain"]:
-                self.program.append(instr("STORE", core=core, length=lanes * P * 2,
-                                          addr=out + (n * Co + c0) * P * 2))
+                for addr, nbytes in t.stores:
+                    self.program.append(instr("STORE", core=core, length=nbytes, addr=addr))
+                self.stores += len(t.stores)
 
     def finish(self, snapshot=None):
         """Wait for every tile stored and the engine's DMA idle, write the counters to
         ``snapshot`` (a byte address) if given, then END."""
-        st = self.info.regmap["cluster_stored"]
-        self.program.append(instr("POLL", reg=st.addr, cond=Cond.GE, mask=0xFFFF_FFFF,
-                                  value=self.tiles))
+        self._wait_stores()
         status = self.info.regmap["engine_status"]
         busy = reg_encode(status, rd_busy=1, wr_busy=1)
         self.program.append(instr("POLL", reg=status.addr, cond=Cond.EQ, mask=busy, value=0))

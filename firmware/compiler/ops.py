@@ -50,7 +50,7 @@ def lane_weights(op, w):
 def compile_op(op, tensors, *, lanes, weight_depth, out_depth, stride=1, padding=0,
                output_padding=0, kernel_size=None, input_hw=None, shift=0,
                activation="identity", slope_shift=2, bias=None, out_mask=None, dense=False,
-               balance=True, audit=False):
+               balance=True, audit=False, pack_samples=True):
     """A :class:`~.program.Program` computing ``op`` on ``tensors`` (a dict named as the
     golden API) on a core of ``lanes`` lanes with ``weight_depth`` operand words and
     ``out_depth`` accumulator words per lane.
@@ -58,6 +58,10 @@ def compile_op(op, tensors, *, lanes, weight_depth, out_depth, stride=1, padding
     ``balance`` (FP and EP with ``out_mask``): fill the lanes in
     :func:`~.passes.balanced_channel_order`, so that lanes of one pass have similar work;
     ``False`` keeps the natural channel order (the baseline of the balancing).
+
+    ``pack_samples`` (FP and EP): with fewer output channels than lanes, the idle lanes
+    take further samples (the descriptor's ``slots``); ``False`` leaves them idle, one
+    sample per pass (what the accelerator's load path streams).
 
     ``audit`` (FP and EP with ``out_mask``): compute every tap and apply the
     mask at the drain (``skip_mask = 0``, ``mask_out = 1``). The result is the
@@ -79,5 +83,6 @@ def compile_op(op, tensors, *, lanes, weight_depth, out_depth, stride=1, padding
     if wl.shape[1] != inp.shape[1]:
         raise ValueError(f"{op}: the input has {inp.shape[1]} channels but the weights expect {wl.shape[1]}")
     passes = fp_passes(inp, np.ascontiguousarray(wl), spec.transposed, out_hw, stride, padding,
-                       bias=bias, out_mask=out_mask, balance=balance, audit=audit, **common)
+                       bias=bias, out_mask=out_mask, balance=balance, audit=audit,
+                       pack_samples=pack_samples, **common)
     return Program(op, passes, (inp.shape[0], wl.shape[0], *out_hw), lanes)

@@ -153,14 +153,14 @@ def input_chunk(cin, k, weight_depth):
 
 def fp_passes(inp, wl, transposed, out_hw, stride, padding, *, lanes, weight_depth,
               out_depth, shift, activation, slope, bias, out_mask, dense, balance=True,
-              audit=False):
+              audit=False, pack_samples=True):
     """The passes of ``y[n, co] = Σ_ci inp[n, ci] ⋆ wl[co, ci]`` (``⋆``: a convolution,
     transposed when ``transposed``), ``y`` of ``out_hw``.
 
     ``inp``: ``[N, C_in, H, W]``; ``wl``: the lane weights ``[C_out, C_in, K, K]``.
     ``bias`` (per output channel), ``out_mask`` (``[N, C_out, *out_hw]`` bool) and the
     output stage (``shift``, ``activation``, ``slope``) as the core applies them;
-    ``balance`` and ``audit`` as :func:`~.ops.compile_op` documents. A lane computes one
+    ``balance``, ``audit`` and ``pack_samples`` as :func:`~.ops.compile_op` documents. A lane computes one
     output map; ``out_depth`` must hold it.
     """
     n_s, cin, h, w = inp.shape
@@ -169,7 +169,7 @@ def fp_passes(inp, wl, transposed, out_hw, stride, padding, *, lanes, weight_dep
     if map_words(*out_hw) > out_depth:
         raise ValueError(f"output map {out_hw} exceeds the lane accumulator ({out_depth} words; "
                          f"a map takes out_h x 2**ceil(log2(out_w)) words)")
-    group = min(lanes, _pow2_ceil(cout))
+    group = min(lanes, _pow2_ceil(cout)) if pack_samples else lanes
     slots = lanes // group
     chunk = input_chunk(cin, k, weight_depth)
     passes = []

@@ -45,7 +45,9 @@ class SystemHost:
         n = self.info.snapshot_bytes
         self.mem.region("snapshot_start", n)
         self.mem.region("snapshot_end", n)
-        plan = LayerPlan(self.info, Blobs(self.blob_base, max(16, self.info.bus_bytes)))
+        scratch = self.mem.region("scratch", 2 * self.info.max_positions)
+        plan = LayerPlan(self.info, Blobs(self.blob_base, max(16, self.info.bus_bytes)),
+                         scratch=scratch)
         plan.start(snapshot=self.mem.regions["snapshot_start"])
         return plan
 
