@@ -72,6 +72,41 @@ def test_load_adapter(words, keep_zero, seed):
     assert got == want
 
 
+@pytest.mark.parametrize("words,seed", [(4, 6), (2, 7)])
+def test_load_adapter_on_1x1_maps(words, seed):
+    """1×1 maps (a latent vector): a word holds ``words`` channels; passes of 1×1 maps and
+    of ordinary maps mixed."""
+    rng = random.Random(seed)
+    dut = LoadToElements(lanes=4, words=words, data_width=DW, coord_bits=6)
+    passes = []
+    for k in range(6):
+        cin = words * rng.randint(1, 3)
+        shape = (cin, 1, 1) if k % 2 == 0 else (rng.randint(1, 2), 2, words)
+        t = np.array([rng.choice([0, 1, -7, 300]) for _ in range(int(np.prod(shape)))]).reshape(shape)
+        passes.append((shape, t))
+    geoms, ld_words, want = [], [], []
+    for (cin, h, w), t in passes:
+        geoms.append({"cin": cin, "in_h": h, "in_w": w})
+        flat = t.reshape(-1)
+        ld_words += [{"data": _word(flat[a:a + words]), "mask": 0} for a in range(0, flat.size, words)]
+        idx = list(np.ndindex(t.shape))
+        for n, (c, i, j) in enumerate(idx):
+            last = n == len(idx) - 1
+            v = int(t[c, i, j])
+            if v or last:
+                want.append((int(v != 0), c, i, j, v, int(last)))
+    got = []
+
+    async def sink(ctx):
+        for p in await _take_then_quiet(ctx, dut.o, len(want), rng, dut.o.valid, dut.geom.valid, dut.error):
+            s = p.slot[0]
+            got.append((int(s.valid), int(s.ci), int(s.i), int(s.j), int(s.value), int(p.end)))
+
+    simulate(dut, {"words": source(dut.i, ld_words, rng=rng), "geometries": source(dut.geom, geoms, rng=rng),
+                   "sink": sink}, budget=40 * len(ld_words) + 10 * len(want) + 200)
+    assert got == want
+
+
 def test_load_adapter_refuses_bad_geometry():
     """A row that is not a multiple of the word, or a zero field: the geometry is dropped,
     ``error`` is set, and the next good pass runs normally."""
@@ -115,6 +150,36 @@ def test_store_adapter(lanes, words, seed):
 
     simulate(dut, {"beats": source(dut.i, beats, rng=rng), "sink": sink},
              budget=20 * len(want) + 10 * len(beats) + 200)
+    assert got == want
+
+
+@pytest.mark.parametrize("lanes,words", [(4, 2), (8, 4), (4, 4)])
+def test_store_adapter_one_position(lanes, words):
+    """Tiles of one position (1×1 maps): each beat leaves as its lanes, ``words`` at a time;
+    then tiles of 2·words positions through the banks as usual."""
+    rng = random.Random(lanes * words)
+    dut = OutputsToMaps(lanes=lanes, words=words, data_width=DW, max_positions=4 * words)
+    one = [[rng.randint(-32768, 32767) for _ in range(lanes)] for _ in range(5)]
+    many = [np.array([[rng.randint(-999, 999) for _ in range(lanes)] for _ in range(2 * words)])
+            for _ in range(2)]
+    got = []
+
+    async def bench(ctx):
+        ctx.set(dut.positions, 1)
+        beats = [[{"value": v, "mask": 0} for v in row] for row in one]
+        await put(ctx, dut.i, beats, rng=rng, idle=0.3)
+
+    async def sink(ctx):
+        words_one = await _take_then_quiet(ctx, dut.o, len(one) * lanes // words, rng, dut.o.valid, dut.error)
+        got.extend(int(p) for p in words_one)
+        ctx.set(dut.positions, 2 * words)
+        beats = [[{"value": int(v), "mask": 0} for v in row] for t in many for row in t]
+        await put(ctx, dut.i, beats, idle=0)
+        got.extend(int(p) for p in await take(ctx, dut.o, 2 * 2 * lanes, stall=0))
+
+    simulate(dut, {"one": bench, "sink": sink}, budget=2000)
+    want = [_word(row[a:a + words]) for row in one for a in range(0, lanes, words)]
+    want += [_word(t[a:a + words, l]) for t in many for l in range(lanes) for a in range(0, 2 * words, words)]
     assert got == want
 
 

@@ -81,12 +81,19 @@ def run_layers(system, layers, *, seed=0, stall=0.2, cycles=400_000, budget=20_0
                 if name in L["tensors"]:
                     await host.mem.put(f"{name}{k}", L["tensors"][name])
                     addrs[name] = host.mem.regions[f"{name}{k}"]
-            host.mem.region(f"out{k}", want.size * 2)
+            oc = L.get("out_channels") or want.shape[1]
+            stored = (want.shape[0], oc, *want.shape[2:])
+            host.mem.region(f"out{k}", int(np.prod(stored)) * 2)
             plan.layer(L["op"], L["tensors"], L["params"], addrs=addrs,
                        out=host.mem.regions[f"out{k}"], out_shape=want.shape,
-                       group=L["group"], mode=L["mode"])
+                       group=L["group"], mode=L["mode"], out_channels=L.get("out_channels"))
         got["retired"], got["counters"] = await host.run(plan, cycles=cycles, budget=budget)
-        got["out"] = [await host.mem.get(f"out{k}", L["want"].shape) for k, L in enumerate(layers)]
+        got["out"] = []
+        for k, L in enumerate(layers):
+            shape = L["want"].shape
+            oc = L.get("out_channels") or shape[1]
+            full = await host.mem.get(f"out{k}", (shape[0], oc, *shape[2:]))
+            got["out"].append(full[:, :shape[1]])
         got["cluster"] = {name: await bus.read(f"cluster_{name}")
                           for name in ("ld_bytes", "mcast_bytes", "stored")}
 
@@ -179,4 +186,18 @@ def test_fewer_output_channels_than_lanes():
     want, _ = reference_result(op, tensors, **params)
     got = run_layers(tiny_system(2), [dict(op=op, tensors=tensors, params=params, want=want,
                                            group=[0, 1], mode="unicast")])
+    assert np.array_equal(got["out"][0], want)
+
+
+@pytest.mark.parametrize("layer,cut,out_channels", [("G1", (8, 8), None), ("D3", (8, 1), 4)],
+                         ids=["G1-latent-1x1-in", "D3-logit-1x1-out"])
+def test_one_by_one_maps(layer, cut, out_channels):
+    """The latent vector (G1's 1×1 input: a load word holds several channels) and the
+    logits (D3's 1×1 output, one channel: the tile leaves as the beat itself, into
+    channels padded to the lanes)."""
+    op, tensors, params = dcgan_case(layer, "FP", samples=2, cut=cut)
+    want, _ = reference_result(op, tensors, **params)
+    got = run_layers(tiny_system(2), [dict(op=op, tensors=tensors, params=params, want=want,
+                                           group=[0, 1], mode="unicast",
+                                           out_channels=out_channels)])
     assert np.array_equal(got["out"][0], want)

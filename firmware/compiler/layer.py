@@ -181,8 +181,10 @@ class LayerPlan:
             self.program.append(instr("SNAPSHOT", addr=snapshot))
 
     # --- the tiles of a layer ---------------------------------------------------------
-    def _stores(self, p, out, shape, n0=0):
-        """Where pass ``p``'s drained words go: each lane's place in the result, as runs."""
+    def _stores(self, p, out, shape, n0=0, c0=None):
+        """Where pass ``p``'s drained words go: each lane's place in the result (of the
+        stored ``shape``), as runs. An idle lane's words go to its padding channel
+        ``c0 + lane`` when the stored shape has one (FP/EP), else to the scratch region."""
         bb, positions = self.info.bus_bytes, None
         stores = []
         for place in p.places:
@@ -190,7 +192,11 @@ class LayerPlan:
                 continue
             index, sub = place
             positions = int(np.prod(sub))
-        for place in p.places:
+        places = list(p.places)
+        if c0 is not None:
+            places = [(((0, c0 + lane), None) if pl is None and c0 + lane < shape[1] else pl)
+                      for lane, pl in enumerate(places)]
+        for place in places:
             if place is None:
                 if self.scratch is None:
                     raise ValueError("a layer with idle lanes needs a scratch region")
@@ -201,14 +207,15 @@ class LayerPlan:
             index = (index[0] + n0, *index[1:]) if n0 else index
             for first, count in runs(shape, index):
                 addr, nbytes = out + 2 * first, 2 * count
-                if addr % bb or nbytes % bb:
-                    raise ValueError(f"a run of {count} outputs at element {first} is not "
-                                     f"whole {bb}-byte bus words: the store path cannot "
-                                     f"write it")
                 if stores and stores[-1][0] + stores[-1][1] == addr and stores[-1][0] != self.scratch:
                     stores[-1] = (stores[-1][0], stores[-1][1] + nbytes)     # one run
                 else:
                     stores.append((addr, nbytes))
+        for addr, nbytes in stores:
+            if addr % bb or nbytes % bb:
+                raise ValueError(f"a run of {nbytes // 2} outputs at byte {addr - out} of the "
+                                 f"result is not whole {bb}-byte bus words: the store path "
+                                 f"cannot write it (pad the stored channels: out_channels)")
         return stores, positions
 
     def _tiles(self, op, tensors, params, addrs, out, out_shape):
@@ -244,30 +251,36 @@ class LayerPlan:
         for n, q0, c0, p in sample_passes(op, tensors, params, key, **kw):
             cur.append((addrs[key] + (n * C + q0) * H * W * 2, p.desc["cin"] * H * W * 2, p))
             if p.desc["drain"]:
-                stores, positions = self._stores(p, out, out_shape, n0=n)
+                stores, positions = self._stores(p, out, out_shape, n0=n, c0=c0)
                 tiles.append(Tile(cur, stores, positions))
                 cur = []
         return tiles
 
-    def layer(self, op, tensors, params, *, addrs, out, out_shape, group, mode="multicast"):
+    def layer(self, op, tensors, params, *, addrs, out, out_shape, group, mode="multicast",
+              out_channels=None):
         """Append ``op`` on ``tensors`` (named as the golden model's ops: ``x``, ``dy``,
         ``w``) with its ``params``: the tensors it streams are read at ``addrs`` (name to
         byte address, NCHW int16), its result of ``out_shape`` is written at ``out``. It
         runs on the cores of ``group`` (a list of core indices): tiles whose inputs are the
         same read them once for the cores that share them (``multicast``), or each core
-        reads its own (``unicast``)."""
+        reads its own (``unicast``). ``out_channels``: FP/EP: the channels of the stored
+        result when above ``out_shape``'s (padding channels, written with the idle lanes'
+        words, so a tile of 1×1 maps is whole bus words)."""
         info = self.info
+        if out_channels is not None:
+            out_shape = (out_shape[0], max(out_channels, out_shape[1]), *out_shape[2:])
         if mode not in ("multicast", "unicast"):
             raise ValueError(f"mode must be 'multicast' or 'unicast', got {mode!r}")
         if not group or len(set(group)) != len(group) or not all(0 <= c < info.cores for c in group):
             raise ValueError(f"group must be distinct core indices below {info.cores}, got {group!r}")
         tiles = self._tiles(op, tensors, params, addrs, out, out_shape)
+        words, lanes = info.bus_bytes // 2, info.core.lanes
         bad = {t.positions for t in tiles if t.positions > info.max_positions
-               or t.positions % (info.bus_bytes // 2)}
+               or (t.positions % words if t.positions != 1 else lanes % words)}
         if bad:
             raise ValueError(f"{op}: a tile of {min(bad)} outputs per lane does not fit the store "
-                             f"adapters (at most {info.max_positions}, a multiple of "
-                             f"{info.bus_bytes // 2})")
+                             f"adapters (at most {info.max_positions}, 1 or a multiple of "
+                             f"{words})")
         self._reg("engine_mode", ld_mode="bypass", st_mode="off", st_discard=0, ld_relu=1)
         G = len(group)
         rounds = []

@@ -92,9 +92,9 @@ class LoadToElements(wiring.Component):
 
     Bad input
     ---------
-    A geometry with a zero field, or with ``in_w`` not a multiple of ``words`` (a word
-    would cross a row), is taken off ``geom`` without consuming any word and sets
-    ``error``.
+    A geometry with a zero field, with ``in_w`` not a multiple of ``words`` (a word
+    would cross a row), or of 1×1 maps with ``cin`` not a multiple of ``words``, is taken
+    off ``geom`` without consuming any word and sets ``error``.
 
     Raises
     ------
@@ -131,22 +131,25 @@ class LoadToElements(wiring.Component):
         s = (R - 1).bit_length()
         g = self.geom.payload
 
+        # 1×1 maps: a word holds ``words`` channels' elements (ci advances within the word)
+        flat = Signal()
+        m.d.comb += flat.eq((g.in_h == 1) & (g.in_w == 1) & (R > 1))
         bad = Signal()
         m.d.comb += bad.eq((g.cin == 0) | (g.in_h == 0) | (g.in_w == 0) |
-                           ((g.in_w[:s] != 0) if s else 0))
+                           Mux(flat, (g.cin[:s] != 0) if s else 0, (g.in_w[:s] != 0) if s else 0))
 
         # Coordinates of the next word to take.
         nci, ni, nj = Signal(cb), Signal(cb), Signal(cb)
         row_end = nj + R == g.in_w
         map_end = row_end & (ni + 1 == g.in_h)
-        pass_end = map_end & (nci + 1 == g.cin)
+        pass_end = Mux(flat, nci + R == g.cin, map_end & (nci + 1 == g.cin))
 
         # The held word: its values, the elements still to send, its coordinates.
         full = Signal()
         vals = Signal(R * dw)
         pend = Signal(R)
         hci, hi, hj = Signal(cb), Signal(cb), Signal(cb)
-        hlast = Signal()
+        hlast, hflat = Signal(), Signal()
 
         # Lowest pending element.
         k = Signal(range(R))
@@ -162,7 +165,8 @@ class LoadToElements(wiring.Component):
         m.d.comb += [
             self.o.valid.eq(full),
             slot.valid.eq(value != 0),
-            slot.ci.eq(hci), slot.i.eq(hi), slot.j.eq(hj + k), slot.value.eq(value),
+            slot.ci.eq(Mux(hflat, hci + k, hci)), slot.i.eq(hi),
+            slot.j.eq(Mux(hflat, hj, hj + k)), slot.value.eq(value),
             self.o.payload.end.eq(is_end),
         ]
         with m.If(self.keep_zero):
@@ -188,8 +192,10 @@ class LoadToElements(wiring.Component):
             new = Signal(R)
             m.d.comb += new.eq(Mux(self.keep_zero, (1 << R) - 1, nz) | (pass_end << (R - 1)))
             m.d.sync += [vals.eq(x), pend.eq(new), full.eq(new != 0), hci.eq(nci), hi.eq(ni),
-                         hj.eq(nj), hlast.eq(pass_end)]
-            with m.If(row_end):
+                         hj.eq(nj), hlast.eq(pass_end), hflat.eq(flat)]
+            with m.If(flat):
+                m.d.sync += nci.eq(Mux(pass_end, 0, nci + R))
+            with m.Elif(row_end):
                 m.d.sync += nj.eq(0)
                 with m.If(map_end):
                     m.d.sync += ni.eq(0)

@@ -74,8 +74,10 @@ class OutputsToMaps(wiring.Component):
 
     Bad input
     ---------
-    A ``positions`` that is 0, not a multiple of ``words`` or above ``max_positions``: the
-    beats are consumed and dropped, nothing is sent, and ``error`` is set.
+    A ``positions`` that is 0, not a multiple of ``words`` (except 1, for 1×1 maps, when
+    ``lanes`` is a multiple of ``words``: each beat then leaves as ``lanes/words`` words)
+    or above ``max_positions``: the beats are consumed and dropped, nothing is sent, and
+    ``error`` is set.
 
     Raises
     ------
@@ -111,9 +113,13 @@ class OutputsToMaps(wiring.Component):
         L, R, dw, D = self.lanes, self.words, self.dw, self.depth
         s = (R - 1).bit_length()
 
+        # One position per tile (1×1 maps): a beat is already map-major; it leaves as
+        # lanes/words words through a holding register, not the banks.
+        one = Signal()
+        m.d.comb += one.eq((self.positions == 1) & (R > 1))
         bad = Signal()
         m.d.comb += bad.eq((self.positions == 0) | (self.positions > self.max_positions) |
-                           ((self.positions[:s] != 0) if s else 0))
+                           Mux(one, L % R != 0, (self.positions[:s] != 0) if s else 0))
         last_word = Signal(range(D))
         m.d.comb += last_word.eq((self.positions >> s) - 1)
 
@@ -128,8 +134,10 @@ class OutputsToMaps(wiring.Component):
         # ---- write side: one core beat (every lane at one position) per cycle ----
         wbuf = Signal()
         wpos = Signal(range(self.max_positions))
-        m.d.comb += self.i.ready.eq(bad | ~full.bit_select(wbuf, 1))
-        wtake = self.i.valid & self.i.ready & ~bad
+        hold, held = Signal(max(L, R) * dw), Signal()
+        hword = Signal(range(max(1, L // R)))
+        m.d.comb += self.i.ready.eq(bad | Mux(one, ~held, ~full.bit_select(wbuf, 1)))
+        wtake = self.i.valid & self.i.ready & ~bad & ~one
         beat = Cat(*[self.i.payload[l].value for l in range(L)])
         for b, (wp, _) in enumerate(banks):
             m.d.comb += [wp.addr.eq(Mux(wbuf, D, 0) + (wpos >> s)), wp.data.eq(beat),
@@ -145,14 +153,17 @@ class OutputsToMaps(wiring.Component):
         rlane = Signal(range(L))
         rword = Signal(range(D))
         sel = Signal(range(L))            # the lane of the word in the read registers
-        advance = ~self.o.valid | self.o.ready
+        b_valid = Signal()           # the banked path's word is offered
+        advance = ~b_valid | self.o.ready
         issue = advance & full.bit_select(rbuf, 1) & ~bad
         rdone = issue & (rlane == L - 1) & (rword == last_word)
         for _, rp in banks:
             m.d.comb += [rp.addr.eq(Mux(rbuf, D, 0) + rword), rp.en.eq(advance)]
-        m.d.comb += self.o.payload.eq(Cat(*[rp.data.word_select(sel, dw) for _, rp in banks]))
+        m.d.comb += [self.o.valid.eq(Mux(one, held, b_valid)),
+                     self.o.payload.eq(Mux(one, hold.word_select(hword, R * dw),
+                                           Cat(*[rp.data.word_select(sel, dw) for _, rp in banks])))]
         with m.If(advance):
-            m.d.sync += [self.o.valid.eq(issue), sel.eq(rlane)]
+            m.d.sync += [b_valid.eq(issue), sel.eq(rlane)]
         with m.If(issue):
             with m.If(rword == last_word):
                 m.d.sync += rword.eq(0)
@@ -162,6 +173,14 @@ class OutputsToMaps(wiring.Component):
                     m.d.sync += rlane.eq(rlane + 1)
             with m.Else():
                 m.d.sync += rword.eq(rword + 1)
+
+        # 1×1 maps: the holding register
+        with m.If(self.i.valid & self.i.ready & ~bad & one):
+            m.d.sync += [hold.eq(beat), held.eq(1), hword.eq(0)]
+        with m.If(one & held & self.o.ready):
+            m.d.sync += hword.eq(hword + 1)
+            with m.If(hword == L // R - 1):
+                m.d.sync += held.eq(0)
 
         # Each buffer's full bit: set by its last write, cleared by its last read (a buffer
         # is written only while empty and read only while full, so never both at once).
