@@ -122,6 +122,12 @@ class ConvLayer:
         self.grads = {}
         self.cache = None
         self.record = {}
+        #: None, or what runs the layer's FP, EP and WG in fixed point instead of NumPy:
+        #: an object with ``run(layer, phase, op, tensors, params, expect)`` returning the
+        #: op's result (``phase``: "FP", "EP", "WG"; ``op``, ``tensors``, ``params`` as
+        #: :func:`~ganforge.golden.reference_result` takes them; ``expect``: the golden
+        #: result). The shifts stay the golden model's choice.
+        self.device = None
 
     # --- the device operations -------------------------------------------------
     def _fp(self, x, w):
@@ -152,6 +158,14 @@ class ConvLayer:
             y, mask = F.output_stage(acc, shift, ar.width, self.activation, self.slope_shift, bias)
             if self.eors is not None:
                 y, mask = self._eors(x.q, wq.q, bias, shift, y, mask, ar)
+            elif self.device is not None:
+                params = dict(stride=self.stride, padding=self.padding, shift=shift,
+                              activation=self.activation, slope_shift=self.slope_shift)
+                if bias is not None:
+                    params["bias"] = bias
+                y = self.device.run(self, "FP", "conv_transpose" if self.transposed else "conv",
+                                    {"x": x.q, "w": wq.q}, params, y)
+                mask = y > 0            # the output stage's mask: pre > 0, so y > 0
             out = QT(y, facc - shift)
             self.cache = (x, wq, mask)
             self.record.update(shift=shift, w_frac=wq.frac, x_frac=x.frac, y_frac=out.frac)
@@ -178,18 +192,35 @@ class ConvLayer:
             self.eors_totals[key] = self.eors_totals.get(key, 0) + value
         return eors_apply(y, mask, pred)
 
+    def _on_device(self, phase, t, op, tensors, params, frac):
+        """``t`` (the golden requantised result, a :class:`QT` of ``frac - shift`` fraction
+        bits), or the device's result of ``op`` with the same shift when a device is set."""
+        if self.device is None:
+            return t
+        shift = frac - t.frac
+        return QT(self.device.run(self, phase, op, tensors, dict(params, shift=shift), t.q), t.frac)
+
     def backward(self, dy, ar, need_input_grad=True):
         """EP and WG: returns the error at the layer input (or None); fills ``grads``."""
         x, wq, mask = self.cache
         in_hw = x.q.shape[2:]
         if ar.fixed:
             dpre = F.activation_backward(dy.q, mask, self.activation, self.slope_shift)
-            dw = ar.requantize_auto(self._wg(x.q, dpre), x.frac + dy.frac)
+            geo = dict(stride=self.stride, padding=self.padding)
+            dw = self._on_device("WG", ar.requantize_auto(self._wg(x.q, dpre), x.frac + dy.frac),
+                                 "conv_transpose_weight_grad" if self.transposed else "conv_weight_grad",
+                                 {"x": x.q, "dy": dpre}, dict(geo, kernel_size=self.k),
+                                 x.frac + dy.frac)
             self.grads["w"] = ar.to_float(dw)
             if "b" in self.params:
                 self.grads["b"] = F.dequantize(dpre.sum(axis=(0, 2, 3)), dy.frac)
-            dx = ar.requantize_auto(self._ep(dpre, wq.q, in_hw), dy.frac + wq.frac) \
-                if need_input_grad else None
+            dx = None
+            if need_input_grad:
+                ep = dict(geo) if self.transposed else dict(geo, input_hw=tuple(in_hw))
+                dx = self._on_device("EP", ar.requantize_auto(self._ep(dpre, wq.q, in_hw),
+                                                              dy.frac + wq.frac),
+                                     "conv_transpose_input_grad" if self.transposed else "conv_input_grad",
+                                     {"dy": dpre, "w": wq.q}, ep, dy.frac + wq.frac)
         else:
             dpre = _act_backward_float(dy.q, mask, self.activation, self.slope_shift)
             self.grads["w"] = self._wg(x.q, dpre)

@@ -70,8 +70,11 @@ def _bce_grad(logits, target):
 
 
 def train_dcgan(arith, iterations=1500, batch=64, seed=0, lr=2e-4, d_activation="relu",
-                progress=None, data=None, eors=None):
+                progress=None, data=None, eors=None, device=None):
     """Train the DCGAN; returns a dict with ``G``, ``D``, ``losses`` and ``eors_totals``.
+
+    ``device``: None, or what runs every layer's FP, EP and WG (fixed point only; see
+    :attr:`ConvLayer.device <.nn.ConvLayer>`): the accelerator, in the system's runtime.
 
     ``progress``: optional callable ``progress(i, iterations, info)`` for a progress bar.
     ``eors``: None, or :class:`~.eors.EorsKnobs` to train with EORS on (fixed point
@@ -83,6 +86,11 @@ def train_dcgan(arith, iterations=1500, batch=64, seed=0, lr=2e-4, d_activation=
     rng = np.random.default_rng(seed)
     images, _ = data if data is not None else load_digits16()
     g, d = build_dcgan(seed, d_activation, eors)
+    if device is not None:
+        if not arith.fixed:
+            raise ValueError("train_dcgan: a device runs the fixed-point arithmetic only")
+        for layer in g.layers + d.layers:
+            layer.device = device
     opt_g, opt_d = Adam(g, lr), Adam(d, lr)
     frac = _img_frac(arith)
     losses = []

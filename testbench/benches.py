@@ -13,7 +13,11 @@ JSON result the cocotb module wrote:
 * :func:`run_accel_chain`: conv → IN → ReLU → conv on the
   :class:`~ganforge.rtl.top.accelerator.Accelerator` (``tb_accel.py``);
 * :func:`run_rolin_flow`: the i2i generator's FP and EP through the
-  :class:`~ganforge.rtl.rolin.engine.RolinEngine` (``tb_rolin.py``).
+  :class:`~ganforge.rtl.rolin.engine.RolinEngine` (``tb_rolin.py``);
+* :func:`run_system_layers`: layer programs on the whole
+  :class:`~ganforge.rtl.top.system.System` (``tb_system.py``);
+* :func:`run_train_steps`: DCGAN training steps with every layer op on the System,
+  checked against the golden training (``tb_train.py``).
 
 ``throttle`` drops ``valid``/``ready`` at random on every stream; benchmarks
 run with it off.
@@ -24,7 +28,8 @@ from ganforge.rtl.core import SparseCore
 from ganforge.rtl.export import to_verilog
 from ganforge.testbench.runner import run_bench
 
-__all__ = ["simulate_program", "simulate_pipeline", "run_accel_chain", "run_rolin_flow", "FULL_CUT"]
+__all__ = ["simulate_program", "simulate_pipeline", "run_accel_chain", "run_rolin_flow",
+           "run_system_layers", "run_train_steps", "FULL_CUT"]
 
 #: T2's input channels, the IN's channels, T3's output channels, T2's input size: whole layers.
 FULL_CUT = (16, 32, 32, 16)
@@ -131,3 +136,42 @@ def run_rolin_flow(sim="icarus", build_root="build/sim", *, samples, modes=("on"
             "verbose": verbose}
     return run_bench(dut, "rolin_engine", "ganforge.testbench.tb_rolin", args, sim=sim,
                      build_root=build_root, quiet=quiet, log_file=log_file)
+
+
+def _system_design(system):
+    from ganforge.rtl.top.system import System
+    return _design(("System", repr(sorted(system.items()))), lambda: System(**system),
+                   "ganforge_system")
+
+
+def run_system_layers(layers, system, *, sim="icarus", throttle=0.3, seed=1,
+                      build_root="build/sim", quiet=True, mem_size=1 << 21, cycles=2_000_000,
+                      budget=20_000):
+    """Run ``testbench/tb_system.py`` on ``System(**system)`` (the keyword arguments, e.g.
+    :func:`~ganforge.config.system_from_config`'s): ``layers`` (specs ``{"layer": "T3", "samples", "cin", "cout", "hw", "group",
+    "mode"}``, cuts of the i2i generator's layers) compiled into one program, every AXI
+    channel paused with probability ``throttle``, the outputs and the cores' MACs checked
+    against the golden model. ``cycles``: the most cycles to wait for the interrupt;
+    ``budget``: the command processor's no-progress budget. Returns the bench's result:
+    ``cycles`` (from GO to the interrupt), ``counters`` (by name), ``retired`` and ``layers``
+    (per layer ``out_shape`` and ``in_bytes``)."""
+    dut, verilog = _system_design(system)
+    args = {"system": system, "layers": [dict(L) for L in layers], "throttle": throttle,
+            "seed": seed, "mem_size": mem_size, "cycles": cycles, "budget": budget}
+    return run_bench(dut, "ganforge_system", "ganforge.testbench.tb_system", args, sim=sim,
+                     build_root=build_root, quiet=quiet, verilog=verilog)
+
+
+def run_train_steps(system, *, steps=2, batch=2, seed=0, mode="multicast", sim="verilator",
+                    throttle=0.0, build_root="build/sim", quiet=True, mem_size=1 << 24,
+                    cycles=4_000_000, log_file=None):
+    """Run ``testbench/tb_train.py``: ``steps`` DCGAN training steps of ``batch`` samples
+    (:func:`~ganforge.golden.train_dcgan`, seed ``seed``) with every layer op a program on
+    ``System(**system)``, the parameters then compared with the golden training's. Returns
+    the bench's result: ``programs`` (per program: layer, phase, op, cycles, counters),
+    ``traffic`` (what the host moved), ``steps``, ``batch``, ``equal``."""
+    dut, verilog = _system_design(system)
+    args = {"system": system, "steps": steps, "batch": batch, "seed": seed, "mode": mode,
+            "throttle": throttle, "mem_size": mem_size, "cycles": cycles}
+    return run_bench(dut, "ganforge_system", "ganforge.testbench.tb_train", args, sim=sim,
+                     build_root=build_root, quiet=quiet, verilog=verilog, log_file=log_file)

@@ -173,3 +173,37 @@ def test_fixed_point_training_reaches_90_percent_of_float():
         res = train_dcgan(ar, iterations=1500, data=data)
         scores[fixed] = scorer.score(generate(res["G"], z, ar)[0])
     assert scores[True] >= 0.9 * scores[False], scores
+
+
+def test_a_device_runs_every_layer_op_of_the_training():
+    """The device hook (what the accelerator plugs into): every FP, EP and WG of the DCGAN's
+    training goes through it with an op, tensors and parameters that the op table's
+    references compute exactly as the training does; two steps with a device that answers
+    with those references leave the parameters bit-identical to the plain training."""
+    from ganforge.golden import reference_result
+    from ganforge.golden.nn import Arith
+    from ganforge.golden.train import train_dcgan
+
+    class Reference:
+        def __init__(self):
+            self.calls = []
+
+        def run(self, layer, phase, op, tensors, params, expect):
+            got, _ = reference_result(op, tensors, **params)
+            assert np.array_equal(got, expect), (layer.name, phase, op)
+            self.calls.append((layer.name, phase))
+            return got
+
+    dev = Reference()
+    a = train_dcgan(Arith(fixed=True), iterations=2, batch=2, seed=0, device=dev)
+    b = train_dcgan(Arith(fixed=True), iterations=2, batch=2, seed=0)
+    for net in "GD":
+        for la, lb in zip(a[net].layers, b[net].layers):
+            for k in la.params:
+                assert np.array_equal(la.params[k], lb.params[k]), (la.name, k)
+    # per step: G FP twice, D FP twice, D WG twice, D EP (D2, D3; then D1 too), G EP (G3,
+    # G2) and G WG
+    assert len(dev.calls) == 56
+    assert {p for _, p in dev.calls} == {"FP", "EP", "WG"}
+    with pytest.raises(ValueError, match="fixed-point"):
+        train_dcgan(Arith(fixed=False), iterations=1, batch=2, device=dev)

@@ -118,7 +118,7 @@ class Blobs:
 class Tile:
     """Passes that accumulate into one tile of a core and drain it once.
 
-    ``steps``: ``[(input address, input bytes, pass)]``; ``stores``: ``[(address, bytes)]``
+    ``steps``: ``[(input address, input bytes, pass, channels loaded)]``; ``stores``: ``[(address, bytes)]``
     of the drained words in the order they leave the core's store adapter; ``positions``:
     the words each lane drains; ``key``: the input sequence (tiles with equal keys can
     share their loads: multicast)."""
@@ -128,7 +128,7 @@ class Tile:
 
     @property
     def key(self):
-        return tuple((a, n) for a, n, _ in self.steps)
+        return tuple((a, n) for a, n, *_ in self.steps)
 
 
 def runs(shape, index):
@@ -218,7 +218,22 @@ class LayerPlan:
                                  f"cannot write it (pad the stored channels: out_channels)")
         return stores, positions
 
-    def _tiles(self, op, tensors, params, addrs, out, out_shape):
+    def _load(self, name, C, H, W, q0, cin, stored):
+        """The bytes a pass's ``cin`` channels from ``q0`` of tensor ``name`` load, and the
+        channels the load adapter counts: 1×1 maps are read in whole bus words, the extra
+        channels from the stored padding (zeros: dropped before the core)."""
+        words = self.info.bus_bytes // 2
+        load = cin
+        if (cin * H * W) % words:
+            if H * W != 1:
+                raise ValueError(f"{name}: a row of {W} elements is not whole bus words")
+            load = -(-cin // words) * words
+            if q0 + load > stored:
+                raise ValueError(f"{name}: 1×1 maps of {C} channels must be stored padded to a "
+                                 f"multiple of {words} channels (in_channels)")
+        return load * H * W * 2, load
+
+    def _tiles(self, op, tensors, params, addrs, out, out_shape, stored):
         info, lanes = self.info, self.info.core.lanes
         spec = op_spec(op)
         kw = dict(lanes=lanes, weight_depth=info.core.weight_depth, out_depth=info.core.out_depth)
@@ -238,8 +253,9 @@ class LayerPlan:
                 # first channel is where the lanes' places start
                 index = next(pl for pl in p.places if pl is not None)[0]
                 q0 = (index[1] if rel_conv else index[0]).start
-                cin = p.desc["cin"]
-                steps = [(addrs[name] + (n * C + q0) * H * W * 2, cin * H * W * 2, pp)
+                Cs = stored.get(name, C)
+                nbytes, load = self._load(name, C, H, W, q0, p.desc["cin"], Cs)
+                steps = [(addrs[name] + (n * Cs + q0) * H * W * 2, nbytes, pp, load)
                          for n, pp in enumerate(cur)]
                 stores, positions = self._stores(p, out, prog.result_shape)
                 tiles.append(Tile(steps, stores, positions))
@@ -247,9 +263,11 @@ class LayerPlan:
             return tiles
         key = "x" if "x" in tensors else "dy"
         _, C, H, W = tensors[key].shape
+        Cs = stored.get(key, C)
         cur = []
         for n, q0, c0, p in sample_passes(op, tensors, params, key, **kw):
-            cur.append((addrs[key] + (n * C + q0) * H * W * 2, p.desc["cin"] * H * W * 2, p))
+            nbytes, load = self._load(key, C, H, W, q0, p.desc["cin"], Cs)
+            cur.append((addrs[key] + (n * Cs + q0) * H * W * 2, nbytes, p, load))
             if p.desc["drain"]:
                 stores, positions = self._stores(p, out, out_shape, n0=n, c0=c0)
                 tiles.append(Tile(cur, stores, positions))
@@ -257,7 +275,7 @@ class LayerPlan:
         return tiles
 
     def layer(self, op, tensors, params, *, addrs, out, out_shape, group, mode="multicast",
-              out_channels=None):
+              out_channels=None, in_channels=None):
         """Append ``op`` on ``tensors`` (named as the golden model's ops: ``x``, ``dy``,
         ``w``) with its ``params``: the tensors it streams are read at ``addrs`` (name to
         byte address, NCHW int16), its result of ``out_shape`` is written at ``out``. It
@@ -265,7 +283,9 @@ class LayerPlan:
         same read them once for the cores that share them (``multicast``), or each core
         reads its own (``unicast``). ``out_channels``: FP/EP: the channels of the stored
         result when above ``out_shape``'s (padding channels, written with the idle lanes'
-        words, so a tile of 1×1 maps is whole bus words)."""
+        words, so a tile of 1×1 maps is whole bus words). ``in_channels``: name to the
+        channels a streamed tensor is stored with, when padded (1×1 maps are read in whole
+        bus words)."""
         info = self.info
         if out_channels is not None:
             out_shape = (out_shape[0], max(out_channels, out_shape[1]), *out_shape[2:])
@@ -273,7 +293,7 @@ class LayerPlan:
             raise ValueError(f"mode must be 'multicast' or 'unicast', got {mode!r}")
         if not group or len(set(group)) != len(group) or not all(0 <= c < info.cores for c in group):
             raise ValueError(f"group must be distinct core indices below {info.cores}, got {group!r}")
-        tiles = self._tiles(op, tensors, params, addrs, out, out_shape)
+        tiles = self._tiles(op, tensors, params, addrs, out, out_shape, dict(in_channels or {}))
         words, lanes = info.bus_bytes // 2, info.core.lanes
         bad = {t.positions for t in tiles if t.positions > info.max_positions
                or (t.positions % words if t.positions != 1 else lanes % words)}
@@ -305,7 +325,7 @@ class LayerPlan:
                             if j < len(t.steps)], mode, last=j)
 
     def _step(self, step, mode, last):
-        """One pass on each core of ``step`` (``(core, tile, (addr, nbytes, pass))``)."""
+        """One pass on each core of ``step`` (``(core, tile, (addr, nbytes, pass, channels))``)."""
         mask = sum(1 << core for core, *_ in step)
         beats = [pass_beats(self.info.core, s[2]) for _, _, s in step]
         if all(b == beats[0] for b in beats):
@@ -313,16 +333,16 @@ class LayerPlan:
         else:
             for (core, *_), b in zip(step, beats):
                 self._core(1 << core, b)
-        loads = {}                              # (addr, nbytes) -> (mask, pass)
-        for core, _, (addr, nbytes, p) in step:
+        loads = {}                              # (addr, nbytes) -> (mask, pass, channels)
+        for core, _, (addr, nbytes, p, load) in step:
             k = (addr, nbytes) if mode == "multicast" else (addr, nbytes, core)
-            m, _ = loads.get(k, (0, p))
-            loads[k] = (m | 1 << core, p)
-        for k, (m, p) in loads.items():
-            self.program.append(instr("GEOM", mask=m, cin=p.desc["cin"], in_h=p.desc["in_h"],
+            m, *_ = loads.get(k, (0,))
+            loads[k] = (m | 1 << core, p, load)
+        for k, (m, p, load) in loads.items():
+            self.program.append(instr("GEOM", mask=m, cin=load, in_h=p.desc["in_h"],
                                       in_w=p.desc["in_w"]))
             self.program.append(instr("LOAD", tag=0, mask=m, length=k[1], addr=k[0]))
-        for core, t, (_, _, p) in step:
+        for core, t, (_, _, p, _) in step:
             if p.desc["drain"]:
                 for addr, nbytes in t.stores:
                     self.program.append(instr("STORE", core=core, length=nbytes, addr=addr))

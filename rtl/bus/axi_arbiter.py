@@ -93,7 +93,9 @@ class AxiArbiter(wiring.Component):
             m.d.comb += [mk.arready.eq(s.arready & (ar == k)),
                          mk.rdata.eq(s.rdata), mk.rresp.eq(s.rresp), mk.rlast.eq(s.rlast),
                          mk.rid.eq(0), mk.rvalid.eq(s.rvalid & to_k)]
-        m.d.comb += s.rready.eq(Mux(s.rid, self.m1.rready, self.m0.rready))
+        # ready only while a beat is offered: rid means nothing (X in four-state simulation)
+        # without one
+        m.d.comb += s.rready.eq(s.rvalid & Mux(s.rid, self.m1.rready, self.m0.rready))
 
         # ---- writes: one burst at a time ----
         in_burst, owner = Signal(), Signal()
@@ -114,5 +116,5 @@ class AxiArbiter(wiring.Component):
             m.d.comb += [mk.awready.eq(s.awready & (aw == k) & ~in_burst),
                          mk.wready.eq(s.wready & in_burst & (owner == k)),
                          mk.bid.eq(0), mk.bresp.eq(s.bresp), mk.bvalid.eq(s.bvalid & (s.bid == k))]
-        m.d.comb += s.bready.eq(Mux(s.bid, self.m1.bready, self.m0.bready))
+        m.d.comb += s.bready.eq(s.bvalid & Mux(s.bid, self.m1.bready, self.m0.bready))
         return m

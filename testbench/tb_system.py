@@ -1,0 +1,159 @@
+"""cocotb: layer programs on the whole accelerator, the
+:class:`~ganforge.rtl.top.system.System` (command processor, ROLIN engine, cluster of
+sparse cores), as generated Verilog.
+
+External memory is cocotbext-axi's AxiRam on the ``axi__*`` port, every channel (AW, W,
+B, AR, R) paused at random with probability ``throttle``; the registers go over
+cocotbext-axi's AxiLiteMaster on ``csr__*``. The host is the firmware's
+(:class:`~ganforge.firmware.runtime.system.SystemHost`): it only writes memory and the
+processor's registers, then waits for ``irq``. Every core command beat, load, store and
+register setting comes from the one program :class:`~ganforge.firmware.compiler.layer.LayerPlan`
+compiles from all of ``layers``.
+
+Arguments (``GANFORGE_TB_ARGS``, :func:`~ganforge.testbench.runner.tb_args`):
+
+``system``
+    The keyword arguments of the System (rebuilt here, unelaborated, for
+    :meth:`SystemInfo.of <ganforge.firmware.compiler.layer.SystemInfo.of>`).
+``layers``
+    Layer specs, run in order in one program: ``layer`` (a layer of
+    :func:`~ganforge.testbench.rolin_ref.i2i_layers`, as trained), ``samples``, ``cin``,
+    ``cout``, ``hw`` (the cut), ``group`` (core indices) and ``mode`` (``multicast`` or
+    ``unicast``). Each takes its input as trained (after IN and ReLU) cut to
+    ``[:samples, :cin, :hw, :hw]``, and ReLU as its activation.
+``throttle``, ``seed``, ``mem_size``
+    The AXI pause probability, the random seed, the bytes of memory (the processor's
+    window).
+``cycles``, ``budget``
+    Optional: the most cycles to wait for the interrupt, the processor's no-progress
+    budget.
+
+Every output is compared bit for bit with :func:`~ganforge.golden.reference_result`, the
+cores' MAC counters summed over cores with :func:`~ganforge.golden.work_counts` summed
+over layers, the inputs must be left intact, and no block may report an error. ``out``
+(JSON) gets ``cycles`` (clock cycles from the ``CTRL.go`` write to the interrupt),
+``counters`` (the program's counters by name, as :meth:`SystemHost.run` returns them),
+``retired`` (instructions) and ``layers`` (per layer: the output's shape, and its input's
+bytes). A heartbeat logs the cycles elapsed every 20000 cycles.
+"""
+
+import json
+
+import cocotb
+import numpy as np
+from cocotb.triggers import ClockCycles, RisingEdge
+
+from ganforge.firmware.compiler.layer import SystemInfo
+from ganforge.firmware.runtime.system import SystemHost
+from ganforge.golden import reference_result, work_counts
+from ganforge.rtl.top.system import System
+from ganforge.testbench.rolin_ref import i2i_layers
+from ganforge.testbench.runner import tb_args
+from ganforge.testbench.system_env import SystemEnv
+
+#: The cores' counters summed over cores, and the golden work count each must equal.
+WORK = (("dense_macs", "dense_macs"), ("macs_issued", "effective_macs"),
+        ("input_zero_skipped", "input_zero_skipped"))
+#: The cluster's counters (snapshot end values, equal to its registers after the program).
+CLUSTER = ("ld_bytes", "mcast_bytes", "stored")
+HEARTBEAT = 20000
+def layer_cut(name, samples, cin, cout, hw):
+    """``(op, tensors, params)`` of a cut of the image-to-image generator's layer ``name``:
+    its input as trained (after IN and ReLU) and its weights, ReLU as activation (as
+    ``t3_cut`` in tests/test_system.py)."""
+    rec = i2i_layers()[name]
+    op = str(rec["op"])
+    x = rec["x"][:samples, :cin, :hw, :hw].astype(np.int64)
+    # conv: (Cout, Cin, k, k); conv_transpose: (Cin, Cout, k, k)
+    w = (rec["w"][:cin, :cout] if op == "conv_transpose" else rec["w"][:cout, :cin]).astype(np.int64)
+    params = dict(stride=int(rec["stride"]), padding=int(rec["padding"]), shift=int(rec["shift"]),
+                  activation="relu", slope_shift=int(rec["slope_shift"]))
+    return op, {"x": x, "w": w}, params
+
+
+@cocotb.test()
+async def system_layers(dut):
+    args = tb_args()
+    system = System(**args["system"])
+    info = SystemInfo.of(system)
+    mem_size = args["mem_size"]
+
+    env = await SystemEnv.start(dut, info.regmap, mem_size=mem_size, throttle=args["throttle"],
+                                seed=args["seed"])
+    bus, clock = env.bus, env.clock
+
+    def log(msg):
+        dut._log.info(f"progress: {msg}")
+
+    async def heartbeat():
+        while True:
+            await ClockCycles(dut.clk, HEARTBEAT)
+            if clock.go is None:
+                log(f"{clock.now} cycles since reset, program not started")
+            elif clock.irq is None:
+                log(f"{clock.now - clock.go} cycles since GO, irq {int(dut.irq.value)}")
+
+
+    host = SystemHost(bus, info, mem_size=mem_size)
+    plan = host.plan()
+    layers = []
+    for k, spec in enumerate(args["layers"]):
+        op, tensors, params = layer_cut(spec.get("layer", "T3"), spec["samples"], spec["cin"],
+                                        spec["cout"], spec["hw"])
+        want, _ = reference_result(op, tensors, **params)
+        await host.mem.put(f"in{k}", tensors["x"])
+        host.mem.region(f"out{k}", want.size * 2)
+        plan.layer(op, tensors, params, addrs={"x": host.mem.regions[f"in{k}"]},
+                   out=host.mem.regions[f"out{k}"], out_shape=want.shape,
+                   group=list(spec["group"]), mode=spec["mode"])
+        layers.append(dict(op=op, tensors=tensors, params=params, want=want))
+        log(f"layer {k}: {op} {tensors['x'].shape} -> {want.shape} on cores {spec['group']}, "
+            f"{spec['mode']}")
+    if host.mem.next_addr > mem_size:
+        raise ValueError(f"the layers need {host.mem.next_addr} bytes of memory, above {mem_size}")
+
+    cycles = args.get("cycles", 2_000_000)
+    retired, counters = await host.run(plan, cycles=cycles, budget=args.get("budget", 20_000))
+    await RisingEdge(dut.clk)                 # watch_irq sees the edge it waited for
+    ran = clock.program_cycles
+    log(f"program done: {retired} instructions, {ran} cycles from GO to the interrupt")
+
+    # No block reports an error (a program error raised ProgramError in host.run).
+    status = await bus.read_fields("cp_status")
+    assert status["done"] and not status["error"], status
+    assert await bus.read("engine_errors") == 0, await bus.read_fields("engine_errors")
+    assert await bus.read("cluster_errors") == 0, await bus.read_fields("cluster_errors")
+
+    # Bit-exact outputs, nothing written past them (to the next 4 KiB), untouched inputs.
+    for k, L in enumerate(layers):
+        got = await host.mem.get(f"out{k}", L["want"].shape)
+        end = host.mem.regions[f"out{k}"] + L["want"].size * 2
+        tail = await bus.get(end, -end % 4096)
+        assert not any(tail), f"layer {k}: bytes written past its output at {end:#x}"
+        if not np.array_equal(got, L["want"]):
+            bad = np.argwhere(got != L["want"])
+            raise AssertionError(
+                f"layer {k} ({L['op']}): {len(bad)} of {got.size} outputs differ from the golden "
+                f"model; first at {tuple(int(i) for i in bad[0])}: got {got[tuple(bad[0])]}, "
+                f"want {L['want'][tuple(bad[0])]}")
+        x = L["tensors"]["x"]
+        assert np.array_equal(await host.mem.get(f"in{k}", x.shape), x), f"layer {k}: input clobbered"
+
+    # The cores' work adds up to the golden work counts; the cluster's counters equal its
+    # registers.
+    gold = {}
+    for L in layers:
+        for key, value in work_counts(L["op"], L["tensors"], **L["params"]).items():
+            gold[key] = gold.get(key, 0) + value
+    for have, wanted in WORK:
+        total = sum(counters[f"core{c}.{have}"] for c in range(info.cores))
+        assert total == gold[wanted], (have, total, gold[wanted], counters)
+    regs = {name: await bus.read(f"cluster_{name}") for name in CLUSTER}
+    assert {k: counters[k] for k in CLUSTER} == regs, (regs, counters)
+
+    if args.get("out"):
+        with open(args["out"], "w") as f:
+            json.dump({"cycles": ran, "counters": counters, "retired": retired,
+                       "layers": [{"out_shape": list(L["want"].shape),
+                                   "in_bytes": int(L["tensors"]["x"].size * 2)} for L in layers]},
+                      f)
