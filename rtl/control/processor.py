@@ -130,7 +130,10 @@ class CommandProcessor(wiring.Component):
     ----------------------
     One instruction at a time. An instruction costs its fetch (a 16-byte read: one AXI
     round trip) and a decode cycle, then its work: ``CORE`` streams one core beat per
-    ``beat_bytes / (data_width/8)`` bus beats (the DMA keeps reads in flight);
+    ``beat_bytes / (data_width/8)`` bus beats. Its reads go into a buffer of
+    ``max(2·max_burst, 2·beat words, 8)`` bus words, half a buffer at a time and only
+    when that much room is free, so the processor always takes its read data: a core
+    that stops taking beats never holds up the shared memory port;
     ``LOAD``/``STORE``/``GEOM`` one handshake; ``REG`` one AXI4-Lite write; ``POLL`` one
     read per try; ``SNAPSHOT`` one write burst and its response.
 
