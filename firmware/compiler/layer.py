@@ -47,7 +47,7 @@ def sample_passes(op, tensors, params, key, *, lanes, weight_depth, out_depth):
         # an output mask (EP through a ReLU) is per sample too
         pn = {k: (v[n:n + 1] if k == "out_mask" else v) for k, v in params.items()}
         prog = compile_op(op, t, lanes=lanes, weight_depth=weight_depth, out_depth=out_depth,
-                          balance=False, pack_samples=False, **pn)
+                          balance=False, pack_samples=False, reuse=False, **pn)
         q0, c0 = 0, 0
         for p in prog.passes:
             if p.desc["slots"] != 0:
@@ -239,7 +239,8 @@ class LayerPlan:
         kw = dict(lanes=lanes, weight_depth=info.core.weight_depth, out_depth=info.core.out_depth)
         tiles = []
         if spec.kind == "wg":
-            prog = compile_op(op, tensors, balance=False, **kw, **params)
+            # every pass loads its operands: tiles run on different cores, in another order
+            prog = compile_op(op, tensors, balance=False, reuse=False, **kw, **params)
             x_name, dy_name = ("dy", "x") if spec.transposed else ("x", "dy")
             cur = []
             for p in prog.passes:

@@ -50,7 +50,7 @@ def lane_weights(op, w):
 def compile_op(op, tensors, *, lanes, weight_depth, out_depth, stride=1, padding=0,
                output_padding=0, kernel_size=None, input_hw=None, shift=0,
                activation="identity", slope_shift=2, bias=None, out_mask=None, dense=False,
-               balance=True, audit=False, pack_samples=True):
+               balance=True, audit=False, pack_samples=True, reuse=True):
     """A :class:`~.program.Program` computing ``op`` on ``tensors`` (a dict named as the
     golden API) on a core of ``lanes`` lanes with ``weight_depth`` operand words and
     ``out_depth`` accumulator words per lane.
@@ -58,6 +58,10 @@ def compile_op(op, tensors, *, lanes, weight_depth, out_depth, stride=1, padding
     ``balance`` (FP and EP with ``out_mask``): fill the lanes in
     :func:`~.passes.balanced_channel_order`, so that lanes of one pass have similar work;
     ``False`` keeps the natural channel order (the baseline of the balancing).
+
+    ``reuse``: a pass whose operands a bank already holds skips loading them (the
+    program runs in order on one core); ``False`` loads every pass's operands, so the
+    passes may run on different cores or in another order.
 
     ``pack_samples`` (FP and EP): with fewer output channels than lanes, the idle lanes
     take further samples (the descriptor's ``slots``); ``False`` leaves them idle, one
@@ -76,7 +80,8 @@ def compile_op(op, tensors, *, lanes, weight_depth, out_depth, stride=1, padding
     common = dict(lanes=lanes, weight_depth=weight_depth, out_depth=out_depth, shift=shift,
                  activation=activation, slope=slope_shift, dense=dense)
     if spec.kind == "wg":
-        passes, shape = wg_passes(*spec.wg_pair(t), stride, padding, int(kernel_size), **common)
+        passes, shape = wg_passes(*spec.wg_pair(t), stride, padding, int(kernel_size),
+                                  reuse=reuse, **common)
         return Program(op, passes, shape, lanes)
     inp, wl = t[spec.data], lane_weights(op, t["w"])
     out_hw = spec.out_hw(inp.shape[2:], wl.shape[2], stride, padding, output_padding, input_hw)
@@ -84,5 +89,5 @@ def compile_op(op, tensors, *, lanes, weight_depth, out_depth, stride=1, padding
         raise ValueError(f"{op}: the input has {inp.shape[1]} channels but the weights expect {wl.shape[1]}")
     passes = fp_passes(inp, np.ascontiguousarray(wl), spec.transposed, out_hw, stride, padding,
                        bias=bias, out_mask=out_mask, balance=balance, audit=audit,
-                       pack_samples=pack_samples, **common)
+                       pack_samples=pack_samples, reuse=reuse, **common)
     return Program(op, passes, (inp.shape[0], wl.shape[0], *out_hw), lanes)

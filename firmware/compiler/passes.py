@@ -85,13 +85,15 @@ class _Banks:
     already in a bank reuses it; otherwise they load into the bank the previous pass did not
     read, so the loads overlap the previous pass's compute."""
 
-    def __init__(self):
+    def __init__(self, reuse=True):
         self.held = [None, None]
         self.last = 1
+        self.reuse = reuse
 
     def place(self, key):
-        """``(bank, load)`` for operands named ``key`` (None: never reused)."""
-        if key is not None and key in self.held:
+        """``(bank, load)`` for operands named ``key`` (None: never reused; with ``reuse``
+        off, nothing is)."""
+        if self.reuse and key is not None and key in self.held:
             bank, load = self.held.index(key), False
         else:
             bank, load = 1 - self.last, True
@@ -153,14 +155,15 @@ def input_chunk(cin, k, weight_depth):
 
 def fp_passes(inp, wl, transposed, out_hw, stride, padding, *, lanes, weight_depth,
               out_depth, shift, activation, slope, bias, out_mask, dense, balance=True,
-              audit=False, pack_samples=True):
+              audit=False, pack_samples=True, reuse=True):
     """The passes of ``y[n, co] = Σ_ci inp[n, ci] ⋆ wl[co, ci]`` (``⋆``: a convolution,
     transposed when ``transposed``), ``y`` of ``out_hw``.
 
     ``inp``: ``[N, C_in, H, W]``; ``wl``: the lane weights ``[C_out, C_in, K, K]``.
     ``bias`` (per output channel), ``out_mask`` (``[N, C_out, *out_hw]`` bool) and the
     output stage (``shift``, ``activation``, ``slope``) as the core applies them;
-    ``balance``, ``audit`` and ``pack_samples`` as :func:`~.ops.compile_op` documents. A lane computes one
+    ``balance``, ``audit``, ``pack_samples`` and ``reuse`` as :func:`~.ops.compile_op`
+    documents. A lane computes one
     output map; ``out_depth`` must hold it.
     """
     n_s, cin, h, w = inp.shape
@@ -173,7 +176,7 @@ def fp_passes(inp, wl, transposed, out_hw, stride, padding, *, lanes, weight_dep
     slots = lanes // group
     chunk = input_chunk(cin, k, weight_depth)
     passes = []
-    banks = _Banks()
+    banks = _Banks(reuse)
     rel = Op.TCONV if transposed else Op.CONV
     # One order for every sample, so a channel group keeps its weights across the sample
     # passes (per-sample orders would reload them every pass: G1 turns load-bound).
@@ -211,7 +214,7 @@ def fp_passes(inp, wl, transposed, out_hw, stride, padding, *, lanes, weight_dep
 
 
 def wg_passes(X, DY, stride, padding, k, *, lanes, weight_depth, out_depth, shift,
-              activation, slope, dense):
+              activation, slope, dense, reuse=True):
     """The passes of ``dw[a, b, kh, kw] = Σ DY[n, a, oh, ow] · X[n, b, oh·s + kh − p]``, and
     the result's shape ``[A, B, K, K]``.
 
@@ -225,7 +228,7 @@ def wg_passes(X, DY, stride, padding, k, *, lanes, weight_depth, out_depth, shif
     ca, ho, wo = DY.shape[1:]
     result_shape = (ca, cb, k, k)
     passes = []
-    banks = _Banks()
+    banks = _Banks(reuse)
     lanes_over_a = ca >= cb
     if lanes_over_a:                  # elements X (channels b), operand DY[n, a]: conv relation
         elems, opnd, rel, c_lane, c_el, op_hw, el_hw = X, DY, Op.CONV_WG, ca, cb, (ho, wo), (h, w)
