@@ -46,7 +46,7 @@ BLOCKS = {
     "rtl.top": ("ganforge.rtl.top", "top levels that put blocks together"),
     "firmware": ("ganforge.firmware", "drivers and register codecs"),
     "firmware.compiler": ("ganforge.firmware.compiler", "ops to core programs, their encoding"),
-    "firmware.schedule": ("ganforge.firmware.schedule", "schedules of training steps (to come)"),
+    "firmware.schedule": ("ganforge.firmware.schedule", "schedules of training steps: the accelerator as the training's device"),
     "firmware.runtime": ("ganforge.firmware.runtime", "the host's sequencing over a bus interface"),
     "testbench": ("ganforge.testbench", "cocotb benches, bus and memory models, the runner"),
     "ganforge": ("ganforge", "CLI, configuration, benches, demo"),

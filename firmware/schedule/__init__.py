@@ -1,5 +1,8 @@
 """Schedulers of whole training steps over the accelerator's cores.
 
-Not built yet: the home of ASTM (spatio-temporal multiplexing of G and D) and SELRET
-(selective layer retraining), each an open issue.
+* :mod:`.device`: :class:`~.device.SystemDevice`, the accelerator as the golden
+  training's device: every layer's FP, EP and WG runs as a program on the system.
+
+The home of ASTM (spatio-temporal multiplexing of G and D) and SELRET (selective layer
+retraining), each an open issue.
 """
