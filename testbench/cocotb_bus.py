@@ -13,12 +13,40 @@
 * external memory: cocotbext-axi's ``AxiRam``.
 """
 
+import logging
+import random
+
 import cocotb
 from cocotb.triggers import ClockCycles, First, RisingEdge
+from cocotbext.axi import AxiBus, AxiLiteBus, AxiLiteMaster, AxiRam
 
 from ganforge.firmware.runtime.bus import WordBus
 
-__all__ = ["CocotbBus"]
+__all__ = ["CocotbBus", "axi_models"]
+
+
+def _pauses(rng, p):
+    while True:
+        yield rng.random() < p
+
+
+def axi_models(dut, *, mem_size, throttle, rng):
+    """``(ram, csr)``: cocotbext-axi's AxiRam of ``mem_size`` bytes on the DUT's ``axi__*``
+    port (Amaranth flattens port ``axi``'s member ``arvalid`` into ``axi__arvalid``) and its
+    AxiLiteMaster on ``csr__*``, both reset by ``rst``. With ``throttle``, every AXI channel
+    of the memory pauses at random with that probability (one generator per channel,
+    seeded from ``rng``). The models' per-burst INFO lines are quieted."""
+    for name in ("axi", "csr"):
+        logging.getLogger(f"cocotb.{dut._name}.{name}").setLevel(logging.WARNING)
+    ram = AxiRam(AxiBus.from_prefix(dut, "axi", bus_separator="__"), dut.clk, dut.rst,
+                 reset_active_level=True, size=mem_size)
+    csr = AxiLiteMaster(AxiLiteBus.from_prefix(dut, "csr", bus_separator="__"), dut.clk,
+                        dut.rst, reset_active_level=True)
+    if throttle:
+        for ch in (ram.write_if.aw_channel, ram.write_if.w_channel, ram.write_if.b_channel,
+                   ram.read_if.ar_channel, ram.read_if.r_channel):
+            ch.set_pause_generator(_pauses(random.Random(rng.random()), throttle))
+    return ram, csr
 
 
 class CocotbBus(WordBus):

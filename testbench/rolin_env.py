@@ -19,15 +19,13 @@ accelerator, whose memory side it is).
   (:mod:`ganforge.testbench.rolin_ref`).
 """
 
-import logging
 import random
 
-from cocotbext.axi import AxiBus, AxiLiteBus, AxiLiteMaster, AxiRam
 
 from ganforge.firmware import rolin
 from ganforge.rtl.bus.dma import rd_cmd_layout, wr_cmd_layout
 from ganforge.rtl.rolin.engine import REGMAP
-from ganforge.testbench.cocotb_bus import CocotbBus
+from ganforge.testbench.cocotb_bus import CocotbBus, axi_models
 from ganforge.testbench.rolin_ref import COEF_FRAC, FRAC_XHAT, FRAC_Y, SCALE_FRAC
 from ganforge.testbench.streams import StreamSink, StreamSource
 
@@ -57,11 +55,6 @@ def in_layer(b):
                           frac_xhat=FRAC_XHAT, scale_frac=SCALE_FRAC, coef_frac=COEF_FRAC)
 
 
-def _pauses(rng, p):
-    while True:
-        yield rng.random() < p
-
-
 class RolinEnv:
     """Memory, CSR master and stream drivers around a RolinEngine DUT, and the runtime's
     :attr:`bus` on them. ``streams``: more command streams for the bus (name to
@@ -73,17 +66,7 @@ class RolinEnv:
         self.rng = random.Random(seed)
         self.bpb = data_width // 8
         self.addr_width = addr_width
-        for name in ("axi", "csr"):          # the models' per-burst INFO lines: quiet
-            logging.getLogger(f"cocotb.{dut._name}.{name}").setLevel(logging.WARNING)
-        self.ram = AxiRam(AxiBus.from_prefix(dut, "axi", bus_separator="__"), dut.clk, dut.rst,
-                          reset_active_level=True, size=mem_size)
-        self.csr = AxiLiteMaster(AxiLiteBus.from_prefix(dut, "csr", bus_separator="__"), dut.clk,
-                                 dut.rst, reset_active_level=True)
-        if throttle:
-            for ch in (self.ram.write_if.aw_channel, self.ram.write_if.w_channel,
-                       self.ram.write_if.b_channel, self.ram.read_if.ar_channel,
-                       self.ram.read_if.r_channel):
-                ch.set_pause_generator(_pauses(random.Random(self.rng.random()), throttle))
+        self.ram, self.csr = axi_models(dut, mem_size=mem_size, throttle=throttle, rng=self.rng)
         idle = throttle
         self.rd_cmd = StreamSource(dut, "rd_cmd", rd_cmd_layout(addr_width, 2), idle=idle,
                                    rng=random.Random(self.rng.random()))

@@ -14,14 +14,12 @@ is a mux on ``rid`` (``bid``), X with it even while ``rvalid`` is low, which the
 cannot take as a bool. So the payloads the models drive start at 0.
 """
 
-import logging
 import random
 
 import cocotb
 from cocotb.triggers import ClockCycles, RisingEdge
-from cocotbext.axi import AxiBus, AxiLiteBus, AxiLiteMaster, AxiRam
 
-from ganforge.testbench.cocotb_bus import CocotbBus
+from ganforge.testbench.cocotb_bus import CocotbBus, axi_models
 from ganforge.testbench.streams import reset, start_clock
 
 __all__ = ["SystemEnv", "PAYLOADS"]
@@ -30,11 +28,6 @@ __all__ = ["SystemEnv", "PAYLOADS"]
 PAYLOADS = ("csr__awaddr", "csr__awprot", "csr__wdata", "csr__wstrb", "csr__araddr",
             "csr__arprot", "axi__bid", "axi__bresp", "axi__rid", "axi__rdata", "axi__rresp",
             "axi__rlast")
-
-
-def _pauses(rng, p):
-    while True:
-        yield rng.random() < p
 
 
 class Clock:
@@ -82,18 +75,8 @@ class SystemEnv:
 
     def __init__(self, dut, regmap, *, mem_size, throttle, seed):
         self.dut = dut
-        rng = random.Random(seed)
-        for name in ("axi", "csr"):          # the models' per-burst INFO lines: quiet
-            logging.getLogger(f"cocotb.{dut._name}.{name}").setLevel(logging.WARNING)
-        self.ram = AxiRam(AxiBus.from_prefix(dut, "axi", bus_separator="__"), dut.clk, dut.rst,
-                          reset_active_level=True, size=mem_size)
-        self.csr = AxiLiteMaster(AxiLiteBus.from_prefix(dut, "csr", bus_separator="__"), dut.clk,
-                                 dut.rst, reset_active_level=True)
-        if throttle:
-            ram = self.ram
-            for ch in (ram.write_if.aw_channel, ram.write_if.w_channel, ram.write_if.b_channel,
-                       ram.read_if.ar_channel, ram.read_if.r_channel):
-                ch.set_pause_generator(_pauses(random.Random(rng.random()), throttle))
+        self.ram, self.csr = axi_models(dut, mem_size=mem_size, throttle=throttle,
+                                        rng=random.Random(seed))
         for port in PAYLOADS:
             getattr(dut, port).value = 0
         self.clock = Clock(dut.clk)

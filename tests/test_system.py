@@ -205,3 +205,13 @@ def test_one_by_one_maps(layer, cut, out_channels):
                                            group=[0, 1], mode="unicast",
                                            out_channels=out_channels)])
     assert np.array_equal(got["out"][0], want)
+
+
+def test_bad_configurations_are_refused_naming_the_parameter():
+    """The system refuses what a part refuses, naming the parameter."""
+    cfg = get_preset("tiny")
+    core, engine = core_from_config(cfg), engine_from_config(cfg)
+    for kw, name in ((dict(max_positions=10_000), "max_positions"), (dict(cores=17), "cores"),
+                     (dict(engine=dict(engine, data_width=8)), "data_width")):
+        with pytest.raises(ValueError, match=name):
+            System(**dict(dict(cores=2, core=core, engine=engine, max_positions=64), **kw))

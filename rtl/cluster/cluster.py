@@ -31,6 +31,7 @@ from amaranth.lib import data, stream, wiring
 from amaranth.lib.fifo import SyncFIFOBuffered
 from amaranth.lib.wiring import In, Out, connect
 
+from ..refuse import refuse
 from ..bus.axi import AxiLiteSignature
 from ..bus.csr import AxiLiteCsr
 from ..bus.dma import rd_cmd_layout, wr_cmd_layout
@@ -153,29 +154,20 @@ class Cluster(wiring.Component):
 
     def __init__(self, *, cores=1, core=None, words=4, addr_width=32, max_positions=64,
                  queue_depth=4):
-        def refuse(msg):
-            self._MustUse__silence = True
-            for unit in getattr(self, "_units", []):
-                unit._MustUse__silence = True
-            raise ValueError(msg)
         if not isinstance(cores, int) or not 1 <= cores <= 16:
-            refuse(f"cores must be an integer from 1 to 16, got {cores!r}")
-        self._units = []
+            refuse(self, f"cores must be an integer from 1 to 16, got {cores!r}")
         try:
             self._cores = [SparseCore(**(core or {})) for _ in range(cores)]
-            self._units += self._cores
             c0 = self._cores[0]
             if max_positions > c0.out_depth:
-                refuse(f"max_positions ({max_positions}) exceeds the cores' out_depth "
+                refuse(self, f"max_positions ({max_positions}) exceeds the cores' out_depth "
                        f"({c0.out_depth})")
             self._ld = [LoadToElements(lanes=c0.lanes, words=words, data_width=c0.dw,
                                        coord_bits=c0.cb) for _ in range(cores)]
-            self._units += self._ld
             self._st = [OutputsToMaps(lanes=c0.lanes, words=words, data_width=c0.dw,
                                       max_positions=max_positions) for _ in range(cores)]
-            self._units += self._st
         except ValueError as exc:
-            refuse(str(exc))
+            refuse(self, str(exc))
         self.n, self.words, self.addr_width = cores, words, addr_width
         self.max_positions = max_positions
         self.queue_depth = queue_depth

@@ -31,10 +31,11 @@ data_width``), and a tile's ``out_h·out_w`` is a multiple of them too.
 See :class:`Accelerator` for its parameters, ports and error handling.
 """
 
-from amaranth.hdl import Elaboratable, Module
+from amaranth.hdl import Module
 from amaranth.lib import stream, wiring
 from amaranth.lib.wiring import In, Out, connect
 
+from ..refuse import refuse
 from ..core import COUNTERS as CORE_COUNTERS, SparseCore
 from ..bus.ld_adapter import LoadToElements, geom_layout
 from ..rolin.engine import RolinEngine
@@ -117,26 +118,17 @@ class Accelerator(wiring.Component):
     """
 
     def __init__(self, *, core=None, engine=None, max_positions=256):
-        def refuse(msg):
-            # Refused: no "never elaborated" warnings for this or the units already built.
-            def silence(unit):
-                unit._MustUse__silence = True
-                for sub in vars(unit).values():
-                    if isinstance(sub, Elaboratable) and not getattr(sub, "_MustUse__silence", False):
-                        silence(sub)
-            silence(self)
-            raise ValueError(msg)
         core, engine = dict(core or {}), dict(engine or {})
         try:
             self._core = SparseCore(**core)
             self._engine = RolinEngine(**engine)
         except ValueError as exc:
-            refuse(str(exc))
+            refuse(self, str(exc))
         if self._core.dw != self._engine.data_width:
-            refuse(f"data_width of the core ({self._core.dw}) and of the engine "
+            refuse(self, f"data_width of the core ({self._core.dw}) and of the engine "
                    f"({self._engine.data_width}) must be equal")
         if max_positions > self._core.out_depth:
-            refuse(f"max_positions ({max_positions}) exceeds the core's out_depth "
+            refuse(self, f"max_positions ({max_positions}) exceeds the core's out_depth "
                    f"({self._core.out_depth})")
         try:
             self._ld = LoadToElements(lanes=self._core.lanes, words=self._engine.lanes,
@@ -144,7 +136,7 @@ class Accelerator(wiring.Component):
             self._st = OutputsToMaps(lanes=self._core.lanes, words=self._engine.lanes,
                                      data_width=self._core.dw, max_positions=max_positions)
         except ValueError as exc:
-            refuse(str(exc))
+            refuse(self, str(exc))
         c, e = self._core, self._engine
         members = {
             # the engine's buses and DMA commands, and the core's command stream, as they are

@@ -25,10 +25,11 @@ See :class:`System` for its parameters and ports.
 
 from dataclasses import replace
 
-from amaranth.hdl import Elaboratable, Module
+from amaranth.hdl import Module
 from amaranth.lib import wiring
 from amaranth.lib.wiring import In, Out, connect
 
+from ..refuse import refuse
 from ..bus.axi import AxiLiteSignature, AxiSignature
 from ..bus.axi_arbiter import AxiArbiter
 from ..bus.axil_xbar import AxiLiteXbar
@@ -95,14 +96,6 @@ class System(wiring.Component):
     """
 
     def __init__(self, *, cores=1, core=None, engine=None, max_positions=64, max_burst=16):
-        def refuse(msg):
-            def silence(unit):
-                unit._MustUse__silence = True
-                for sub in vars(unit).values():
-                    if isinstance(sub, Elaboratable) and not getattr(sub, "_MustUse__silence", False):
-                        silence(sub)
-            silence(self)
-            raise ValueError(msg)
         engine = dict(engine or {})
         try:
             self._engine = RolinEngine(**engine)
@@ -111,7 +104,7 @@ class System(wiring.Component):
                                     addr_width=e.axi_addr_width, max_positions=max_positions)
             cl = self._cluster
             if cl.data_width != e.data_width:
-                refuse(f"data_width of the cores ({cl.data_width}) and of the engine "
+                refuse(self, f"data_width of the cores ({cl.data_width}) and of the engine "
                        f"({e.data_width}) must be equal")
             self._cp = CommandProcessor(addr_width=e.axi_addr_width, data_width=e.axi_data_width,
                                         max_burst=max_burst, cores=cores, cmd_width=cl.cmd_width,
@@ -119,7 +112,7 @@ class System(wiring.Component):
                                         counters=len(cl.counter_names),
                                         reg_addr_width=_ADDR_WIDTH)
         except ValueError as exc:
-            refuse(str(exc))
+            refuse(self, str(exc))
         self.cores = cores
         self.regmap = system_regmap(cores)
         self.addr_width, self.data_width = e.axi_addr_width, e.axi_data_width
