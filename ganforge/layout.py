@@ -36,7 +36,7 @@ FOLDERS = {
 #: Each block: the module prefix that defines it, and what it holds. The longest prefix wins.
 BLOCKS = {
     "golden": ("ganforge.golden", "the NumPy golden model: the arithmetic contract and training"),
-    "rtl": ("ganforge.rtl", "helpers shared by every block (Verilog export)"),
+    "rtl": ("ganforge.rtl", "helpers shared by every block (Verilog export, refusals)"),
     "rtl.core": ("ganforge.rtl.core", "the sparse core: descriptors, lanes, output stage"),
     "rtl.eors": ("ganforge.rtl.eors", "EORS arithmetic, speculation unit, pipeline"),
     "rtl.bus": ("ganforge.rtl.bus", "AXI, CSR bank and register maps, DMA, stream adapters"),
