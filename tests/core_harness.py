@@ -9,7 +9,7 @@ import numpy as np
 
 from ganforge.rtl.core import COUNTERS as CORE_COUNTERS, SparseCore, beat_layout
 from ganforge.rtl.core.descriptor import CmdKind, cmd_layout
-from ganforge.firmware.compiler.encode import pack_program
+from ganforge.firmware.compiler.encode import hardware_loads, pack_program
 from ganforge.golden import audit_counts, work_counts
 
 from sim_streams import put, simulate, take
@@ -31,13 +31,15 @@ def run_program(prog, core_kwargs, *, seed=0, idle=0.25, stall=0.25, extra=(), b
     dut = component(**core_kwargs)
     L = dut.lanes
     cmd, xs, drains = pack_program(dut, prog)
-    cl = cmd_layout(L, dut.addr_bits, dut.aw, dut.cb, dut.out_depth)
+    cl = cmd_layout(L, dut.addr_bits, dut.lw, dut.cb, dut.out_depth)
     bl = beat_layout(L, dut.dw, dut.cb)
+    def words(c):            # a BIAS load as the core takes it: in pieces
+        return [cl.const(w).as_bits() for w in hardware_loads(dut, {"nloads": 0}, c)[1]]
     for c, x in before:
-        cmd[:0] = [cl.const(w).as_bits() for w in c]
+        cmd[:0] = words(c)
         xs[:0] = [bl.const(b).as_bits() for b in x]
     for c, x in extra:
-        cmd += [cl.const(w).as_bits() for w in c]
+        cmd += words(c)
         xs += [bl.const(b).as_bits() for b in x]
     expected = [n for n in drains if n]
     beats, sent, counters = [], [], {}

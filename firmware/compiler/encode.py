@@ -15,7 +15,7 @@ from ganforge.rtl.core.output_stage import output_layout
 
 from .bits import packer
 
-__all__ = ["drain_words", "pack_program", "pass_beats", "unpack_drained"]
+__all__ = ["drain_words", "pack_program", "pass_beats", "hardware_loads", "unpack_drained"]
 
 
 def drain_words(desc):
@@ -27,13 +27,39 @@ def drain_words(desc):
 
 
 def _cmd_packer(core):
-    return packer(cmd_layout(core.lanes, core.addr_bits, core.aw, core.cb, core.out_depth))
+    return packer(cmd_layout(core.lanes, core.addr_bits, core.lw, core.cb, core.out_depth))
+
+
+def _piece(value, k, width):
+    """Bits ``k·width`` up of ``value`` (two's complement), as a signed ``width``-bit value."""
+    u = (value >> (k * width)) & ((1 << width) - 1)
+    return u - (1 << width) if u >> (width - 1) else u
+
+
+def hardware_loads(core, desc, loads):
+    """``(desc, loads)`` as ``core``'s command stream takes them: each ``BIAS`` load (one
+    accumulator-wide value per lane) becomes ``core.bias_pieces`` beats of ``core.lw``
+    bits, piece ``addr`` low first, and ``nloads`` counts them; a ``MASK`` word's bits are
+    written as the signed value field holds them."""
+    out, extra = [], 0
+    for ld in loads:
+        if ld["kind"] == CmdKind.MASK:          # mask bits, as the signed field holds them
+            out.append(dict(ld, value=[_piece(int(v), 0, core.lw) for v in ld["value"]]))
+            continue
+        if ld["kind"] != CmdKind.BIAS:
+            out.append(ld)
+            continue
+        out += [dict(ld, addr=k, value=[_piece(int(v), k, core.lw) for v in ld["value"]])
+                for k in range(core.bias_pieces)]
+        extra += core.bias_pieces - 1
+    return dict(desc, nloads=desc["nloads"] + extra), out
 
 
 def pass_beats(core, p):
     """The command beats of pass ``p`` for ``core``: its DESC, then its loads."""
     pack_cmd = _cmd_packer(core)
-    return [pack_cmd({"kind": int(CmdKind.DESC), "desc": p.desc})] + [pack_cmd(ld) for ld in p.loads]
+    desc, loads = hardware_loads(core, p.desc, p.loads)
+    return [pack_cmd({"kind": int(CmdKind.DESC), "desc": desc})] + [pack_cmd(ld) for ld in loads]
 
 
 def pack_program(core, prog):

@@ -172,7 +172,7 @@ class Cluster(wiring.Component):
         self.max_positions = max_positions
         self.queue_depth = queue_depth
         self.regmap = cluster_regmap(cores)
-        self.cmd_shape = cmd_layout(c0.lanes, c0.addr_bits, c0.aw, c0.cb, c0.out_depth)
+        self.cmd_shape = cmd_layout(c0.lanes, c0.addr_bits, c0.lw, c0.cb, c0.out_depth)
         self.cmd_width = self.cmd_shape.size
         self.coord_bits, self.data_width = c0.cb, c0.dw
         self.counter_names = ([f"core{c}.{name}" for c in range(cores) for name in COUNTERS]

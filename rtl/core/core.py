@@ -45,7 +45,7 @@ from amaranth.lib.wiring import In, Out
 
 from .contexts import CoreState, error_register, pass_contexts, record_done
 from .counters import cycle_counters, work_counters
-from .descriptor import cmd_layout, descriptor_layout
+from .descriptor import bias_pieces, cmd_layout, descriptor_layout, load_width
 from .dispatch import dispatch
 from .geometry import geometry
 from .intake import intake
@@ -109,7 +109,7 @@ class SparseCore(wiring.Component):
 
     Members
     -------
-    cmd : :py:`In(stream.Signature(cmd_layout(lanes, addr_bits, acc_width, coord_bits, out_depth)))`
+    cmd : :py:`In(stream.Signature(cmd_layout(lanes, addr_bits, load_width(data_width), coord_bits, out_depth)))`
         Commands (:mod:`.descriptor`): a ``DESC``, then its ``nloads`` setup beats, then its
         operand words if it has ``wload``. ``addr_bits`` covers ``weight_depth`` and
         ``out_depth``.
@@ -209,8 +209,10 @@ class SparseCore(wiring.Component):
         self.weight_depth, self.out_depth, self.cb, self.fifo_depth = weight_depth, out_depth, coord_bits, fifo_depth
         self.addr_bits = max((weight_depth - 1).bit_length(), (out_depth - 1).bit_length(), 1)
         self.desc_layout = descriptor_layout(coord_bits, out_depth)
+        #: bits of a load beat's value per lane, and the beats of a bias
+        self.lw, self.bias_pieces = load_width(data_width), bias_pieces(acc_width, data_width)
         super().__init__({
-            "cmd": In(stream.Signature(cmd_layout(lanes, self.addr_bits, acc_width, coord_bits,
+            "cmd": In(stream.Signature(cmd_layout(lanes, self.addr_bits, self.lw, coord_bits,
                                                   out_depth))),
             "x_in": In(stream.Signature(beat_layout(lanes, data_width, coord_bits))),
             "o": Out(stream.Signature(data.ArrayLayout(output_layout(data_width), lanes))),
@@ -226,6 +228,7 @@ class SparseCore(wiring.Component):
         lanes, fifos = [], []
         for l in range(self.lanes):
             lane = ScatterLane(data_width=self.dw, acc_width=self.aw, max_kernel=self.kmax,
+                               load_width=self.lw,
                                weight_depth=self.weight_depth, out_depth=self.out_depth,
                                coord_bits=self.cb, product=self.product)
             q = fifo.SyncFIFOBuffered(width=element_layout(self.dw, self.cb).as_shape().width,

@@ -6,6 +6,12 @@ starts with a ``DESC`` command, followed by the pass's *setup* beats
 is set, its operand words (``WEIGHT``), in address order from 0. Elements
 travel on a separate stream; see :mod:`.core`.
 
+A load beat carries one :func:`load_width`-bit value per lane (an operand word,
+a mask word, or a piece of a bias): the command stream then moves no more bits
+than the weights need. A bias, as wide as the accumulator, takes
+:func:`bias_pieces` ``BIAS`` beats, piece ``addr`` low first; a context's bias is
+0 until its pieces arrive.
+
 Descriptor fields:
 
 ========== ======= ==============================================================
@@ -52,7 +58,8 @@ from amaranth.hdl import signed, unsigned
 from amaranth.lib import data
 
 __all__ = ["Op", "Error", "CmdKind", "descriptor_layout", "cmd_layout", "check_descriptor",
-           "pitch_log2", "map_words", "nload_bits", "MASK_WORD"]
+           "pitch_log2", "map_words", "nload_bits", "load_width", "bias_pieces", "MASK_WORD",
+           "MAX_BIAS_PIECES"]
 
 #: Mask bits written by one ``MASK`` beat.
 MASK_WORD = 16
@@ -71,7 +78,8 @@ class CmdKind(enum.IntEnum):
     DESC = 0        # a pass descriptor (the ``desc`` field)
     WEIGHT = 1      # operand word ``addr`` (weights in FP/EP, error/input map in WG)
     MASK = 2        # MASK_WORD mask bits (low bits of ``value``) at mask word ``addr``
-    BIAS = 3        # the lane's bias for the tile this pass drains (accumulator units)
+    BIAS = 3        # piece ``addr`` (low first) of the lane's bias for the tile this pass
+                    # drains (accumulator units, bias_pieces beats of load_width bits)
     ENABLE = 4      # the lane computes (bit 0 = 1) or sits the pass out (0); default 1
 
 
@@ -93,9 +101,25 @@ class Error(enum.IntEnum):
     SIZE = 12           # a zero-sized pass (out_h, out_w, in_h, in_w or cin is 0)
 
 
+#: The most beats a bias takes (an accumulator of up to 64 bits in 16-bit pieces).
+MAX_BIAS_PIECES = 4
+
+
+def load_width(data_width):
+    """Bits of a load beat's value per lane: an operand word, a mask word or a piece of a
+    bias, whichever is widest."""
+    return max(data_width, MASK_WORD)
+
+
+def bias_pieces(acc_width, data_width):
+    """Load beats of one bias: ``acc_width`` bits in :func:`load_width` pieces."""
+    return -(-acc_width // load_width(data_width))
+
+
 def nload_bits(out_depth):
-    """Width of ``nloads``: room for every mask word of a map, a bias and an enable beat."""
-    return (out_depth // MASK_WORD + 2).bit_length()
+    """Width of ``nloads``: room for every mask word of a map, a bias (up to
+    :data:`MAX_BIAS_PIECES` beats) and an enable beat."""
+    return (out_depth // MASK_WORD + MAX_BIAS_PIECES + 1).bit_length()
 
 
 def descriptor_layout(coord_bits=8, out_depth=256):
@@ -110,11 +134,12 @@ def descriptor_layout(coord_bits=8, out_depth=256):
     })
 
 
-def cmd_layout(lanes, addr_bits, acc_width, coord_bits, out_depth):
-    """One command beat: a descriptor, or a load with one value per lane."""
+def cmd_layout(lanes, addr_bits, value_width, coord_bits, out_depth):
+    """One command beat: a descriptor, or a load with one ``value_width``-bit value per lane
+    (:func:`load_width`)."""
     return data.StructLayout({
         "kind": unsigned(3), "addr": unsigned(addr_bits), "en": unsigned(lanes),
-        "value": data.ArrayLayout(signed(acc_width), lanes),
+        "value": data.ArrayLayout(signed(value_width), lanes),
         "desc": descriptor_layout(coord_bits, out_depth),
     })
 

@@ -140,7 +140,7 @@ class ScatterLane(wiring.Component):
     data_width : int
         Width of the signed elements, operand words and outputs.
     acc_width : int
-        Width of the signed accumulators, bias and load values (``2·data_width``..64).
+        Width of the signed accumulators and of the bias (``2·data_width``..64).
     max_kernel : int
         Largest kernel ``K``.
     weight_depth : int
@@ -155,6 +155,9 @@ class ScatterLane(wiring.Component):
         ``2·data_width + 2``-bit value replaces it: :class:`~ganforge.rtl.eors.EorsUnit`
         passes its shift-add EORS product (:func:`~ganforge.rtl.eors.arith.eors_product`),
         so the lane itself knows nothing of EORS.
+    load_width : int or None
+        Bits of a load beat's value (None: ``max(data_width, 16)``); a bias arrives in
+        ``ceil(acc_width / load_width)`` pieces.
 
     Members
     -------
@@ -170,8 +173,9 @@ class ScatterLane(wiring.Component):
         a tap waits until its word is below the mark.
     ld_en, ld_kind, ld_ctx, ld_bank, ld_addr, ld_value : :py:`In`
         A load beat for this lane (:class:`~.descriptor.CmdKind`): an operand word into bank
-        ``ld_bank`` at ``ld_addr``, or a setup beat (``ENABLE``, ``BIAS``, ``MASK`` word
-        ``ld_addr``) into context ``ld_ctx``.
+        ``ld_bank`` at ``ld_addr``, or a setup beat (``ENABLE``, ``BIAS`` piece ``ld_addr``,
+        ``MASK`` word ``ld_addr``) into context ``ld_ctx``; ``ld_value`` is ``load_width``
+        bits.
     ctx_reset, ctx_reset_id : :py:`In(1)`, :py:`In(2)`
         A pass is taken into context ``ctx_reset_id``: its enable is set and its bias
         cleared.
@@ -214,9 +218,10 @@ class ScatterLane(wiring.Component):
     """
 
     def __init__(self, *, data_width=16, acc_width=48, max_kernel=5, weight_depth=1024,
-                 out_depth=256, coord_bits=8, product=None):
+                 out_depth=256, coord_bits=8, product=None, load_width=None):
         self.product = product
         self.dw, self.aw, self.kmax = data_width, acc_width, max_kernel
+        self.lw = max(data_width, MASK_WORD) if load_width is None else load_width
         self.weight_depth, self.out_depth, self.cb = weight_depth, out_depth, coord_bits
         self.wa_bits = max(1, (weight_depth - 1).bit_length())
         self.oa_bits = max(1, (out_depth - 1).bit_length())
@@ -228,7 +233,7 @@ class ScatterLane(wiring.Component):
             "wmark": In(data.ArrayLayout(unsigned(self.wa_bits + 1), 2)),
             # Loads (from the core's command stream).
             "ld_en": In(1), "ld_kind": In(3), "ld_ctx": In(2), "ld_bank": In(1),
-            "ld_addr": In(max(self.wa_bits, self.oa_bits)), "ld_value": In(signed(acc_width)),
+            "ld_addr": In(max(self.wa_bits, self.oa_bits)), "ld_value": In(signed(self.lw)),
             "ctx_reset": In(1), "ctx_reset_id": In(2),
             # Drain (lockstep, from the core).
             "d_rd": In(1), "d_bank": In(2), "d_addr": In(self.oa_bits), "d_ctx": In(2),
@@ -310,8 +315,10 @@ class ScatterLane(wiring.Component):
             with m.If(here & (self.ld_kind == CmdKind.MASK)):
                 m.d.sync += masks[c].word_select(self.ld_addr[:mask_word_bits],
                                                  MASK_WORD).eq(self.ld_value[:MASK_WORD])
-            with m.If(here & (self.ld_kind == CmdKind.BIAS)):
-                m.d.sync += biases[c].eq(self.ld_value)
+            for k in range(-(-self.aw // self.lw)):          # bias piece k: bits k·lw and up
+                lo, hi = k * self.lw, min((k + 1) * self.lw, self.aw)
+                with m.If(here & (self.ld_kind == CmdKind.BIAS) & (self.ld_addr == k)):
+                    m.d.sync += biases[c][lo:hi].eq(self.ld_value[:hi - lo])
             with m.If(here & (self.ld_kind == CmdKind.ENABLE)):
                 m.d.sync += enables[c].eq(self.ld_value[0])
 

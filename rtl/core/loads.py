@@ -32,7 +32,8 @@ def loads(m, st):
     is_setup_kind = (cmd.kind == CmdKind.ENABLE) | (cmd.kind == CmdKind.BIAS) | \
         (cmd.kind == CmdKind.MASK)
     setup_ok = (cmode == SETUP) & is_setup_kind & \
-        ((cmd.kind != CmdKind.MASK) | (cmd.addr < mask_words))
+        ((cmd.kind != CmdKind.MASK) | (cmd.addr < mask_words)) & \
+        ((cmd.kind != CmdKind.BIAS) | (cmd.addr < core.bias_pieces))
     wb = cd.wbank
     weight_ok = (cmode == WEIGHTS) & (cmd.kind == CmdKind.WEIGHT) & \
         (cmd.addr == Array(wcount)[wb])
