@@ -183,26 +183,28 @@ def test_weight_gradients_on_two_cores(layer, cut):
     assert sum(got["counters"][f"core{c}.macs_issued"] for c in range(2)) == gold["effective_macs"]
 
 
-def test_fewer_output_channels_than_lanes():
+@pytest.mark.parametrize("mode", ["multicast", "unicast"])
+def test_fewer_output_channels_than_lanes(mode):
     """A layer with 2 output channels on 4-lane cores: the idle lanes' words go to a
     scratch region, the result is still exact."""
     op, tensors, params = dcgan_case("G2", "FP", samples=2, cut=(8, 2))
     want, _ = reference_result(op, tensors, **params)
     got = run_layers(tiny_system(2), [dict(op=op, tensors=tensors, params=params, want=want,
-                                           group=[0, 1], mode="unicast")])
+                                           group=[0, 1], mode=mode)])
     assert np.array_equal(got["out"][0], want)
 
 
-@pytest.mark.parametrize("layer,cut,out_channels", [("G1", (8, 8), None), ("D3", (8, 1), 4)],
-                         ids=["G1-latent-1x1-in", "D3-logit-1x1-out"])
-def test_one_by_one_maps(layer, cut, out_channels):
+@pytest.mark.parametrize("layer,cut,out_channels,mode", [
+    ("G1", (8, 8), None, "unicast"), ("D3", (8, 1), 4, "unicast"), ("D3", (8, 1), 4, "multicast")],
+    ids=["G1-latent-1x1-in", "D3-logit-1x1-out", "D3-logit-1x1-out-multicast"])
+def test_one_by_one_maps(layer, cut, out_channels, mode):
     """The latent vector (G1's 1×1 input: a load word holds several channels) and the
     logits (D3's 1×1 output, one channel: the tile leaves as the beat itself, into
     channels padded to the lanes)."""
     op, tensors, params = dcgan_case(layer, "FP", samples=2, cut=cut)
     want, _ = reference_result(op, tensors, **params)
     got = run_layers(tiny_system(2), [dict(op=op, tensors=tensors, params=params, want=want,
-                                           group=[0, 1], mode="unicast",
+                                           group=[0, 1], mode=mode,
                                            out_channels=out_channels)])
     assert np.array_equal(got["out"][0], want)
 
@@ -215,3 +217,26 @@ def test_bad_configurations_are_refused_naming_the_parameter():
                      (dict(engine=dict(engine, data_width=8)), "data_width")):
         with pytest.raises(ValueError, match=name):
             System(**dict(dict(cores=2, core=core, engine=engine, max_positions=64), **kw))
+
+
+def test_multicast_keeps_each_channel_groups_weights_for_every_sample():
+    """Multicast FP compiles a run per group of lanes output channels over every sample:
+    the weights are loaded once per group, whatever the batch, and the other samples'
+    passes reuse them from the core's banks (``wload = 0``)."""
+    from ganforge.firmware.compiler.encode import hardware_loads
+    from ganforge.firmware.compiler.layer import Blobs, LayerPlan
+    from ganforge.rtl.core.descriptor import CmdKind
+    system = tiny_system(2)
+    info = SystemInfo.of(system)
+    weights = {}
+    for samples in (1, 4):
+        op, tensors, params = dcgan_case("G2", "FP", samples=samples, cut=(8, 8))
+        want, _ = reference_result(op, tensors, **params)
+        plan = LayerPlan(info, Blobs(0x10000, info.bus_bytes), scratch=0x8000)
+        plan.layer(op, tensors, params, addrs={"x": 0x20000}, out=0x40000,
+                   out_shape=want.shape, group=[0, 1], mode="multicast")
+        runs = plan._runs(op, tensors, params, {"x": 0x20000}, 0x40000, want.shape, {})
+        passes = [s[2] for run in runs for t in run for s in t.steps]
+        weights[samples] = sum(ld["kind"] == CmdKind.WEIGHT for p in passes for ld in p.loads)
+        assert sum(p.desc["wload"] for p in passes) == len(runs) * len(runs[0][0].steps)
+    assert weights[4] == weights[1] > 0

@@ -6,11 +6,14 @@ order the store path wants (tiles of output channels ``c0 .. c0+lanes-1`` of one
 sample, NCHW). :class:`LayerPlan` turns them into instructions
 (:mod:`ganforge.rtl.control.isa`) for :class:`~ganforge.rtl.top.system.System`:
 
-* **multicast**: the group's cores take the output-channel tiles of a sample in
-  turn (core ``j`` of the group takes tiles ``j, j+G, ...``). Each pass's input
-  (one sample's input chunk) is read once with a ``LOAD`` whose mask is every
-  core working on that round; each core gets its own weights (``CORE`` to one
-  core).
+* **multicast** (FP, EP): the group's cores take the groups of ``lanes`` output
+  channels in turn (core ``j`` of the group takes groups ``j, j+G, ...``), each
+  group a *run*: its tiles of every sample, compiled as one core's program, so its
+  weights load once and stay in the core's two banks for every sample
+  (:meth:`LayerPlan._runs`). The runs of a round see the same inputs in the same
+  order, so each pass's input (one sample's input chunk) is read once with a
+  ``LOAD`` whose mask is every core of the round; each core gets its own weights
+  (``CORE`` to one core). WG: tiles with the same inputs side by side.
 * **unicast**: the group's cores take the samples in turn; every core runs all
   tiles of its samples, with the same weights (one ``CORE`` to the whole group
   when their passes line up), and each ``LOAD`` goes to one core.
@@ -181,10 +184,11 @@ class LayerPlan:
             self.program.append(instr("SNAPSHOT", addr=snapshot))
 
     # --- the tiles of a layer ---------------------------------------------------------
-    def _stores(self, p, out, shape, n0=0, c0=None):
+    def _stores(self, p, out, shape, n0=0, c0=None, sample=0):
         """Where pass ``p``'s drained words go: each lane's place in the result (of the
-        stored ``shape``), as runs. An idle lane's words go to its padding channel
-        ``c0 + lane`` when the stored shape has one (FP/EP), else to the scratch region."""
+        stored ``shape``; places' samples shifted by ``n0``), as runs. An idle lane's words
+        go to its padding channel ``c0 + lane`` of ``sample`` when the stored shape has one
+        (FP/EP), else to the scratch region."""
         bb, positions = self.info.bus_bytes, None
         stores = []
         for place in p.places:
@@ -194,7 +198,7 @@ class LayerPlan:
             positions = int(np.prod(sub))
         places = list(p.places)
         if c0 is not None:
-            places = [(((0, c0 + lane), None) if pl is None and c0 + lane < shape[1] else pl)
+            places = [(((sample, c0 + lane), None) if pl is None and c0 + lane < shape[1] else pl)
                       for lane, pl in enumerate(places)]
         for place in places:
             if place is None:
@@ -275,6 +279,36 @@ class LayerPlan:
                 cur = []
         return tiles
 
+    def _runs(self, op, tensors, params, addrs, out, out_shape, stored):
+        """FP/EP, multicast: the layer as *runs*, one per group of ``lanes`` output channels:
+        that group's tiles of every sample in turn, compiled as one core's program, so the
+        weights load once and stay in the core's banks for every sample (two banks: a
+        group whose inputs take two chunks keeps both). A run goes to one core."""
+        info, lanes = self.info, self.info.core.lanes
+        key = "x" if "x" in tensors else "dy"
+        _, C, H, W = tensors[key].shape
+        Cs = stored.get(key, C)
+        prog = compile_op(op, tensors, lanes=lanes, weight_depth=info.core.weight_depth,
+                          out_depth=info.core.out_depth, balance=False, pack_samples=False,
+                          reuse=True, **params)
+        runs, run, cur, n, q0, c0 = [], [], [], 0, 0, 0
+        for p in prog.passes:
+            if p.desc["slots"] != 0:
+                raise ValueError(f"{op}: a pass carries one sample on the accelerator, "
+                                 f"got slots {p.desc['slots']}")
+            nbytes, load = self._load(key, C, H, W, q0, p.desc["cin"], Cs)
+            cur.append((addrs[key] + (n * Cs + q0) * H * W * 2, nbytes, p, load))
+            q0 += p.desc["cin"]
+            if not p.desc["drain"]:
+                continue
+            stores, positions = self._stores(p, out, out_shape, c0=c0, sample=n)
+            run.append(Tile(cur, stores, positions))
+            cur, q0, n = [], 0, n + 1
+            if n == tensors[key].shape[0]:              # every sample of this group: next group
+                runs.append(run)
+                run, n, c0 = [], 0, c0 + lanes
+        return runs
+
     def layer(self, op, tensors, params, *, addrs, out, out_shape, group, mode="multicast",
               out_channels=None, in_channels=None):
         """Append ``op`` on ``tensors`` (named as the golden model's ops: ``x``, ``dy``,
@@ -294,36 +328,45 @@ class LayerPlan:
             raise ValueError(f"mode must be 'multicast' or 'unicast', got {mode!r}")
         if not group or len(set(group)) != len(group) or not all(0 <= c < info.cores for c in group):
             raise ValueError(f"group must be distinct core indices below {info.cores}, got {group!r}")
-        tiles = self._tiles(op, tensors, params, addrs, out, out_shape, dict(in_channels or {}))
+        stored = dict(in_channels or {})
+        G = len(group)
+        if mode == "multicast" and op_spec(op).kind != "wg":
+            # a run per channel group, its weights kept for every sample: runs have the same
+            # inputs, so G of them run side by side, each input read once for all G
+            units = self._runs(op, tensors, params, addrs, out, out_shape, stored)
+            rounds = [units[r:r + G] for r in range(0, len(units), G)]
+        else:
+            tiles = self._tiles(op, tensors, params, addrs, out, out_shape, stored)
+            if mode == "multicast":      # WG: tiles with the same inputs side by side
+                by_key = {}
+                for t in tiles:
+                    by_key.setdefault(t.key, []).append(t)
+                rounds = [[[t] for t in same[r:r + G]] for same in by_key.values()
+                          for r in range(0, len(same), G)]
+            else:                        # each core its own tiles, one after the other
+                rounds = [[[t] for t in tiles[r:r + G]] for r in range(0, len(tiles), G)]
         words, lanes = info.bus_bytes // 2, info.core.lanes
-        bad = {t.positions for t in tiles if t.positions > info.max_positions
+        bad = {t.positions for work in rounds for unit in work for t in unit
+               if t.positions > info.max_positions
                or (t.positions % words if t.positions != 1 else lanes % words)}
         if bad:
             raise ValueError(f"{op}: a tile of {min(bad)} outputs per lane does not fit the store "
                              f"adapters (at most {info.max_positions}, 1 or a multiple of "
                              f"{words})")
         self._reg("engine_mode", ld_mode="bypass", st_mode="off", st_discard=0, ld_relu=1)
-        G = len(group)
-        rounds = []
-        if mode == "multicast":
-            by_key = {}
-            for t in tiles:
-                by_key.setdefault(t.key, []).append(t)
-            for same in by_key.values():
-                rounds += [same[r:r + G] for r in range(0, len(same), G)]
-        else:
-            rounds = [tiles[r:r + G] for r in range(0, len(tiles), G)]
-        for work in rounds:
+        for work in rounds:                 # a unit (tiles run back to back) per core
             cores = group[:len(work)]
-            for core, t in zip(cores, work):
-                if self._positions.get(core) != t.positions:
+            for core, unit in zip(cores, work):
+                positions = unit[0].positions
+                if self._positions.get(core) != positions:
                     if core in self._positions:
                         self._wait_stores()       # its earlier tiles are out first
-                    self._reg(f"cluster_positions_{core}", t.positions)
-                    self._positions[core] = t.positions
-            for j in range(max(len(t.steps) for t in work)):
-                self._step([(core, t, t.steps[j]) for core, t in zip(cores, work)
-                            if j < len(t.steps)], mode, last=j)
+                    self._reg(f"cluster_positions_{core}", positions)
+                    self._positions[core] = positions
+            flat = [[(t, s) for t in unit for s in t.steps] for unit in work]
+            for j in range(max(map(len, flat))):
+                self._step([(core, *seq[j]) for core, seq in zip(cores, flat) if j < len(seq)],
+                           mode, last=j)
 
     def _step(self, step, mode, last):
         """One pass on each core of ``step`` (``(core, tile, (addr, nbytes, pass, channels))``)."""
