@@ -146,7 +146,7 @@ def _system_design(system):
 
 def run_system_layers(layers, system, *, sim="icarus", throttle=0.3, seed=1,
                       build_root="build/sim", quiet=True, mem_size=1 << 21, cycles=2_000_000,
-                      budget=20_000):
+                      budget=20_000, memory="model", rate=(1, 1), latency=1):
     """Run ``testbench/tb_system.py`` on ``System(**system)`` (the keyword arguments, e.g.
     :func:`~ganforge.config.system_from_config`'s): ``layers`` (specs ``{"layer": "T3", "samples", "cin", "cout", "hw", "group",
     "mode"}``, cuts of the i2i generator's layers) compiled into one program, every AXI
@@ -154,24 +154,47 @@ def run_system_layers(layers, system, *, sim="icarus", throttle=0.3, seed=1,
     against the golden model. ``cycles``: the most cycles to wait for the interrupt;
     ``budget``: the command processor's no-progress budget. Returns the bench's result:
     ``cycles`` (from GO to the interrupt), ``counters`` (by name), ``retired`` and ``layers``
-    (per layer ``out_shape`` and ``in_bytes``)."""
-    dut, verilog = _system_design(system)
+    (per layer ``out_shape`` and ``in_bytes``). ``memory``, ``rate``, ``latency``: as
+    :func:`run_train_steps` (``"model"``, throttled, by default)."""
+    dut, toplevel, verilog = _system_top(system, memory, mem_size)
     args = {"system": system, "layers": [dict(L) for L in layers], "throttle": throttle,
-            "seed": seed, "mem_size": mem_size, "cycles": cycles, "budget": budget}
-    return run_bench(dut, "ganforge_system", "ganforge.testbench.tb_system", args, sim=sim,
+            "seed": seed, "mem_size": mem_size, "cycles": cycles, "budget": budget,
+            "rate": list(rate), "latency": latency}
+    return run_bench(dut, toplevel, "ganforge.testbench.tb_system", args, sim=sim,
                      build_root=build_root, quiet=quiet, verilog=verilog)
 
 
+def _system_top(system, memory, mem_size):
+    """``(component, toplevel, verilog)`` of ``System(**system)``: with the memory inside
+    (``memory="rtl"``: SimSystem) or on its AXI port for cocotbext-axi (``"model"``)."""
+    if memory == "model":
+        dut, verilog = _system_design(system)
+        return dut, "ganforge_system", verilog
+    if memory != "rtl":
+        raise ValueError(f"memory must be 'rtl' or 'model', got {memory!r}")
+    from ganforge.testbench.sim_system import sim_system_verilog
+    key = ("SimSystem", repr(sorted(system.items())), mem_size)
+    if key not in _DESIGNS:
+        _DESIGNS[key] = sim_system_verilog(system, mem_size=mem_size, toplevel="ganforge_sim_system")
+    return (_DESIGNS[key][0], "ganforge_sim_system", _DESIGNS[key][1])
+
+
 def run_train_steps(system, *, steps=2, batch=2, seed=0, mode="multicast", sim="verilator",
-                    throttle=0.0, build_root="build/sim", quiet=True, mem_size=1 << 24,
-                    cycles=4_000_000, log_file=None):
+                    memory="rtl", rate=(1, 1), latency=1, throttle=0.0, build_root="build/sim",
+                    quiet=True, mem_size=1 << 22, cycles=4_000_000, log_file=None):
     """Run ``testbench/tb_train.py``: ``steps`` DCGAN training steps of ``batch`` samples
     (:func:`~ganforge.golden.train_dcgan`, seed ``seed``) with every layer op a program on
-    ``System(**system)``, the parameters then compared with the golden training's. Returns
-    the bench's result: ``programs`` (per program: layer, phase, op, cycles, counters),
-    ``traffic`` (what the host moved), ``steps``, ``batch``, ``equal``."""
-    dut, verilog = _system_design(system)
+    ``System(**system)``, the parameters then compared with the golden training's.
+
+    ``memory``: ``"rtl"`` (:class:`~ganforge.testbench.sim_system.SimSystem`: the memory
+    inside the design, ``rate`` beats a cycle as ``(num, den)``, ``latency`` cycles; fast)
+    or ``"model"`` (cocotbext-axi's AxiRam, each channel paused with probability
+    ``throttle``; a Python call each beat). Returns the bench's result: ``programs`` (per
+    program: layer, phase, op, cycles, counters), ``traffic`` (what the host moved),
+    ``steps``, ``batch``, ``equal``."""
+    dut, toplevel, verilog = _system_top(system, memory, mem_size)
     args = {"system": system, "steps": steps, "batch": batch, "seed": seed, "mode": mode,
-            "throttle": throttle, "mem_size": mem_size, "cycles": cycles}
-    return run_bench(dut, "ganforge_system", "ganforge.testbench.tb_train", args, sim=sim,
+            "throttle": throttle, "mem_size": mem_size, "cycles": cycles, "rate": list(rate),
+            "latency": latency}
+    return run_bench(dut, toplevel, "ganforge.testbench.tb_train", args, sim=sim,
                      build_root=build_root, quiet=quiet, verilog=verilog, log_file=log_file)

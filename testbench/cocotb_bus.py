@@ -17,12 +17,12 @@ import logging
 import random
 
 import cocotb
-from cocotb.triggers import ClockCycles, First, RisingEdge
+from cocotb.triggers import ClockCycles, First, RisingEdge, Timer
 from cocotbext.axi import AxiBus, AxiLiteBus, AxiLiteMaster, AxiRam
 
 from ganforge.firmware.runtime.bus import WordBus
 
-__all__ = ["CocotbBus", "axi_models"]
+__all__ = ["CocotbBus", "axi_models", "csr_master"]
 
 
 def _pauses(rng, p):
@@ -36,17 +36,23 @@ def axi_models(dut, *, mem_size, throttle, rng):
     AxiLiteMaster on ``csr__*``, both reset by ``rst``. With ``throttle``, every AXI channel
     of the memory pauses at random with that probability (one generator per channel,
     seeded from ``rng``). The models' per-burst INFO lines are quieted."""
-    for name in ("axi", "csr"):
-        logging.getLogger(f"cocotb.{dut._name}.{name}").setLevel(logging.WARNING)
+    logging.getLogger(f"cocotb.{dut._name}.axi").setLevel(logging.WARNING)
     ram = AxiRam(AxiBus.from_prefix(dut, "axi", bus_separator="__"), dut.clk, dut.rst,
                  reset_active_level=True, size=mem_size)
-    csr = AxiLiteMaster(AxiLiteBus.from_prefix(dut, "csr", bus_separator="__"), dut.clk,
-                        dut.rst, reset_active_level=True)
+    csr = csr_master(dut)
     if throttle:
         for ch in (ram.write_if.aw_channel, ram.write_if.w_channel, ram.write_if.b_channel,
                    ram.read_if.ar_channel, ram.read_if.r_channel):
             ch.set_pause_generator(_pauses(random.Random(rng.random()), throttle))
     return ram, csr
+
+
+def csr_master(dut):
+    """cocotbext-axi's AxiLiteMaster on the DUT's ``csr__*`` port, reset by ``rst`` (when
+    the DUT has one), its per-transfer INFO lines quieted."""
+    logging.getLogger(f"cocotb.{dut._name}.csr").setLevel(logging.WARNING)
+    return AxiLiteMaster(AxiLiteBus.from_prefix(dut, "csr", bus_separator="__"), dut.clk,
+                         getattr(dut, "rst", None), reset_active_level=True)
 
 
 class CocotbBus(WordBus):
@@ -61,11 +67,13 @@ class CocotbBus(WordBus):
     streams : dict of name to ``StreamSource``.
     irq : the interrupt signal (``dut.irq`` by default).
     ports : names of sideband ports presented as registers (none may be a register's).
+    period_ns : the clock's period (:func:`~ganforge.testbench.streams.start_clock`'s), for
+        the interrupt's budget.
     """
 
-    def __init__(self, dut, regmap, *, csr, ram, streams=None, irq=None, ports=()):
+    def __init__(self, dut, regmap, *, csr, ram, streams=None, irq=None, ports=(), period_ns=10):
         super().__init__(regmap, ports)
-        self.dut, self.csr, self.ram = dut, csr, ram
+        self.dut, self.csr, self.ram, self.period_ns = dut, csr, ram, period_ns
         self.streams = dict(streams or {})
         self.irq = dut.irq if irq is None else irq
 
@@ -104,7 +112,8 @@ class CocotbBus(WordBus):
     async def wait_irq(self, *, cycles):
         if int(self.irq.value):
             return
-        timer = ClockCycles(self.dut.clk, cycles)
+        # One timer of the budget's length, not ClockCycles (a Python call every edge).
+        timer = Timer(cycles * self.period_ns, unit="ns")
         if await First(RisingEdge(self.irq), timer) is timer and not int(self.irq.value):
             raise TimeoutError(f"waited {cycles} cycles for the interrupt")
 

@@ -100,7 +100,9 @@ def run_bench(top, toplevel, module, args=None, *, sim="icarus", build_root="bui
 
         def _set_env_build():
             set_env()
-            runner.env["MAKEFLAGS"] = f"{runner.env.get('MAKEFLAGS', '')} {_VERILATOR_MAKEFLAGS}".strip()
+            jobs = f"-j{min(4, len(os.sched_getaffinity(0)))}"   # compile the C++ in parallel
+            runner.env["MAKEFLAGS"] = (f"{runner.env.get('MAKEFLAGS', '')} {jobs} "
+                                       f"{_VERILATOR_MAKEFLAGS}").strip()
         runner._set_env_build = _set_env_build
     trace = waves is not None and sim == "verilator"      # Verilator writes dump.vcd itself
     # Concurrent runs of one design: one builds, the others wait, then reuse it.

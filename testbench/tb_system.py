@@ -3,7 +3,9 @@
 sparse cores), as generated Verilog.
 
 External memory is cocotbext-axi's AxiRam on the ``axi__*`` port, every channel (AW, W,
-B, AR, R) paused at random with probability ``throttle``; the registers go over
+B, AR, R) paused at random with probability ``throttle``, or, when the DUT is a
+:class:`~ganforge.testbench.sim_system.SimSystem`, the AxiRam inside the design at
+bandwidth ``rate`` (``[num, den]`` beats a cycle) and ``latency``; the registers go over
 cocotbext-axi's AxiLiteMaster on ``csr__*``. The host is the firmware's
 (:class:`~ganforge.firmware.runtime.system.SystemHost`): it only writes memory and the
 processor's registers, then waits for ``irq``. Every core command beat, load, store and
@@ -24,6 +26,8 @@ Arguments (``GANFORGE_TB_ARGS``, :func:`~ganforge.testbench.runner.tb_args`):
 ``throttle``, ``seed``, ``mem_size``
     The AXI pause probability, the random seed, the bytes of memory (the processor's
     window).
+``rate``, ``latency``
+    Optional, with SimSystem: the memory's bandwidth and latency.
 ``cycles``, ``budget``
     Optional: the most cycles to wait for the interrupt, the processor's no-progress
     budget.
@@ -41,7 +45,7 @@ import json
 
 import cocotb
 import numpy as np
-from cocotb.triggers import ClockCycles, RisingEdge
+from cocotb.triggers import RisingEdge, Timer
 
 from ganforge.firmware.compiler.layer import SystemInfo
 from ganforge.firmware.runtime.system import SystemHost
@@ -79,7 +83,8 @@ async def system_layers(dut):
     mem_size = args["mem_size"]
 
     env = await SystemEnv.start(dut, info.regmap, mem_size=mem_size, throttle=args["throttle"],
-                                seed=args["seed"])
+                                seed=args["seed"], rate=tuple(args.get("rate", (1, 1))),
+                                latency=args.get("latency", 1))
     bus, clock = env.bus, env.clock
 
     def log(msg):
@@ -87,7 +92,7 @@ async def system_layers(dut):
 
     async def heartbeat():
         while True:
-            await ClockCycles(dut.clk, HEARTBEAT)
+            await Timer(HEARTBEAT * env.bus.period_ns, unit="ns")
             if clock.go is None:
                 log(f"{clock.now} cycles since reset, program not started")
             elif clock.irq is None:

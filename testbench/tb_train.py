@@ -3,7 +3,9 @@ golden training bit for bit.
 
 The DUT is the whole :class:`~ganforge.rtl.top.system.System` as Verilog, with
 cocotbext-axi's AxiRam as external memory (every AXI channel paused at random with
-probability ``throttle``) and AxiLiteMaster on the registers. The training loop is the
+probability ``throttle``), or :class:`~ganforge.testbench.sim_system.SimSystem` (the
+memory inside the design, at bandwidth ``rate`` and ``latency``), and AxiLiteMaster on
+the registers. The training loop is the
 golden model's own :func:`~ganforge.golden.train_dcgan`, with
 :class:`~ganforge.firmware.schedule.device.SystemDevice` as the device of every layer:
 each FP, EP and WG runs as one program on the accelerator, and the training goes on with
@@ -16,8 +18,10 @@ gradient the accelerator computed).
 
 Arguments (:func:`~ganforge.testbench.runner.tb_args`): ``system`` (the System's keyword
 arguments), ``steps``, ``batch``, ``seed``, ``mode`` (``multicast``/``unicast``),
-``throttle``, ``mem_size``, ``cycles`` (the budget of each program). ``out`` (JSON) gets
-``programs`` (per program: layer, phase, op, cycles, counters), ``traffic`` (what the
+``throttle``, ``mem_size``, ``cycles`` (the budget of each program), ``rate`` and
+``latency`` (with SimSystem). ``out`` (JSON) gets
+``programs`` (per program: layer, phase, op, cycles, counters, tensor ``elements`` and,
+with SimSystem, ``mem_bytes`` read and written by the program), ``traffic`` (what the
 host moved), ``steps``, ``batch`` and ``equal`` (true).
 """
 
@@ -45,10 +49,12 @@ async def dcgan_steps(dut):
     system = System(**args["system"])
     info = SystemInfo.of(system)
     env = await SystemEnv.start(dut, info.regmap, mem_size=args["mem_size"],
-                                throttle=args["throttle"], seed=args["seed"])
+                                throttle=args["throttle"], seed=args["seed"],
+                                rate=tuple(args.get("rate", (1, 1))),
+                                latency=args.get("latency", 1))
     host = SystemHost(env.bus, info, mem_size=args["mem_size"])
     steps, batch, seed = args["steps"], args["batch"], args["seed"]
-    cycles = []
+    cycles, beats = [], []
 
     class Timed:
         """The host, each program's cycles (GO to the interrupt) noted."""
@@ -56,16 +62,29 @@ async def dcgan_steps(dut):
 
         @staticmethod
         async def run_layer(*a, **kw):
+            before = memory_beats()
             result = await host.run_layer(*a, **kw)
             await RisingEdge(dut.clk)          # the clock's watch sees the interrupt's edge
             cycles.append(env.clock.program_cycles)
+            after = memory_beats()
+            beats.append(None if before is None else [y - x for x, y in zip(before, after)])
             return result
+
+    def memory_beats():
+        """Beats the memory inside the design read and wrote so far (the host's backdoor
+        is not counted); None with the model memory."""
+        if not env.rtl_memory:
+            return None
+        return int(dut.mem_reads.value), int(dut.mem_writes.value)
 
     def log(msg):
         dut._log.info(f"progress: {msg}")
 
     def progress(entry):
         entry["cycles"] = cycles[-1]
+        if beats[-1] is not None:
+            nb = info.bus_bytes
+            entry["mem_bytes"] = {"read": beats[-1][0] * nb, "written": beats[-1][1] * nb}
         c = entry["counters"]
         macs = sum(v for k, v in c.items() if k.endswith(".macs_issued"))
         log(f"program {len(device.log)}: {entry['layer']} {entry['phase']} ({entry['op']}): "

@@ -64,3 +64,21 @@ def test_system_layers_verilator(tmp_path):
     res = run_system_layers(layers, tiny(4), sim="verilator", throttle=0.3, seed=2,
                             build_root=str(tmp_path))
     check_interconnect(res, layers, 4)
+
+
+def test_memory_inside_the_design_icarus(tmp_path):
+    """The same layers with the memory inside the simulated design (SimSystem: the AXI RAM of
+    rtl/bus/axi_ram.py, the host's backdoor), bit-exact at the full rate and at a quarter
+    of it with a latency of 12 cycles; the slower memory costs cycles, the counters do not
+    change."""
+    layers = [t3([0, 1], "multicast"), t3([0, 1], "unicast")]
+    fast = run_system_layers(layers, tiny(2), sim="icarus", memory="rtl", build_root=str(tmp_path))
+    slow = run_system_layers(layers, tiny(2), sim="icarus", memory="rtl", rate=(1, 4), latency=12,
+                             build_root=str(tmp_path))
+    check_interconnect(fast, layers, 2)
+    check_interconnect(slow, layers, 2)
+    assert slow["cycles"] > fast["cycles"]
+    assert {k: v for k, v in slow["counters"].items() if "cycles" not in k and "blocked" not in k
+            and "waiting" not in k} == \
+           {k: v for k, v in fast["counters"].items() if "cycles" not in k and "blocked" not in k
+            and "waiting" not in k}

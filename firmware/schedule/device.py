@@ -13,8 +13,8 @@ it.
 What stays on the host between programs (the training issue moves it on chip): the
 per-tensor shifts (from the golden accumulators), the activation's backward (the ReLU
 mask times the error), the bias gradients, the loss and its gradient, ``tanh`` and
-Adam. :attr:`SystemDevice.log` records each program: layer, phase, op, cycles and
-counters; the runtime's :class:`~ganforge.firmware.runtime.system.HostTraffic` counts
+Adam. :attr:`SystemDevice.log` records each program: layer, phase, op, counters and the
+elements of each tensor it read and wrote (``elements``: the traffic's limit); the runtime's :class:`~ganforge.firmware.runtime.system.HostTraffic` counts
 what the host moved.
 
 The golden loop is ordinary (blocking) Python; the bus is asynchronous. ``call`` bridges
@@ -56,7 +56,9 @@ class SystemDevice:
     def run(self, layer, phase, op, tensors, params, expect):
         result, counters = self.call(self.host.run_layer, op, tensors, params, expect.shape,
                                      mode=self.mode, cycles=self.cycles)
-        entry = {"layer": layer.name, "phase": phase, "op": op, "counters": counters}
+        sizes = {name: int(np.size(t)) for name, t in tensors.items()}
+        entry = {"layer": layer.name, "phase": phase, "op": op, "counters": counters,
+                 "elements": dict(sizes, out=int(expect.size))}
         self.log.append(entry)
         if self.progress is not None:
             self.progress(entry)
