@@ -15,7 +15,7 @@ DEMO_ARGS ?=
 BENCH_ARGS ?=
 AREA_ARGS ?=
 
-.PHONY: help venv .venv test regress demo workloads area bench-core bench-rolin bench-eors clean distclean
+.PHONY: help venv .venv test regress demo workloads area bench-core bench-rolin bench-eors bench-system train-rtl clean distclean
 
 help:
 	@echo "ganforge make targets:"
@@ -29,11 +29,16 @@ help:
 	@echo "                 counters, Verilator); writes build/bench/rolin.json"
 	@echo "  make bench-eors EORS on the real ReLU layers: rates, cycles of the speculation unit and the"
 	@echo "                 core with/without EORS (Verilator), ideal, unit area; writes build/bench/eors.json"
+	@echo "  make bench-system one DCGAN training step on the accelerator's Verilog at 1, 2, 4 cores (Verilator):"
+	@echo "                 cycles and bytes by phase beside the ideal; writes build/bench/system.json and .png"
+	@echo "  make train-rtl two DCGAN training steps with every layer op on the accelerator's Verilog,"
+	@echo "                 checked bit for bit against the golden training (ganforge train --on rtl)"
 	@echo "  make area      Yosys area of the components for CONFIG (generic, iCE40, ECP5); writes build/area/"
 	@echo "  make venv      create/update .venv (also done on demand by the targets above)"
 	@echo "  make clean     remove build outputs and caches (keeps .venv)"
 	@echo "  make distclean clean, and remove .venv"
 	@echo "variables: CONFIG=tiny|small|large  PYTEST_JOBS=N  PYTEST_ARGS='...'  DEMO_ARGS='...'  AREA_ARGS='...'"
+	@echo "           TRAIN_ARGS='...' to ganforge train, e.g. '--steps 1 --batch 2 --cores 4'"
 	@echo "           BENCH_ARGS='...' to the bench-* scripts, e.g. '--jobs 4' (simulations at once; default:"
 	@echo "           the cores) or '--cluster tcp://HOST:PORT' (a Dask scheduler; or set GANFORGE_CLUSTER)"
 
@@ -62,6 +67,13 @@ bench-rolin: $(STAMP)
 
 bench-eors: $(STAMP)
 	@$(ENV) python scripts/bench_eors.py --config $(CONFIG) $(BENCH_ARGS)
+
+bench-system: $(STAMP)
+	@$(ENV) python scripts/bench_system.py --config $(CONFIG) $(BENCH_ARGS)
+
+TRAIN_ARGS ?=
+train-rtl: $(STAMP)
+	@$(ENV) ganforge train --on rtl --config $(CONFIG) $(TRAIN_ARGS)
 
 area: $(STAMP)
 	@$(ENV) ganforge area --config $(CONFIG) $(AREA_ARGS)

@@ -11,6 +11,7 @@ workloads      :mod:`ganforge.demo` (needs the ``train`` extra)
 verilog        :mod:`ganforge.tops`
 area           :mod:`ganforge.area`, :mod:`ganforge.tops` (needs the ``synth`` extra)
 sim-op         :mod:`ganforge.simop` (needs the ``sim`` extra)
+train          :mod:`ganforge.bench.system` (needs the ``sim`` and ``train`` extras)
 =============  ==========================================================================
 """
 
@@ -22,9 +23,9 @@ import sys
 from pathlib import Path
 
 from ganforge.cli import PROG, command, comma_list, nonneg_int, positive_int, top_name
-from ganforge.errors import UserError
+from ganforge.errors import RunError, UserError
 
-__all__ = ["run_sim_op", "run_verilog", "run_area_command"]
+__all__ = ["run_sim_op", "run_verilog", "run_area_command", "run_train"]
 
 
 # --- options shared by several commands ----------------------------------------
@@ -312,3 +313,88 @@ def _save(path: str, out: dict) -> None:
 
 def _verdict(out: dict) -> str:
     return "matches the golden model" if out["matches_golden"] else "MISMATCH with the golden model"
+
+
+# --- ganforge train ------------------------------------------------------------
+
+def _train_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--on", choices=("rtl",), required=True,
+                        help="where the layer ops run: rtl, the simulated accelerator (the "
+                             "golden training alone is `ganforge demo`)")
+    parser.add_argument("--steps", metavar="N", type=positive_int, default=2)
+    parser.add_argument("--batch", metavar="B", type=positive_int, default=1,
+                        help="samples per step (D sees B real and B fake; default: 1)")
+    _config_option(parser)
+    parser.add_argument("--cores", metavar="N", type=positive_int, default=None,
+                        help="override the preset's cores (one cluster of N)")
+    parser.add_argument("--sim", choices=("verilator", "icarus"), default="verilator")
+    parser.add_argument("--mode", choices=("multicast", "unicast"), default="multicast",
+                        help="how a layer's inputs reach a group's cores (default: multicast)")
+    parser.add_argument("--memory", choices=("rtl", "model"), default="rtl",
+                        help="external memory: rtl, inside the simulated design (fast), or "
+                             "model, cocotbext-axi's AxiRam (a Python call a beat)")
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("-o", "--output", metavar="FILE", default="build/train/rtl.json",
+                        help="the programs' cycles and counters, the summary and the host's "
+                             "traffic (JSON; default: build/train/rtl.json)")
+    parser.add_argument("--quiet", action="store_true", help="no progress bar")
+
+
+@command("train", "run DCGAN training steps with every layer op on the simulated accelerator",
+         arguments=_train_arguments, needs=("cocotb", "sklearn"),
+         description="Run the golden DCGAN training with every layer's FP, EP and WG as a "
+                     "program on the whole accelerator's Verilog, then check every parameter "
+                     "of G and D against the golden training, bit for bit. Prints the cycles "
+                     "and bytes by phase and by layer beside their ideal, and what the host "
+                     "moved; writes them to --output.")
+def run_train(args: argparse.Namespace) -> int:
+    """``ganforge train --on rtl``: :func:`ganforge.bench.system.train_on_rtl`."""
+    import dataclasses
+    import json
+    from ganforge.bench.system import summarize, table_lines, train_on_rtl
+    from ganforge.config import get_preset
+    from ganforge.testbench import BenchError, require_simulator
+    config = get_preset(args.config)
+    if args.cores is not None:
+        if args.cores > 16:
+            raise UserError(f"--cores {args.cores}: at most 16 cores in one cluster")
+        config = dataclasses.replace(config, clusters=1, cores_per_cluster=args.cores)
+    _writable(args.output)
+    try:
+        require_simulator(args.sim)
+    except RuntimeError as exc:
+        raise UserError(str(exc))
+    _note(f"{args.steps} step(s) of batch {args.batch} on {args.config} "
+          f"({config.total_cores} core(s), {config.peak_macs_per_cycle} lanes), {args.sim}, memory "
+          f"{args.memory}; building the Verilog and the simulator first")
+    try:
+        res = train_on_rtl(config, steps=args.steps, batch=args.batch, sim=args.sim,
+                           mode=args.mode, memory=args.memory, seed=args.seed, quiet=args.quiet)
+    except BenchError as exc:
+        raise RunError(str(exc))
+    summary = summarize(res)
+    print(f"{args.steps} DCGAN training step(s) of batch {args.batch} on {args.config} "
+          f"({res['cores']} core(s), {res['lanes']} lanes; {args.sim}, {args.mode}, memory "
+          f"{args.memory}): {len(res['programs'])} programs in {res['seconds']:.0f} s")
+    print("\n".join(table_lines(summary)))
+    t = res["traffic"]
+    print(f"host, between programs: {t['writes']} tensor writes ({t['bytes_written']} B), "
+          f"{t['reads']} reads ({t['bytes_read']} B), {t['program_bytes']} B of programs, "
+          f"{t['beat_bytes']} B of core command beats")
+    print(f"parameters of G and D equal the golden training's: {res['equal']}")
+    with open(args.output, "w") as f:
+        json.dump(dict(res, summary=summary), f, indent=1)
+    print(f"wrote {args.output}")
+    return 0 if res["equal"] else 1
+
+
+def _writable(path: str) -> None:
+    """Refuse, before a long run, an output file that cannot be written."""
+    folder = os.path.dirname(os.path.abspath(path))
+    try:
+        os.makedirs(folder, exist_ok=True)
+    except OSError as exc:
+        raise UserError(f"cannot write {path}: {exc.strerror}") from None
+    if os.path.isdir(path) or not os.access(folder, os.W_OK):
+        raise UserError(f"cannot write {path}: "
+                        f"{'a folder' if os.path.isdir(path) else 'the folder is not writable'}")

@@ -30,11 +30,11 @@ def test_help_lists_subcommands():
     proc = run("--help")
     assert proc.returncode == 0
     assert proc.stderr == ""
-    for name in ("config", "demo", "workloads", "verilog", "area", "sim-op"):
+    for name in ("config", "demo", "workloads", "verilog", "area", "sim-op", "train"):
         assert any(line.strip().startswith(name) for line in proc.stdout.splitlines()), proc.stdout
 
 
-@pytest.mark.parametrize("sub", ["config", "demo", "verilog", "area", "sim-op"])
+@pytest.mark.parametrize("sub", ["config", "demo", "verilog", "area", "sim-op", "train"])
 def test_subcommand_help(sub):
     proc = run(sub, "--help")
     assert proc.returncode == 0 and proc.stdout.startswith("usage: ganforge " + sub)
@@ -63,6 +63,16 @@ def test_no_subcommand():
 ])
 def test_bad_option(args):
     assert_one_line_error(run(*args))
+
+
+@pytest.mark.parametrize("args,word", [
+    (["train"], "--on"), (["train", "--on", "golden"], "golden"),
+    (["train", "--on", "rtl", "--cores", "17"], "17"), (["train", "--on", "rtl", "--steps", "0"], "0"),
+    (["train", "--on", "rtl", "--config", "nope"], "nope"),
+    (["train", "--on", "rtl", "-o", "/proc/ganforge/out.json"], "cannot write")])
+def test_train_refuses_bad_arguments_before_simulating(args, word):
+    """Every bad argument of ``train`` is one line, before anything is built."""
+    assert word in assert_one_line_error(run(*args))
 
 
 def test_config_unknown_preset():

@@ -22,3 +22,41 @@ def log(msg):
     """Progress and notes of a bench: one line on stderr."""
     import sys
     print(msg, file=sys.stderr, flush=True)
+
+
+class Follow:
+    """Hands each ``progress:`` line a cocotb bench writes to its simulator log to
+    ``show(message)`` while the bench runs (a thread reads the log every ``every``
+    seconds; a last read at the end). A context manager; ``show=None`` does nothing."""
+
+    def __init__(self, path, show, every=1.0):
+        import threading
+        self.path, self.show, self.every, self.seen = path, show, every, 0
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, daemon=True) if show else None
+
+    def __enter__(self):
+        if self._thread:
+            self._thread.start()
+        return self
+
+    def __exit__(self, *exc):
+        if self._thread:
+            self._stop.set()
+            self._thread.join()
+            self._read()
+
+    def _run(self):
+        while not self._stop.wait(self.every):
+            self._read()
+
+    def _read(self):
+        try:
+            with open(self.path, errors="replace") as f:
+                lines = f.read().splitlines()
+        except OSError:
+            return
+        for line in lines[self.seen:]:
+            if "progress:" in line:
+                self.show(line.split("progress:", 1)[1].strip())
+        self.seen = len(lines)

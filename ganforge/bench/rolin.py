@@ -32,10 +32,9 @@ Keys of the JSON file: see docs/rolin.md.
 
 import json
 import os
-import threading
 import time
 
-from ganforge.bench import log
+from ganforge.bench import Follow, log
 
 __all__ = ["BARS", "ideal_bytes", "run"]
 
@@ -43,28 +42,6 @@ PROG = "bench-rolin"
 #: Kim et al.'s reported reductions (per cent), FP and EP.
 BARS = {"fp": 38.7, "ep": 32.2}
 MODES = ("off", "on")
-
-
-class _Follow(threading.Thread):
-    """Copies the ``progress:`` lines the bench writes to its simulator log to stderr."""
-
-    def __init__(self, path, prefix):
-        super().__init__(daemon=True)
-        self.path, self.prefix, self.stop, self.t0 = path, prefix, threading.Event(), time.monotonic()
-
-    def run(self):
-        seen = 0
-        while not self.stop.wait(2.0):
-            try:
-                with open(self.path, errors="replace") as f:
-                    lines = f.read().splitlines()
-            except OSError:
-                continue
-            for line in lines[seen:]:
-                if "progress:" in line:
-                    log(f"{self.prefix} [{time.monotonic() - self.t0:5.0f} s] "
-                        f"{line.split('progress:', 1)[1].strip()}")
-            seen = len(lines)
 
 
 def simulate_mode(item):
@@ -75,16 +52,13 @@ def simulate_mode(item):
     mode, sim, samples, build_root, quiet = item
     fd, log_path = tempfile.mkstemp(prefix=f"rolin-{mode}-", suffix=".log")
     os.close(fd)
-    follow = None if quiet else _Follow(log_path, f"{PROG}: ROLIN {mode}")
-    if follow:
-        follow.start()
-    try:
+    t0, prefix = time.monotonic(), f"{PROG}: ROLIN {mode}"
+
+    def show(message):
+        log(f"{prefix} [{time.monotonic() - t0:5.0f} s] {message}")
+    with Follow(log_path, None if quiet else show):
         counts = run_rolin_flow(sim, build_root, samples=samples, modes=(mode,), throttle=0.0,
                                 verbose=True, log_file=log_path)
-    finally:
-        if follow:
-            follow.stop.set()
-            follow.join()
     os.unlink(log_path)
     return counts
 
