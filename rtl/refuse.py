@@ -4,12 +4,13 @@ A component that builds its parts in ``__init__`` and then finds a parameter it 
 accept raises ``ValueError``; the parts already built would otherwise each warn, at
 exit, that they were never elaborated. :func:`refuse` marks the component and every
 part it holds (attributes, and lists of them, recursively) as deliberately unused, then
-raises.
+raises. :func:`unused` does the same marking for a component built only to be read (a
+testbench reads the System's parameters and register map; the Verilog is simulated).
 """
 
 from amaranth.hdl import Elaboratable
 
-__all__ = ["refuse"]
+__all__ = ["refuse", "unused"]
 
 
 def _silence(unit, seen):
@@ -21,6 +22,13 @@ def _silence(unit, seen):
         for sub in value if isinstance(value, (list, tuple)) else (value,):
             if isinstance(sub, Elaboratable):
                 _silence(sub, seen)
+
+
+def unused(unit):
+    """Mark ``unit`` and its parts as built only to be read (their parameters, a register
+    map), never elaborated: no warning at exit. Returns ``unit``."""
+    _silence(unit, set())
+    return unit
 
 
 def refuse(unit, message):
