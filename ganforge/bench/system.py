@@ -228,9 +228,13 @@ def _plot(report, png):
         ax.bar(xs, [r["summary"]["by_phase"][p]["cycles"] for p in phases], width,
                label=f"{r['cores']} core(s)")
         ax.scatter(xs, [r["summary"]["by_phase"][p]["ideal_cycles"] for p in phases],
-                   marker="_", s=200, color="black", zorder=3)
+                   marker="_", s=200, color="black", zorder=3,
+                   label="MACs / lanes" if k == 0 else None)
+        ax.scatter(xs, [r["summary"]["by_phase"][p]["limit_cycles"] for p in phases],
+                   marker="_", s=200, color="red", zorder=3,
+                   label="limit: max(MACs, memory)" if k == 0 else None)
     ax.set_xticks([i + width * (len(runs) - 1) / 2 for i in range(len(phases))], phases)
-    ax.set_ylabel("cycles (RTL); black: ideal")
+    ax.set_ylabel("cycles (RTL)")
     ax.set_title(f"DCGAN training step, batch {report['batch']}")
     ax.legend()
     fig.tight_layout()
