@@ -10,10 +10,10 @@ import argparse
 import os
 import sys
 
+from ganforge.bench import run_script
 from ganforge.bench.rolin import PROG, run
 from ganforge.cli import ScriptParser
-from ganforge.executor import ExecutorError, add_arguments, from_arguments
-from ganforge.testbench import BenchError
+from ganforge.executor import add_arguments
 
 
 def _samples(text):
@@ -39,18 +39,8 @@ def main(argv=None):
     if not args.quiet:
         print(f"{PROG}: running FP and EP of the i2i generator, ROLIN on and off, {args.samples} "
               f"sample(s), on {args.sim}", file=sys.stderr, flush=True)
-    try:
-        with from_arguments(args, None if args.quiet else PROG) as executor:
-            _, lines = run(executor, samples=args.samples, sim=args.sim, out=args.out,
-                           quiet=args.quiet)
-    except ExecutorError as exc:
-        p.error(str(exc))
-    except BenchError as exc:
-        print(f"{PROG}: error: {exc}", file=sys.stderr)
-        return 1
-    print("\n".join(lines))
-    print(f"wrote {args.out}")
-    return 0
+    return run_script(p, args, PROG, lambda executor: run(
+        executor, samples=args.samples, sim=args.sim, out=args.out, quiet=args.quiet)[1])
 
 
 if __name__ == "__main__":

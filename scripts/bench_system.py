@@ -10,11 +10,11 @@ system.png.
 import os
 import sys
 
+from ganforge.bench import run_script
 from ganforge.bench.system import run_bench
 from ganforge.cli import ScriptParser, positive_int
 from ganforge.config import ConfigError, get_preset
-from ganforge.executor import ExecutorError, add_arguments, from_arguments
-from ganforge.testbench import BenchError
+from ganforge.executor import add_arguments
 
 PROG = "bench-system"
 
@@ -48,18 +48,9 @@ def main(argv=None):
         p.error(str(exc))
     except ValueError:
         p.error(f"--cores: comma-separated counts from 1 to 16, got {args.cores!r}")
-    try:
-        with from_arguments(args, None if args.quiet else PROG) as executor:
-            _, lines = run_bench(config, args.config, cores=cores, batch=args.batch, sim=args.sim,
-                                 out=args.out, png=args.png, quiet=args.quiet, executor=executor)
-    except ExecutorError as exc:
-        p.error(str(exc))
-    except BenchError as exc:
-        print(f"{PROG}: error: {exc}", file=sys.stderr)
-        return 1
-    print("\n".join(lines))
-    print(f"wrote {args.out}")
-    return 0
+    return run_script(p, args, PROG, lambda executor: run_bench(
+        config, args.config, cores=cores, batch=args.batch, sim=args.sim, out=args.out,
+        png=args.png, quiet=args.quiet, executor=executor)[1])
 
 
 if __name__ == "__main__":

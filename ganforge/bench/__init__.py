@@ -60,3 +60,24 @@ class Follow:
             if "progress:" in line:
                 self.show(line.split("progress:", 1)[1].strip())
         self.seen = len(lines)
+
+
+def run_script(parser, args, prog, bench):
+    """The end of a bench script: ``bench(executor)`` (the executor of ``--jobs`` and
+    ``--cluster``) returns the lines to print. An executor that cannot start is the
+    parser's one-line error; a bench that fails is one line (``PROG: error: ...``) and
+    status 1; otherwise the lines, ``wrote args.out`` and status 0."""
+    import sys
+    from ganforge.executor import ExecutorError, from_arguments
+    from ganforge.testbench import BenchError
+    try:
+        with from_arguments(args, None if args.quiet else prog) as executor:
+            lines = bench(executor)
+    except ExecutorError as exc:
+        parser.error(str(exc))
+    except BenchError as exc:
+        print(f"{prog}: error: {exc}", file=sys.stderr)
+        return 1
+    print("\n".join(lines))
+    print(f"wrote {args.out}")
+    return 0
