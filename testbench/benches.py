@@ -172,11 +172,11 @@ def _system_top(system, memory, mem_size):
         return dut, "ganforge_system", verilog
     if memory != "rtl":
         raise ValueError(f"memory must be 'rtl' or 'model', got {memory!r}")
-    from ganforge.testbench.sim_system import sim_system_verilog
-    key = ("SimSystem", repr(sorted(system.items())), mem_size)
-    if key not in _DESIGNS:
-        _DESIGNS[key] = sim_system_verilog(system, mem_size=mem_size, toplevel="ganforge_sim_system")
-    return (_DESIGNS[key][0], "ganforge_sim_system", _DESIGNS[key][1])
+    from ganforge.testbench.sim_system import SIM_RAM_VERILOG, SimSystem
+    toplevel = "ganforge_sim_system"
+    dut, verilog = _design(("SimSystem", repr(sorted(system.items())), mem_size),
+                           lambda: SimSystem(system, mem_size=mem_size), toplevel)
+    return dut, toplevel, verilog + "\n" + SIM_RAM_VERILOG
 
 
 def run_train_steps(system, *, steps=2, batch=2, seed=0, mode="multicast", sim="verilator",

@@ -23,7 +23,8 @@ memory into the design instead:
   nearly every register.
 
 The registers stay on ``csr``, driven by cocotbext-axi's ``AxiLiteMaster``.
-:func:`sim_system_verilog` gives the Verilog of both modules.
+:data:`SIM_RAM_VERILOG` is the word array's module, to add to the design's Verilog
+(:func:`ganforge.testbench.run_train_steps` and ``run_system_layers`` do).
 """
 
 from amaranth.hdl import ClockDomain, ClockSignal, Instance, Module, Signal
@@ -32,10 +33,9 @@ from amaranth.lib.wiring import In, Out, connect
 
 from ganforge.rtl.bus.axi import AxiLiteSignature
 from ganforge.rtl.bus.axi_ram import AxiRam
-from ganforge.rtl.export import to_verilog
 from ganforge.rtl.top.system import System
 
-__all__ = ["SimSystem", "SIM_RAM_VERILOG", "sim_system_verilog", "RESET_CYCLES",
+__all__ = ["SimSystem", "SIM_RAM_VERILOG", "RESET_CYCLES",
            "BACKDOOR_WORDS"]
 
 #: Clock edges the design holds itself in reset after time 0 (it has no reset input).
@@ -150,10 +150,3 @@ class SimSystem(wiring.Component):
         ]
         m.d.sync += self.cycles.eq(self.cycles + 1)
         return m
-
-
-def sim_system_verilog(system, *, mem_size, toplevel="ganforge_sim_system"):
-    """``(component, verilog)``: a :class:`SimSystem` and its Verilog with the memory's
-    module appended."""
-    top = SimSystem(system, mem_size=mem_size)
-    return top, to_verilog(top, toplevel) + "\n" + SIM_RAM_VERILOG
