@@ -81,7 +81,7 @@ class AcceleratorConfig:
         max_stride
             Largest stride (conv) or upsampling factor (transposed conv,
             computed as ``stride**2`` zero-free phase sub-convolutions).
-            Integer, 1 to 4, and at most ``max_kernel``.
+            1 or 2 (the core runs strides 1 and 2), and at most ``max_kernel``.
 
     External memory (AXI4 master of the DMA)
         axi_data_width
@@ -98,8 +98,9 @@ class AcceleratorConfig:
         eors_acc_width
             Bits of the speculation unit's accumulator, which sums the
             sign/exponent approximations of the products (the golden model
-            defines this arithmetic bit for bit). Integer, 8 to ``acc_width``;
-            the RTL unit (``rtl/eors/unit.py``) needs at least ``2 * data_width - 1``.
+            defines this arithmetic bit for bit). Integer, ``2 * data_width - 1``
+            (what the RTL unit, ``rtl/eors/unit.py``, needs) to ``acc_width``, at
+            most 63.
             The presets take 36: the trained DCGAN's ReLU layers have estimates
             of up to 33 bits.
         eors_extra_mantissa_bits
@@ -188,7 +189,7 @@ class AcceleratorConfig:
         for name in ("input_buffer_depth", "weight_buffer_depth", "output_buffer_depth"):
             pow2_in_range(name, 16, 65536)
         in_range("max_kernel", 1, 7)
-        in_range("max_stride", 1, 4)
+        in_range("max_stride", 1, 2)
         one_of("axi_data_width", (32, 64, 128))
         in_range("axi_addr_width", 32, 64)
         in_range("axi_max_burst", 1, 256)
@@ -204,7 +205,8 @@ class AcceleratorConfig:
                 f"never wraps: 2*data_width + ceil(log2(input_buffer_depth * max_kernel**2)) "
                 f"= 2*{self.data_width} + ceil(log2({self.max_accumulated_products})) = {need}, "
                 f"got {self.acc_width}")
-        in_range("eors_acc_width", 8, self.acc_width)
+        # the speculation unit sums signed 2*data_width-1 bit approximations: at most 63 bits
+        in_range("eors_acc_width", 2 * self.data_width - 1, min(63, self.acc_width))
 
         if self.max_stride > self.max_kernel:
             raise ConfigError(

@@ -61,12 +61,12 @@ INVALID = [
     ("weight_buffer_depth", 100), ("weight_buffer_depth", 1 << 17),
     ("output_buffer_depth", 0), ("output_buffer_depth", 3000),
     ("max_kernel", 0), ("max_kernel", 8),
-    ("max_stride", 0), ("max_stride", 5),
+    ("max_stride", 0), ("max_stride", 3),
     ("axi_data_width", 16), ("axi_data_width", 256),
     ("axi_addr_width", 16), ("axi_addr_width", 65),
     ("axi_max_burst", 0), ("axi_max_burst", 257),
     ("axi_max_outstanding_reads", 0), ("axi_max_outstanding_reads", 17),
-    ("eors_acc_width", 4), ("eors_acc_width", 49),
+    ("eors_acc_width", 4), ("eors_acc_width", 30), ("eors_acc_width", 49),
     ("eors_extra_mantissa_bits", -1), ("eors_extra_mantissa_bits", 5),
 ]
 
@@ -129,7 +129,7 @@ def test_required_acc_width_formula():
 def test_acc_width_boundary(data_width, depth, kernel):
     need = 2 * data_width + math.ceil(math.log2(depth * kernel**2))
     common = dict(data_width=data_width, input_buffer_depth=depth, max_kernel=kernel,
-                  max_stride=1, eors_acc_width=8)
+                  max_stride=1, eors_acc_width=2 * data_width - 1)
     cfg = AcceleratorConfig(acc_width=need, **common)
     assert cfg.required_acc_width == need
     with pytest.raises(ConfigError) as info:
@@ -142,7 +142,7 @@ def test_required_width_really_never_wraps():
     # The worst case: every product is (-2**(w-1))**2, summed max_accumulated_products times.
     for data_width in (8, 16):
         cfg = AcceleratorConfig(data_width=data_width, input_buffer_depth=16, max_kernel=3,
-                                acc_width=2 * data_width + 8, eors_acc_width=8)
+                                acc_width=2 * data_width + 8, eors_acc_width=2 * data_width - 1)
         worst = cfg.max_accumulated_products * (-(2 ** (data_width - 1))) ** 2
         assert worst <= 2 ** (cfg.required_acc_width - 1) - 1
         most_negative = cfg.max_accumulated_products * (-(2 ** (data_width - 1))) * (2 ** (data_width - 1) - 1)
@@ -151,7 +151,7 @@ def test_required_width_really_never_wraps():
 
 def test_largest_legal_buffers_fit_64_bit_accumulators():
     cfg = AcceleratorConfig(data_width=16, input_buffer_depth=65536, max_kernel=7, acc_width=54,
-                            eors_acc_width=8)
+                            eors_acc_width=31)
     assert cfg.required_acc_width == 54
     with pytest.raises(ConfigError, match="^acc_width must be at least 54"):
         AcceleratorConfig(data_width=16, input_buffer_depth=65536, max_kernel=7, acc_width=53)

@@ -53,6 +53,7 @@ from .lane import ScatterLane, element_layout
 from .loads import loads
 from .output_stage import output_layout
 from .retire import outputs, retire_and_drain
+from ..refuse import refuse
 
 __all__ = ["SparseCore", "slot_layout", "beat_layout", "MAC_COUNTERS", "COUNTERS"]
 
@@ -75,6 +76,39 @@ def beat_layout(lanes, data_width, coord_bits):
     """One input beat: ``lanes`` element slots, and ``end`` on the last beat of a pass."""
     return data.StructLayout({"slot": data.ArrayLayout(slot_layout(data_width, coord_bits), lanes),
                               "end": unsigned(1)})
+
+
+def _check_parameters(core, *, lanes, data_width, acc_width, max_kernel, max_stride,
+                      weight_depth, out_depth, coord_bits, fifo_depth):
+    """Refuse (:func:`~ganforge.rtl.refuse.refuse`) a parameter the core cannot be built
+    with, naming it and its limits."""
+    def whole(name, value):
+        if not isinstance(value, int) or isinstance(value, bool):
+            refuse(core, f"SparseCore: {name} must be an integer, got {value!r}")
+        return value
+
+    def pow2(name, value, lo, hi):
+        if not (lo <= whole(name, value) <= hi and value & (value - 1) == 0):
+            refuse(core, f"SparseCore: {name} must be a power of two in {lo}..{hi}, got {value}")
+
+    def within(name, value, lo, hi, why=""):
+        if not lo <= whole(name, value) <= hi:
+            refuse(core, f"SparseCore: {name} must be in {lo}..{hi}{why}, got {value}")
+
+    pow2("lanes", lanes, 1, 64)
+    if whole("data_width", data_width) not in (8, 16):
+        refuse(core, f"SparseCore: data_width must be 8 or 16, got {data_width}")
+    within("acc_width", acc_width, 2 * data_width, 64, " (2*data_width..64)")
+    within("max_kernel", max_kernel, 1, 7, " (a 3-bit descriptor field)")
+    within("max_stride", max_stride, 1, min(2, max_kernel), " (the core runs strides 1 and 2, "
+           "at most max_kernel)")
+    pow2("weight_depth", weight_depth, 16, 65536)
+    pow2("out_depth", out_depth, 16, 65536)
+    if weight_depth < max_kernel ** 2:
+        refuse(core, f"SparseCore: weight_depth must hold one max_kernel x max_kernel kernel "
+                     f"({max_kernel ** 2} words), got {weight_depth}")
+    within("coord_bits", coord_bits, 4, 16)
+    within("fifo_depth", fifo_depth, 2, 1 << 16)
 
 
 class SparseCore(wiring.Component):
@@ -190,20 +224,21 @@ class SparseCore(wiring.Component):
     Raises
     ------
     ValueError
-        At construction: ``lanes`` is not a power of two, or ``max_kernel`` exceeds 7. At
-        elaboration (from :class:`~.output_stage.OutputStage`): ``acc_width`` outside
-        ``2·data_width``..64.
+        At construction, naming the parameter, for any parameter the hardware cannot
+        build (:func:`_check_parameters`): ``lanes`` not a power of two in 1..64,
+        ``data_width`` not 8 or 16, ``acc_width`` outside ``2·data_width``..64,
+        ``max_kernel`` outside 1..7, ``max_stride`` not 1 or 2 (or above ``max_kernel``),
+        ``weight_depth`` or ``out_depth`` not a power of two in 16..65536,
+        ``weight_depth`` below one ``max_kernel``² kernel, ``coord_bits`` outside 4..16,
+        ``fifo_depth`` below 2.
     """
 
     def __init__(self, *, lanes=16, data_width=16, acc_width=48, max_kernel=5, max_stride=2,
                  weight_depth=2048, out_depth=1024, coord_bits=8, fifo_depth=32,
                  product=None):
-        if lanes < 1 or lanes & (lanes - 1) or max_kernel > 7:
-            self._MustUse__silence = True          # refused: no "never elaborated" warning
-        if lanes < 1 or lanes & (lanes - 1):
-            raise ValueError(f"lanes must be a power of two, got {lanes}")
-        if max_kernel > 7:
-            raise ValueError(f"max_kernel must be at most 7 (a 3-bit descriptor field), got {max_kernel}")
+        _check_parameters(self, lanes=lanes, data_width=data_width, acc_width=acc_width,
+                          max_kernel=max_kernel, max_stride=max_stride, weight_depth=weight_depth,
+                          out_depth=out_depth, coord_bits=coord_bits, fifo_depth=fifo_depth)
         self.product = product
         self.lanes, self.dw, self.aw, self.kmax, self.smax = lanes, data_width, acc_width, max_kernel, max_stride
         self.weight_depth, self.out_depth, self.cb, self.fifo_depth = weight_depth, out_depth, coord_bits, fifo_depth
