@@ -23,6 +23,7 @@ JSON result the cocotb module wrote:
 run with it off.
 """
 
+from ganforge.firmware.compiler.check import check_program
 from ganforge.firmware.compiler.encode import pack_program, unpack_drained
 from ganforge.rtl.core import SparseCore
 from ganforge.rtl.export import to_verilog
@@ -62,8 +63,10 @@ def simulate_program(prog, core_kwargs, *, sim="verilator", throttle=True, seed=
     :class:`~ganforge.rtl.eors.EorsUnit`. ``drained`` is, for every pass that drains,
     its output beats, each a list of ``(value, mask)`` per lane, as
     :meth:`Program.assemble` takes them; ``counters`` the core's counters and ``error``;
-    ``cycles`` the core's busy plus idle cycles since reset.
+    ``cycles`` the core's busy plus idle cycles since reset. A pass the core would refuse
+    raises ``ValueError`` before anything runs (:func:`~ganforge.firmware.compiler.check_program`).
     """
+    check_program(prog, core_kwargs)        # a refused pass would never drain: refuse it here
     core, verilog = _design((component.__name__, *sorted(core_kwargs.items())),
                             lambda: component(**core_kwargs), "sparse_core")
     cmd, x, drains = pack_program(core, prog)

@@ -8,7 +8,8 @@ import numpy as np
 import pytest
 
 from ganforge import golden as G
-from ganforge.firmware.compiler import Program, compile_op
+from ganforge.firmware.compiler import Program, check_program, compile_op
+from ganforge.rtl.core import SparseCore
 from ganforge.golden import audit_counts, reference_result, work_counts
 from ganforge.rtl.core.descriptor import CmdKind, Error
 
@@ -263,3 +264,45 @@ def test_dead_elements_cost_no_cycle_behind_live_ones():
     dead = int(np.count_nonzero(t["x"][..., 6:]))
     assert c1["macs_issued"] == c2["macs_issued"] and dead == 64
     assert with_dead - without <= dead // 8, (with_dead, without, dead)
+
+
+@pytest.mark.parametrize("fields,word", [
+    (dict(kernel=0), "max_kernel = 5"), (dict(kernel=7), "max_kernel = 5"),
+    (dict(stride=3), "max_stride = 2"), (dict(padding=3), "padding 3 must be below the kernel"),
+    (dict(out_h=60), "out_depth = 256"), (dict(cin=200), "weight_depth = 256"),
+    (dict(activation=3), "activation code 3"), (dict(slots=3), "8 samples in a pass"),
+    (dict(shift=50), "acc_width = 48"), (dict(in_w=0), "an empty pass"),
+    (dict(in_h=300), "in_h = 300 does not fit"),
+])
+def test_check_program_refuses_what_the_core_refuses(fields, word):
+    """The host's check (run before every simulation) refuses the descriptors the core
+    refuses above, naming the parameter and its limit; the good program passes."""
+    rng = np.random.default_rng(9)
+    t, p = make_case(rng, "conv", 1, 1, 3, 2, 2, (5, 5), mask_rate=None)
+    prog = compile_op("conv", t, lanes=4, weight_depth=256, out_depth=256, **p)
+    check_program(prog, CORE)
+    prog.passes[0].desc = dict(prog.passes[0].desc, **fields)
+    with pytest.raises(ValueError, match=f"pass 0: .*{word}"):
+        check_program(prog, CORE)
+    with pytest.raises(ValueError, match="does not fit the 48-bit accumulator"):
+        check_program(prog.passes[1:], CORE, bias=[1 << 47])
+
+
+@pytest.mark.parametrize("kw,word", [
+    (dict(lanes=3), "lanes must be a power of two in 1..64"), (dict(lanes=128), "lanes"),
+    (dict(data_width=12), "data_width must be 8 or 16"),
+    (dict(acc_width=20), "acc_width must be in 32..64"), (dict(acc_width=65), "acc_width"),
+    (dict(max_kernel=0), "max_kernel must be in 1..7"), (dict(max_kernel=8), "max_kernel"),
+    (dict(max_stride=3), "max_stride must be in 1..2"),
+    (dict(max_kernel=1, max_stride=2), "max_stride must be in 1..1"),
+    (dict(out_depth=17), "out_depth must be a power of two"),
+    (dict(weight_depth=8), "weight_depth must be a power of two"),
+    (dict(weight_depth=16, max_kernel=5), "weight_depth must hold one max_kernel"),
+    (dict(coord_bits=2), "coord_bits must be in 4..16"), (dict(fifo_depth=1), "fifo_depth"),
+    (dict(lanes=4.0), "lanes must be an integer"),
+])
+def test_core_refuses_parameters_it_cannot_build(kw, word):
+    """Built directly, without a configuration, the core still refuses what it cannot be,
+    naming the parameter."""
+    with pytest.raises(ValueError, match=f"^SparseCore: {word}"):
+        SparseCore(**kw)

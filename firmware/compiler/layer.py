@@ -34,6 +34,7 @@ from ganforge.rtl.control.isa import Cond
 from ganforge.golden.ops import op_spec
 from ganforge.rtl.core.descriptor import Op
 
+from .check import check_program
 from .cp import instr, pack_beats
 from .encode import pass_beats
 from .ops import compile_op
@@ -345,6 +346,9 @@ class LayerPlan:
                           for r in range(0, len(same), G)]
             else:                        # each core its own tiles, one after the other
                 rounds = [[[t] for t in tiles[r:r + G]] for r in range(0, len(tiles), G)]
+        # a pass the cores would refuse never drains: refuse the layer before it runs
+        check_program([s[2] for work in rounds for unit in work for t in unit for s in t.steps],
+                      info.core, bias=params.get("bias"))
         words, lanes = info.bus_bytes // 2, info.core.lanes
         bad = {t.positions for work in rounds for unit in work for t in unit
                if t.positions > info.max_positions

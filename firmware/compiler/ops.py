@@ -84,6 +84,9 @@ def compile_op(op, tensors, *, lanes, weight_depth, out_depth, stride=1, padding
                                   reuse=reuse, **common)
         return Program(op, passes, shape, lanes)
     inp, wl = t[spec.data], lane_weights(op, t["w"])
+    if wl.ndim != 4 or wl.shape[2] != wl.shape[3] or wl.shape[2] < 1:
+        raise ValueError(f"the core runs square kernels of at least 1x1, got weights of "
+                         f"shape {t['w'].shape}")
     out_hw = spec.out_hw(inp.shape[2:], wl.shape[2], stride, padding, output_padding, input_hw)
     if wl.shape[1] != inp.shape[1]:
         raise ValueError(f"{op}: the input has {inp.shape[1]} channels but the weights expect {wl.shape[1]}")
