@@ -117,6 +117,16 @@ def top_name(text: str) -> str:
         raise argparse.ArgumentTypeError(str(exc)) from None
 
 
+def module_name(text: str) -> str:
+    """An argument type for a Verilog module name: a letter or ``_``, then letters, digits
+    and ``_`` (a plain Verilog identifier)."""
+    import re
+    if not re.fullmatch(r"[A-Za-z_][A-Za-z0-9_]*", text):
+        raise argparse.ArgumentTypeError(
+            f"{text!r} is not a Verilog module name (a letter or _, then letters, digits, _)")
+    return text
+
+
 # --- subcommand registry -----------------------------------------------------
 
 @dataclass(frozen=True)

@@ -18,11 +18,12 @@ train          :mod:`ganforge.bench.system` (needs the ``sim`` and ``train`` ext
 from __future__ import annotations
 
 import argparse
+import contextlib
 import os
 import sys
 from pathlib import Path
 
-from ganforge.cli import PROG, command, comma_list, nonneg_int, positive_int, top_name
+from ganforge.cli import PROG, command, comma_list, module_name, nonneg_int, positive_int, top_name
 from ganforge.errors import RunError, UserError
 
 __all__ = ["run_sim_op", "run_verilog", "run_area_command", "run_train"]
@@ -143,7 +144,7 @@ def _verilog_arguments(parser: argparse.ArgumentParser) -> None:
                         help=f"the block to write (default: core). {_tops_help()}")
     _config_option(parser)
     parser.add_argument("-o", "--output", metavar="FILE", required=True, help="Verilog file to write")
-    parser.add_argument("--name", metavar="MODULE", default=None,
+    parser.add_argument("--name", metavar="MODULE", type=module_name, default=None,
                         help="top module name (default: ganforge_TOP, '-' written '_')")
     _eors_override_options(parser)
 
@@ -264,14 +265,18 @@ def run_sim_op(args: argparse.Namespace) -> int:
         raise UserError("--eors and --dense exclude each other")
     config = _configured(args)
     op, tensors, params = load_op(args.input)
+    _writable(args.output)
+    if args.vcd:
+        _writable(args.vcd)
     try:
         require_simulator(args.sim)
     except RuntimeError as exc:
         raise UserError(str(exc))
-    if args.eors:
-        return _sim_op_eors(args, config, op, tensors, params)
-    out = simulate_op(op, tensors, params, config, sim=args.sim, dense=args.dense,
-                      vcd=os.path.abspath(args.vcd) if args.vcd else None)
+    with _bench_errors():
+        if args.eors:
+            return _sim_op_eors(args, config, op, tensors, params)
+        out = simulate_op(op, tensors, params, config, sim=args.sim, dense=args.dense,
+                          vcd=os.path.abspath(args.vcd) if args.vcd else None)
     _save(args.output, out)
     print(f"{op} on {args.config} ({out['lanes']} lanes, {args.sim}{', dense' if args.dense else ''}): "
           f"{out['cycles']} cycles, {out['macs_issued']} MACs issued "
@@ -303,10 +308,21 @@ def _sim_op_eors(args, config, op, tensors, params) -> int:
 
 
 def _save(path: str, out: dict) -> None:
+    """Write ``out`` to ``path`` as .npz, exactly that name (numpy would append ``.npz`` to a
+    name without it), atomically: a temporary file in the same folder, then a rename."""
+    import tempfile
     import numpy as np
+    folder = os.path.dirname(os.path.abspath(path))
     try:
-        os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
-        np.savez(path, **out)
+        os.makedirs(folder, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(dir=folder, prefix=".ganforge-", suffix=".npz")
+        try:
+            with os.fdopen(fd, "wb") as f:
+                np.savez(f, **out)
+            os.replace(tmp, path)
+        except BaseException:
+            os.unlink(tmp)
+            raise
     except OSError as exc:
         raise UserError(f"cannot write {path}: {exc.strerror}") from None
 
@@ -353,7 +369,7 @@ def run_train(args: argparse.Namespace) -> int:
     import json
     from ganforge.bench.system import summarize, table_lines, train_on_rtl
     from ganforge.config import get_preset
-    from ganforge.testbench import BenchError, require_simulator
+    from ganforge.testbench import require_simulator
     config = get_preset(args.config)
     if args.cores is not None:
         if args.cores > 16:
@@ -367,11 +383,9 @@ def run_train(args: argparse.Namespace) -> int:
     _note(f"{args.steps} step(s) of batch {args.batch} on {args.config} "
           f"({config.total_cores} core(s), {config.peak_macs_per_cycle} lanes), {args.sim}, memory "
           f"{args.memory}; building the Verilog and the simulator first")
-    try:
+    with _bench_errors():
         res = train_on_rtl(config, steps=args.steps, batch=args.batch, sim=args.sim,
                            mode=args.mode, memory=args.memory, seed=args.seed, quiet=args.quiet)
-    except BenchError as exc:
-        raise RunError(str(exc))
     summary = summarize(res)
     print(f"{args.steps} DCGAN training step(s) of batch {args.batch} on {args.config} "
           f"({res['cores']} core(s), {res['lanes']} lanes; {args.sim}, {args.mode}, memory "
@@ -386,6 +400,17 @@ def run_train(args: argparse.Namespace) -> int:
         json.dump(dict(res, summary=summary), f, indent=1)
     print(f"wrote {args.output}")
     return 0 if res["equal"] else 1
+
+
+@contextlib.contextmanager
+def _bench_errors():
+    """A failed simulation (:class:`~ganforge.testbench.runner.BenchError`: the bench's
+    first line and its log) as one ``ganforge: error:`` line."""
+    from ganforge.testbench.runner import BenchError
+    try:
+        yield
+    except BenchError as exc:
+        raise RunError(str(exc)) from None
 
 
 def _writable(path: str) -> None:

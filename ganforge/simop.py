@@ -89,48 +89,106 @@ OP_KEYS = {
     "conv_input_grad": ("dy", "w"), "conv_transpose_input_grad": ("dy", "w"),
     "conv_weight_grad": ("x", "dy"), "conv_transpose_weight_grad": ("x", "dy"),
 }
-_SCALARS = {"stride": 1, "padding": 0, "output_padding": 0, "shift": 0, "slope_shift": 2}
+#: Integer scalars of an op file: (default, least value).
+_SCALARS = {"stride": (1, 1), "padding": (0, 0), "output_padding": (0, 0), "shift": (0, 0),
+            "slope_shift": (2, 0)}
+ACTIVATIONS = ("identity", "relu", "leaky_relu")
+
+
+def _what(v):
+    """How a value read from an op file is named in a refusal."""
+    if v.ndim:
+        return f"an array of shape {v.shape}"
+    return f"{v.item()!r} ({v.dtype})"
+
+
+def _read(path, z, key):
+    """``z[key]``, with a refusal for what numpy cannot read safely (object arrays)."""
+    try:
+        return z[key]
+    except ValueError as exc:
+        raise UserError(f"{path}: {key} cannot be read ({exc})") from None
+
+
+def _integer(path, z, key, default, lo=None):
+    """Scalar ``key`` of the op file as an int (``default`` when absent): an integer, never a
+    float truncated, a string or an array; at least ``lo``."""
+    if key not in z.files:
+        return default
+    v = _read(path, z, key)
+    if v.ndim != 0 or v.dtype == bool or not np.issubdtype(v.dtype, np.integer):
+        raise UserError(f"{path}: {key} must be an integer, got {_what(v)}")
+    if lo is not None and int(v) < lo:
+        raise UserError(f"{path}: {key} must be at least {lo}, got {int(v)}")
+    return int(v)
 
 
 def load_op(path):
-    """Read and check an op file: ``(op, tensors, params)``; UserError on bad input."""
+    """Read and check an op file: ``(op, tensors, params)``; UserError on bad input.
+
+    Scalars must be integers (a float is refused, never truncated); tensors 4-D integer
+    arrays in the 16-bit range; ``bias`` integers, one per output channel;
+    ``out_mask`` booleans. The limits of the configuration are checked when the op is
+    compiled (:func:`~ganforge.firmware.compiler.check_program`)."""
     try:
         z = np.load(path, allow_pickle=False)
     except FileNotFoundError:
-        raise UserError(f"{path}: no such file")
-    except (OSError, ValueError) as exc:
-        raise UserError(f"{path}: not a readable .npz file ({exc})")
+        raise UserError(f"{path}: no such file") from None
+    except IsADirectoryError:
+        raise UserError(f"{path}: a folder, not an .npz file") from None
+    except (OSError, ValueError, EOFError) as exc:
+        raise UserError(f"{path}: not a readable .npz file ({exc})") from None
+    if not isinstance(z, np.lib.npyio.NpzFile):
+        raise UserError(f"{path}: an .npy array, not an .npz file of named arrays")
     with z:
         if "op" not in z.files:
             raise UserError(f"{path}: missing key 'op'")
-        op = str(z["op"])
+        v = _read(path, z, "op")
+        op = str(v) if v.ndim == 0 and v.dtype.kind == "U" else None
         if op not in OP_KEYS:
-            raise UserError(f"{path}: unknown op {op!r} (expected one of {', '.join(OP_KEYS)})")
+            raise UserError(f"{path}: unknown op {v.item() if v.ndim == 0 else _what(v)!r} "
+                            f"(expected one of {', '.join(OP_KEYS)})")
         tensors = {}
         for key in OP_KEYS[op]:
             if key not in z.files:
                 raise UserError(f"{path}: op {op} needs key {key!r}")
-            t = z[key]
-            if t.ndim != 4 or not np.issubdtype(t.dtype, np.integer):
+            t = _read(path, z, key)
+            if t.ndim != 4 or t.dtype == bool or not np.issubdtype(t.dtype, np.integer):
                 raise UserError(f"{path}: {key} must be a 4-D integer array, got {t.dtype} {t.shape}")
             if t.size and (t.min() < -32768 or t.max() > 32767):
                 raise UserError(f"{path}: {key} has values outside the 16-bit range")
             tensors[key] = t.astype(np.int64)
-        params = {}
-        for key, default in _SCALARS.items():
-            params[key] = int(z[key]) if key in z.files else default
-        params["activation"] = str(z["activation"]) if "activation" in z.files else "identity"
+        params = {key: _integer(path, z, key, default, lo)
+                  for key, (default, lo) in _SCALARS.items()}
+        if "activation" in z.files:
+            v = _read(path, z, "activation")
+            if v.ndim != 0 or v.dtype.kind != "U" or str(v) not in ACTIVATIONS:
+                raise UserError(f"{path}: activation must be one of {', '.join(ACTIVATIONS)}, "
+                                f"got {_what(v)}")
+            params["activation"] = str(v)
+        else:
+            params["activation"] = "identity"
         if op.endswith("weight_grad"):
             if "kernel_size" not in z.files:
                 raise UserError(f"{path}: op {op} needs key 'kernel_size'")
-            params["kernel_size"] = int(z["kernel_size"])
+            params["kernel_size"] = _integer(path, z, "kernel_size", None, 1)
         if op == "conv_input_grad" and "input_hw" in z.files:
-            params["input_hw"] = tuple(int(v) for v in z["input_hw"])
+            v = _read(path, z, "input_hw")
+            if v.shape != (2,) or not np.issubdtype(v.dtype, np.integer) or v.dtype == bool:
+                raise UserError(f"{path}: input_hw must be two integers, got {_what(v)}")
+            params["input_hw"] = tuple(int(x) for x in v)
         for key in ("bias", "out_mask"):
             if key in z.files:
                 if op.endswith("weight_grad"):
                     raise UserError(f"{path}: {key} does not apply to {op}")
-                params[key] = z[key].astype(bool if key == "out_mask" else np.int64)
+                v = _read(path, z, key)
+                if key == "bias" and (v.ndim != 1 or v.dtype == bool
+                                      or not np.issubdtype(v.dtype, np.integer)):
+                    raise UserError(f"{path}: bias must be a 1-D integer array (accumulator "
+                                    f"units, one per output channel), got {v.dtype} {v.shape}")
+                if key == "out_mask" and v.dtype != bool:
+                    raise UserError(f"{path}: out_mask must be a boolean array, got {v.dtype}")
+                params[key] = v.astype(np.int64) if key == "bias" else v
     if op != "conv_transpose":
         params.pop("output_padding")
     return op, tensors, params
@@ -157,7 +215,7 @@ def _work(op, tensors, params, lanes):
 def simulate_op(op, tensors, params, config, *, sim="verilator", dense=False, vcd=None,
                 throttle=False, build_root="build/sim"):
     """Run one op on the simulated core: a dict of everything OUT.npz holds."""
-    from ganforge.firmware.compiler import compile_op
+    from ganforge.firmware.compiler import check_program, compile_op
     from ganforge.config import core_from_config
     from ganforge.testbench import simulate_program as simulate
     core = core_from_config(config)
@@ -165,6 +223,7 @@ def simulate_op(op, tensors, params, config, *, sim="verilator", dense=False, vc
     try:
         prog = compile_op(op, tensors, lanes=core["lanes"], weight_depth=core["weight_depth"],
                           out_depth=core["out_depth"], dense=dense, **params)
+        check_program(prog, core, bias=params.get("bias"))
     except ValueError as exc:
         raise UserError(f"{op}: {exc}")
     drained, counters, cycles = simulate(prog, core, sim=sim, throttle=throttle, waves=vcd,
@@ -200,7 +259,7 @@ def simulate_eors_op(op, tensors, params, config, *, margin, sim="verilator", th
     The two units run one after the other here; the overlapped total is computed from
     their two measured cycle counts (see ``eors_overlapped_cycles``).
     """
-    from ganforge.firmware.compiler import compile_eors, compile_op, eors_prediction
+    from ganforge.firmware.compiler import check_program, compile_eors, compile_op, eors_prediction
     from ganforge.golden import eors_counts, eors_fp, eors_predict
     from ganforge.rtl.eors import EorsUnit
     from ganforge.config import core_from_config, eors_unit_from_config
@@ -226,6 +285,11 @@ def simulate_eors_op(op, tensors, params, config, *, margin, sim="verilator", th
                                 out_depth=ukw["out_depth"], data_width=ukw["data_width"],
                                 bias=params.get("bias"), **geo, **knobs)
         uprog = speculation(tensors)
+        check_program(uprog, ukw)
+        # the core's passes with the prediction differ only in their masks
+        check_program(compile_op(op, tensors, lanes=core["lanes"], weight_depth=core["weight_depth"],
+                                 out_depth=core["out_depth"], **params), core,
+                      bias=params.get("bias"))
     except OverflowError as exc:
         raise UserError(f"{op}: {exc} (raise eors_acc_width)")
     except ValueError as exc:

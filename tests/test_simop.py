@@ -44,12 +44,88 @@ def conv_case(tmp_path):
      "kernel_size"),
     (dict(op="conv_weight_grad", x=np.zeros((1, 1, 2, 2), int), dy=np.zeros((1, 1, 2, 2), int),
           kernel_size=1, bias=np.zeros(1, int)), "does not apply"),
+    # scalars are integers: never truncated, never a string or an array
+    (dict(op="conv", x=np.zeros((1, 1, 2, 2), int), w=np.zeros((1, 1, 1, 1), int), stride=1.7),
+     "stride must be an integer, got 1.7"),
+    (dict(op="conv", x=np.zeros((1, 1, 2, 2), int), w=np.zeros((1, 1, 1, 1), int), stride="two"),
+     "stride must be an integer"),
+    (dict(op="conv", x=np.zeros((1, 1, 2, 2), int), w=np.zeros((1, 1, 1, 1), int),
+          stride=np.array([1, 2])), "stride must be an integer, got an array"),
+    (dict(op="conv", x=np.zeros((1, 1, 2, 2), int), w=np.zeros((1, 1, 1, 1), int), shift=np.nan),
+     "shift must be an integer, got nan"),
+    (dict(op="conv", x=np.zeros((1, 1, 2, 2), int), w=np.zeros((1, 1, 1, 1), int), padding=-1),
+     "padding must be at least 0"),
+    (dict(op="conv", x=np.zeros((1, 1, 2, 2), int), w=np.zeros((1, 1, 1, 1), int), stride=0),
+     "stride must be at least 1"),
+    (dict(op="conv", x=np.zeros((1, 1, 2, 2), int), w=np.zeros((1, 1, 1, 1), int),
+          bias=np.array([0.6])), "bias must be a 1-D integer array"),
+    (dict(op="conv", x=np.zeros((1, 1, 2, 2), int), w=np.zeros((1, 1, 1, 1), int),
+          out_mask=np.ones((1, 1, 2, 2), int)), "out_mask must be a boolean array"),
+    (dict(op="conv", x=np.zeros((1, 1, 2, 2), int), w=np.zeros((1, 1, 1, 1), int),
+          activation="tanh"), "activation must be one of"),
+    (dict(op="conv", x=np.zeros((1, 1, 2, 2), bool), w=np.zeros((1, 1, 1, 1), int)), "4-D integer"),
+    (dict(op=np.array(["conv", "conv"]), x=np.zeros((1, 1, 2, 2), int)), "unknown op"),
 ])
 def test_load_op_refuses_bad_input(tmp_path, content, message):
     path = tmp_path / "bad.npz"
     np.savez(path, **content)
     with pytest.raises(UserError, match=message):
         load_op(str(path))
+
+
+def test_load_op_refuses_files_that_are_not_op_files(tmp_path):
+    """An empty file, an .npy array and an object array are one-line refusals."""
+    (tmp_path / "empty.npz").write_bytes(b"")
+    np.save(tmp_path / "x.npy", np.zeros(3))
+    np.savez(tmp_path / "obj.npz", op="conv", x=np.array([[1, "a"]], dtype=object),
+             w=np.zeros((1, 1, 1, 1), int))
+    for name, message in (("empty.npz", "not a readable .npz"), ("x.npy", "an .npy array"),
+                          ("obj.npz", "x cannot be read")):
+        with pytest.raises(UserError, match=message):
+            load_op(str(tmp_path / name))
+    with pytest.raises(UserError, match="a folder"):
+        load_op(str(tmp_path))
+
+
+def conv_file(path, *, k=3, kh=None, cin=2, cout=2, hw=8, **extra):
+    rng = np.random.default_rng(0)
+    np.savez(path, op="conv", x=rng.integers(-50, 50, (1, cin, hw, hw)),
+             w=rng.integers(-50, 50, (cout, cin, kh or k, k)), **extra)
+    return str(path)
+
+
+@pytest.mark.parametrize("case,word", [
+    (dict(k=7), "max_kernel = 5"),              # tiny's limit: the core would drop the pass
+    (dict(k=9, hw=12), "max_kernel = 5"),       # beyond the descriptor's 3-bit field
+    (dict(stride=3), "max_stride = 2"),
+    (dict(stride=10 ** 6), "max_stride = 2"),
+    (dict(k=3, padding=3, hw=2), "padding 3 must be below the kernel"),
+    (dict(k=3, kh=2), "square kernels"),
+    (dict(k=0), "square kernels"),
+    (dict(shift=50), "acc_width = 48"),
+    (dict(bias=np.array([2 ** 50, 1])), "48-bit accumulator"),
+])
+def test_sim_op_refuses_what_the_core_refuses_before_simulating(tmp_path, case, word):
+    """Ops the host reads but the core would refuse (its pass never drains: a run that used
+    to wait forever) are refused in one line naming the limit, before any simulator is
+    built (no build folder appears)."""
+    path = conv_file(tmp_path / "in.npz", **case)
+    proc = subprocess.run([sys.executable, "-m", "ganforge", "sim-op", path, "-o", "out.npz",
+                           "--config", "tiny", "--sim", "icarus"], capture_output=True, text=True,
+                          timeout=120, cwd=tmp_path)
+    assert word in one_line_error(proc)
+    assert not (tmp_path / "build").exists() and not (tmp_path / "out.npz").exists()
+
+
+def test_sim_op_checks_its_outputs_before_simulating(tmp_path):
+    path = conv_file(tmp_path / "in.npz")
+    for args in (["-o", "/proc/ganforge/out.npz"], ["-o", str(tmp_path)],
+                 ["-o", "out.npz", "--vcd", "/proc/ganforge/w.vcd"]):
+        proc = subprocess.run([sys.executable, "-m", "ganforge", "sim-op", path, *args, "--config",
+                               "tiny", "--sim", "icarus"], capture_output=True, text=True,
+                              timeout=120, cwd=tmp_path)
+        assert "cannot write" in one_line_error(proc)
+        assert not (tmp_path / "build").exists()
 
 
 def test_sim_op_cli_errors_are_one_line(tmp_path):
@@ -65,11 +141,12 @@ def test_sim_op_cli_errors_are_one_line(tmp_path):
 
 def test_sim_op_runs_on_the_rtl(conv_case, tmp_path):
     path, x, w = conv_case
-    out = tmp_path / "out.npz"
+    out = tmp_path / "out"             # written as named: numpy alone would add .npz
     vcd = tmp_path / "wave.vcd"
     proc = cli("sim-op", str(path), "-o", str(out), "--config", "tiny", "--sim", "icarus",
                "--vcd", str(vcd))
     assert proc.returncode == 0, proc.stdout + proc.stderr
+    assert f"wrote {out}" in proc.stdout and not (tmp_path / "out.npz").exists()
     assert "$enddefinitions" in vcd.read_text()
     r = np.load(out)
     want, mask = reference_result("conv", {"x": x, "w": w}, stride=1, padding=1, shift=5,
@@ -130,12 +207,17 @@ def test_verilog_tops_and_their_errors(tmp_path, capsys):
                  "--name", "os_top"]) == 0
     assert "module os_top(" in out.read_text()
     assert capsys.readouterr().out.startswith(f"wrote {out}: module os_top, output stage:")
-    # a block the configuration cannot build: one line naming the block, preset and parameter
+    # a configuration the unit could not be built with: refused by the configuration, which
+    # knows the unit's limits, in one line naming the parameter
     assert main(["verilog", "--top", "eors-unit", "--config", "tiny", "--eors-acc-width", "20",
                  "-o", str(out)]) == 2
     err = capsys.readouterr().err
     assert err.count("\n") == 1
-    assert err.startswith("ganforge: error: cannot build eors-unit for preset tiny: acc_width")
+    assert err.startswith("ganforge: error: eors_acc_width must be between 31 and 48, got 20")
+    # a module name that is not a Verilog identifier
+    with pytest.raises(SystemExit):
+        main(["verilog", "--config", "tiny", "--name", "1 bad", "-o", str(out)])
+    assert "is not a Verilog module name" in capsys.readouterr().err
     # a wrong name: one line listing the choices
     line = one_line_error(cli("verilog", "--top", "gpu", "-o", str(out)))
     assert "'gpu'" in line
