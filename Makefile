@@ -15,7 +15,7 @@ DEMO_ARGS ?=
 BENCH_ARGS ?=
 AREA_ARGS ?=
 
-.PHONY: help venv .venv test regress demo workloads area bench-core bench-rolin bench-eors bench-system train-rtl clean distclean
+.PHONY: help venv .venv test regress demo workloads area bench-core bench-rolin bench-eors bench-system train-rtl bad-inputs clean distclean
 
 help:
 	@echo "ganforge make targets:"
@@ -33,6 +33,8 @@ help:
 	@echo "                 cycles and bytes by phase beside the ideal; writes build/bench/system.json and .png"
 	@echo "  make train-rtl two DCGAN training steps with every layer op on the accelerator's Verilog,"
 	@echo "                 checked bit for bit against the golden training (ganforge train --on rtl)"
+	@echo "  make bad-inputs every bad input of the catalogue (CLI arguments, op files) run as a user runs"
+	@echo "                 it: refused in one line, or counted as a hang, traceback or silent run"
 	@echo "  make area      Yosys area of the components for CONFIG (generic, iCE40, ECP5); writes build/area/"
 	@echo "  make venv      create/update .venv (also done on demand by the targets above)"
 	@echo "  make clean     remove build outputs and caches (keeps .venv)"
@@ -74,6 +76,9 @@ bench-system: $(STAMP)
 TRAIN_ARGS ?=
 train-rtl: $(STAMP)
 	@$(ENV) ganforge train --on rtl --config $(CONFIG) $(TRAIN_ARGS)
+
+bad-inputs: $(STAMP)
+	@$(ENV) python scripts/bad_inputs.py $(BENCH_ARGS)
 
 area: $(STAMP)
 	@$(ENV) ganforge area --config $(CONFIG) $(AREA_ARGS)

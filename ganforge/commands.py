@@ -25,6 +25,7 @@ from pathlib import Path
 
 from ganforge.cli import PROG, command, comma_list, module_name, nonneg_int, positive_int, top_name
 from ganforge.errors import RunError, UserError
+from ganforge.outputs import save_npz, writable_file
 
 __all__ = ["run_sim_op", "run_verilog", "run_area_command", "run_train"]
 
@@ -203,6 +204,8 @@ def run_area_command(args: argparse.Namespace) -> int:
         if not args.quiet:
             print(f"{PROG} area: {message}", file=sys.stderr, flush=True)
 
+    if args.json is not None:
+        writable_file(args.json)             # before minutes of synthesis
     start = time.monotonic()
     report = run_area(_configured(args), args.config, args.component, args.targets,
                       build_dir=args.build_dir, json_path=args.json, jobs=args.jobs,
@@ -265,9 +268,9 @@ def run_sim_op(args: argparse.Namespace) -> int:
         raise UserError("--eors and --dense exclude each other")
     config = _configured(args)
     op, tensors, params = load_op(args.input)
-    _writable(args.output)
+    writable_file(args.output)
     if args.vcd:
-        _writable(args.vcd)
+        writable_file(args.vcd)
     try:
         require_simulator(args.sim)
     except RuntimeError as exc:
@@ -277,7 +280,7 @@ def run_sim_op(args: argparse.Namespace) -> int:
             return _sim_op_eors(args, config, op, tensors, params)
         out = simulate_op(op, tensors, params, config, sim=args.sim, dense=args.dense,
                           vcd=os.path.abspath(args.vcd) if args.vcd else None)
-    _save(args.output, out)
+    save_npz(args.output, out)
     print(f"{op} on {args.config} ({out['lanes']} lanes, {args.sim}{', dense' if args.dense else ''}): "
           f"{out['cycles']} cycles, {out['macs_issued']} MACs issued "
           f"(dense {out['dense_macs']}, effective {out['effective_macs']}, "
@@ -290,7 +293,7 @@ def _sim_op_eors(args, config, op, tensors, params) -> int:
     from ganforge.simop import simulate_eors_op
     out = simulate_eors_op(op, tensors, params, config, margin=args.eors_margin, sim=args.sim,
                            audit=args.eors_audit, pipelined=args.eors_pipelined)
-    _save(args.output, out)
+    save_npz(args.output, out)
     print(f"{op} with EORS on {args.config} ({out['lanes']} lanes, {args.sim}; mantissa bits "
           f"{out['eors_mantissa_bits']}, margin {out['eors_margin']}, accumulator "
           f"{out['eors_acc_width']} bits): predicted zero {out['eors_predicted_zero']}/"
@@ -305,26 +308,6 @@ def _sim_op_eors(args, config, op, tensors, params) -> int:
     print(f"wrote {args.output}")
     ok = out["matches_golden"] and out["error"] == 0 and out["eors_error"] == 0
     return 0 if ok and out.get("audit_error", 0) == 0 else 1
-
-
-def _save(path: str, out: dict) -> None:
-    """Write ``out`` to ``path`` as .npz, exactly that name (numpy would append ``.npz`` to a
-    name without it), atomically: a temporary file in the same folder, then a rename."""
-    import tempfile
-    import numpy as np
-    folder = os.path.dirname(os.path.abspath(path))
-    try:
-        os.makedirs(folder, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(dir=folder, prefix=".ganforge-", suffix=".npz")
-        try:
-            with os.fdopen(fd, "wb") as f:
-                np.savez(f, **out)
-            os.replace(tmp, path)
-        except BaseException:
-            os.unlink(tmp)
-            raise
-    except OSError as exc:
-        raise UserError(f"cannot write {path}: {exc.strerror}") from None
 
 
 def _verdict(out: dict) -> str:
@@ -375,7 +358,7 @@ def run_train(args: argparse.Namespace) -> int:
         if args.cores > 16:
             raise UserError(f"--cores {args.cores}: at most 16 cores in one cluster")
         config = dataclasses.replace(config, clusters=1, cores_per_cluster=args.cores)
-    _writable(args.output)
+    writable_file(args.output)
     try:
         require_simulator(args.sim)
     except RuntimeError as exc:
@@ -411,15 +394,3 @@ def _bench_errors():
         yield
     except BenchError as exc:
         raise RunError(str(exc)) from None
-
-
-def _writable(path: str) -> None:
-    """Refuse, before a long run, an output file that cannot be written."""
-    folder = os.path.dirname(os.path.abspath(path))
-    try:
-        os.makedirs(folder, exist_ok=True)
-    except OSError as exc:
-        raise UserError(f"cannot write {path}: {exc.strerror}") from None
-    if os.path.isdir(path) or not os.access(folder, os.W_OK):
-        raise UserError(f"cannot write {path}: "
-                        f"{'a folder' if os.path.isdir(path) else 'the folder is not writable'}")

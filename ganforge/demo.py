@@ -22,6 +22,7 @@ import time
 import numpy as np
 
 from ganforge.errors import UserError
+from ganforge.outputs import writable_folder
 
 __all__ = ["run_demo", "run_workloads", "show_workload", "sparsity_table"]
 
@@ -99,10 +100,7 @@ def run_demo(args):
 
     iterations = args.iterations or (60 if args.quick else 1500)
     out_dir = args.out
-    try:
-        os.makedirs(out_dir, exist_ok=True)
-    except OSError as exc:
-        raise UserError(f"cannot create output directory {out_dir!r}: {exc.strerror}")
+    writable_folder(out_dir)
     t0 = time.time()
     data = load_digits16()
     scorer = DigitScorer(*data)
@@ -164,6 +162,7 @@ def run_workloads(args):
     from ganforge.golden.workloads import WORKLOAD_DIR, dcgan_workload, i2i_workload, save_workload
 
     out_dir = args.out or WORKLOAD_DIR
+    writable_folder(out_dir)                 # before minutes of training
     data = load_digits16()
     ar = Arith(fixed=True)
     res = train_dcgan(ar, iterations=args.dcgan_iterations, data=data,

@@ -78,11 +78,13 @@ mispredictions: ``audit_false_zero``, ``audit_missed_zero`` (they must equal
 ``audit_error`` and ``audit_matches_golden``.
 """
 
+import zipfile
+
 import numpy as np
 
 from ganforge.errors import UserError
 
-__all__ = ["load_op", "simulate_op", "simulate_eors_op", "eors_overlapped_cycles", "OP_KEYS"]
+__all__ = ["load_op", "prepare_op", "simulate_op", "simulate_eors_op", "eors_overlapped_cycles", "OP_KEYS"]
 
 OP_KEYS = {
     "conv": ("x", "w"), "conv_transpose": ("x", "w"),
@@ -103,11 +105,15 @@ def _what(v):
 
 
 def _read(path, z, key):
-    """``z[key]``, with a refusal for what numpy cannot read safely (object arrays)."""
+    """``z[key]``, with a refusal for what numpy cannot read safely (object arrays, a member
+    that is not an array, a damaged member)."""
     try:
-        return z[key]
-    except ValueError as exc:
+        v = z[key]
+    except (ValueError, EOFError, OSError, zipfile.BadZipFile) as exc:
         raise UserError(f"{path}: {key} cannot be read ({exc})") from None
+    if not isinstance(v, np.ndarray):
+        raise UserError(f"{path}: {key} is not an array")
+    return v
 
 
 def _integer(path, z, key, default, lo=None):
@@ -136,7 +142,7 @@ def load_op(path):
         raise UserError(f"{path}: no such file") from None
     except IsADirectoryError:
         raise UserError(f"{path}: a folder, not an .npz file") from None
-    except (OSError, ValueError, EOFError) as exc:
+    except (OSError, ValueError, EOFError, zipfile.BadZipFile) as exc:
         raise UserError(f"{path}: not a readable .npz file ({exc})") from None
     if not isinstance(z, np.lib.npyio.NpzFile):
         raise UserError(f"{path}: an .npy array, not an .npz file of named arrays")
@@ -212,20 +218,28 @@ def _work(op, tensors, params, lanes):
     return out
 
 
-def simulate_op(op, tensors, params, config, *, sim="verilator", dense=False, vcd=None,
-                throttle=False, build_root="build/sim"):
-    """Run one op on the simulated core: a dict of everything OUT.npz holds."""
+def prepare_op(op, tensors, params, config, *, dense=False):
+    """Everything before the simulation: ``(core, program, (result, relu_mask))``: the
+    core's keyword arguments, the op compiled and checked against the core's limits
+    (:func:`~ganforge.firmware.compiler.check_program`), and the golden result. Anything
+    :func:`load_op` accepts that the core cannot run is a ``UserError`` here."""
     from ganforge.firmware.compiler import check_program, compile_op
     from ganforge.config import core_from_config
-    from ganforge.testbench import simulate_program as simulate
     core = core_from_config(config)
-    want_y, want_m = _reference(op, tensors, params)
     try:
         prog = compile_op(op, tensors, lanes=core["lanes"], weight_depth=core["weight_depth"],
                           out_depth=core["out_depth"], dense=dense, **params)
         check_program(prog, core, bias=params.get("bias"))
     except ValueError as exc:
-        raise UserError(f"{op}: {exc}")
+        raise UserError(f"{op}: {exc}") from None
+    return core, prog, _reference(op, tensors, params)
+
+
+def simulate_op(op, tensors, params, config, *, sim="verilator", dense=False, vcd=None,
+                throttle=False, build_root="build/sim"):
+    """Run one op on the simulated core: a dict of everything OUT.npz holds."""
+    from ganforge.testbench import simulate_program as simulate
+    core, prog, (want_y, want_m) = prepare_op(op, tensors, params, config, dense=dense)
     drained, counters, cycles = simulate(prog, core, sim=sim, throttle=throttle, waves=vcd,
                                          build_root=build_root, quiet=True)
     y, m = prog.assemble(drained)

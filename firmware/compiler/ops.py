@@ -90,7 +90,13 @@ def compile_op(op, tensors, *, lanes, weight_depth, out_depth, stride=1, padding
     out_hw = spec.out_hw(inp.shape[2:], wl.shape[2], stride, padding, output_padding, input_hw)
     if wl.shape[1] != inp.shape[1]:
         raise ValueError(f"{op}: the input has {inp.shape[1]} channels but the weights expect {wl.shape[1]}")
+    shape = (inp.shape[0], wl.shape[0], *out_hw)
+    if out_mask is not None and np.shape(out_mask) != shape:
+        raise ValueError(f"out_mask has shape {np.shape(out_mask)}, the result {shape}")
+    if bias is not None and np.shape(bias) != (wl.shape[0],):
+        raise ValueError(f"bias has shape {np.shape(bias)}: one per output channel, "
+                         f"{wl.shape[0]}")
     passes = fp_passes(inp, np.ascontiguousarray(wl), spec.transposed, out_hw, stride, padding,
                        bias=bias, out_mask=out_mask, balance=balance, audit=audit,
                        pack_samples=pack_samples, reuse=reuse, **common)
-    return Program(op, passes, (inp.shape[0], wl.shape[0], *out_hw), lanes)
+    return Program(op, passes, shape, lanes)
