@@ -14,7 +14,7 @@ import importlib
 _EXPORTS = {
     "run_bench": "runner", "BenchError": "runner", "SIMULATORS": "runner",
     "require_simulator": "runner",
-    "simulate_program": "benches", "simulate_pipeline": "benches",
+    "simulate_program": "benches", "simulate_pipeline": "benches", "run_core_faults": "benches",
     "run_accel_chain": "benches", "run_rolin_flow": "benches", "FULL_CUT": "benches",
     "run_system_layers": "benches", "run_train_steps": "benches",
 }

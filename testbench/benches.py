@@ -29,7 +29,7 @@ from ganforge.rtl.core import SparseCore
 from ganforge.rtl.export import to_verilog
 from ganforge.testbench.runner import run_bench
 
-__all__ = ["simulate_program", "simulate_pipeline", "run_accel_chain", "run_rolin_flow",
+__all__ = ["simulate_program", "run_core_faults", "simulate_pipeline", "run_accel_chain", "run_rolin_flow",
            "run_system_layers", "run_train_steps", "FULL_CUT"]
 
 #: T2's input channels, the IN's channels, T3's output channels, T2's input size: whole layers.
@@ -75,6 +75,25 @@ def simulate_program(prog, core_kwargs, *, sim="verilator", throttle=True, seed=
     res = run_bench(core, "sparse_core", "ganforge.testbench.tb_core", args, sim=sim,
                     build_root=build_root, waves=waves, quiet=quiet, verilog=verilog)
     return unpack_drained(core, res["words"], drains), res["counters"], res["cycles"]
+
+
+def run_core_faults(prog, faults, core_kwargs, *, resets=(), sim="verilator", seed=0,
+                    build_root="build/sim", quiet=True):
+    """Faults on the generated core (``testbench/tb_core_faults.py``): ``prog`` runs once,
+    then after each bad pass of ``faults`` (``[(name, (cmd, x), code)]``: command and input
+    beats as port integers, and the error code the core must report) and after each reset
+    at a cycle of ``resets``. Returns ``(drained, result)``: ``prog``'s drained beats (every
+    run's were equal) and the bench's JSON."""
+    core, verilog = _design(("SparseCore", *sorted(core_kwargs.items())),
+                            lambda: SparseCore(**core_kwargs), "sparse_core")
+    cmd, x, drains = pack_program(core, prog)
+    args = {"good": {"cmd": cmd, "x": x, "words": sum(drains)},
+            "faults": [{"name": n, "cmd": c, "x": b, "code": int(code)} for n, (c, b), code in faults],
+            "resets": [int(r) for r in resets], "seed": seed,
+            "timeout_cycles": _throttle(True, len(cmd) + 30 * len(x) + sum(drains))["timeout_cycles"]}
+    res = run_bench(core, "sparse_core", "ganforge.testbench.tb_core_faults", args, sim=sim,
+                    build_root=build_root, quiet=quiet, verilog=verilog)
+    return unpack_drained(core, res["reference"], drains), res
 
 
 def simulate_pipeline(unit_progs, core_progs, unit_kwargs, core_kwargs, *, sim="verilator",

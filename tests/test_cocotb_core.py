@@ -3,13 +3,20 @@ stream randomly throttled: all six ops on random shapes, sparsities from 0 % to 
 tiles, saturating values, masks and activations; bit-exact against the golden model, and
 every MAC counter equal to the golden work counts."""
 
+import copy
+
 import numpy as np
 import pytest
 
 from ganforge import golden as G
 from ganforge.firmware.compiler import Program, compile_op
 from ganforge.golden import OPS, reference_result
-from ganforge.testbench import simulate_program
+from ganforge.firmware.compiler.bits import packer
+from ganforge.firmware.compiler.encode import pack_program
+from ganforge.rtl.core import SparseCore
+from ganforge.rtl.core.descriptor import CmdKind, Error, cmd_layout
+from ganforge.rtl.refuse import unused
+from ganforge.testbench import run_core_faults, simulate_program
 
 from core_harness import check_counters, golden_work
 
@@ -98,3 +105,55 @@ def test_core_random_ops_bit_exact(sim, seed):
         assert np.array_equal(y, wy), (op, {k: v for k, v in params.items() if k not in ("out_mask", "bias")})
         assert np.array_equal(m, wm), op
     check_counters(counters, golden_work(cases), dense)
+
+
+#: Descriptor fields that the core refuses, with the error code it must report.
+BAD_FIELDS = [
+    ("kernel 0", dict(kernel=0), Error.KERNEL), ("kernel 7", dict(kernel=7), Error.KERNEL),
+    ("stride 3", dict(stride=3), Error.STRIDE), ("padding 3", dict(padding=3), Error.PADDING),
+    ("out_h 60", dict(out_h=60), Error.OUT_SIZE), ("cin 200", dict(cin=200), Error.WEIGHT_SIZE),
+    ("activation 3", dict(activation=3), Error.ACTIVATION), ("slots 3", dict(slots=3), Error.SLOTS),
+    ("shift 50", dict(shift=50), Error.SHIFT), ("in_w 0", dict(in_w=0), Error.SIZE),
+    ("reuse 20", dict(wload=0, wbank=0, cin=20), Error.REUSE),
+]
+
+
+def packed_faults(core, prog):
+    """Every bad pass of :data:`BAD_FIELDS` (pass 0 of ``prog`` with its fields changed, its
+    loads, one element beat and the end beat), and a load no pass announced: ``[(name,
+    (cmd words, beat words), code)]``."""
+    lanes = core.lanes
+    beats = [{"slots": [(1, 0, 0, 0, 5)] * lanes, "end": 0}, {"slots": [(0, 0, 0, 0, 0)] * lanes, "end": 1}]
+    out = []
+    for name, fields, code in BAD_FIELDS:
+        p = copy.copy(prog.passes[0])
+        p.desc, p.beats = dict(p.desc, **fields), beats
+        cmd, x, _ = pack_program(core, Program("bad", [p], (), lanes))
+        out.append((name, (cmd, x), code))
+    stray = {"kind": int(CmdKind.WEIGHT), "addr": 0, "en": (1 << lanes) - 1, "value": [1] * lanes}
+    pack_cmd = packer(cmd_layout(lanes, core.addr_bits, core.lw, core.cb, core.out_depth))
+    out.append(("stray load", ([pack_cmd(stray)], []), Error.LOAD))
+    return out
+
+
+@pytest.mark.parametrize("sim", ["icarus", "verilator"])
+def test_core_errors_and_resets_on_the_verilog(sim):
+    """On the generated Verilog: every error code the core sets for a refused descriptor or
+    a stray load, ``irq`` with it, the first error sticking, ``error_clear``; and a reset
+    in the middle of a program at three points. After each, the program runs again
+    bit-exact against the golden model."""
+    rng = np.random.default_rng(3)
+    t = {"x": rng.integers(-200, 200, (1, 3, 6, 6)), "w": rng.integers(-200, 200, (4, 3, 3, 3))}
+    p = dict(stride=1, padding=1, shift=4, activation="relu")
+    prog = compile_op("conv", t, lanes=CORE["lanes"], weight_depth=CORE["weight_depth"],
+                      out_depth=CORE["out_depth"], **p)
+    core = SparseCore(**CORE)
+    unused(core)
+    drained, res = run_core_faults(prog, packed_faults(core, prog), CORE, resets=(3, 60, 250),
+                                   sim=sim, seed=5)
+    y, m = prog.assemble(drained)
+    want_y, want_m = reference_result("conv", t, **p)
+    assert np.array_equal(y, want_y) and np.array_equal(m, want_m)
+    assert [f["error"] for f in res["faults"]] == [int(c) for *_, c in packed_faults(core, prog)]
+    assert all(f["irq"] == 1 and f["cleared"] == [0, 0] for f in res["faults"])
+    assert any(r["busy"] for r in res["resets"]), "no reset came while the core was busy"
