@@ -21,6 +21,7 @@ from amaranth.hdl import Module, Mux, Signal
 from amaranth.lib import wiring
 from amaranth.lib.wiring import In, Out
 
+from ..refuse import Params
 from .axi import AxiSignature
 
 __all__ = ["AxiArbiter"]
@@ -35,8 +36,10 @@ class AxiArbiter(wiring.Component):
 
     Parameters
     ----------
-    addr_width, data_width : int
-        Of every port.
+    addr_width : int
+        Of every port, 32..64 (the DMAs').
+    data_width : int
+        Of every port: a power of two, 8..1024 (an AXI4 data bus).
 
     Members
     -------
@@ -50,9 +53,18 @@ class AxiArbiter(wiring.Component):
     No added cycle: requests and beats pass combinationally. Reads: one AR a cycle,
     granted alternately under contention. Writes: a burst's W beats pass one a cycle;
     the next AW is granted the cycle after the last W beat.
+
+    Raises
+    ------
+    ValueError
+        At construction, naming the parameter: ``addr_width`` outside 32..64,
+        ``data_width`` not a power of two in 8..1024.
     """
 
     def __init__(self, *, addr_width=32, data_width=64):
+        p = Params(self, "AxiArbiter")
+        p.int("addr_width", addr_width, 32, 64, " (the DMAs' AXI4 addresses)")
+        p.pow2("data_width", data_width, 8, 1024, " (an AXI4 data bus)")
         self.addr_width, self.data_width = addr_width, data_width
         super().__init__({
             "m0": In(AxiSignature(addr_width, data_width)),

@@ -15,6 +15,7 @@ from amaranth.hdl import Module, Signal
 from amaranth.lib import wiring
 from amaranth.lib.wiring import In, Out
 
+from ..refuse import Params
 from .axi import AxiLiteSignature, RESP_DECERR
 
 __all__ = ["AxiLiteXbar"]
@@ -28,10 +29,11 @@ class AxiLiteXbar(wiring.Component):
     managers : int
         Manager ports, 1..4.
     banks : list of (base, addr_width)
-        Each bank's base byte address and its own address width; bank ``b`` holds
-        ``[base, base + 2**addr_width)``, and ``base`` is a multiple of that size.
+        Each bank's base byte address and its own address width (3..32, a register
+        map's); bank ``b`` holds ``[base, base + 2**addr_width)``, and ``base`` is a
+        multiple of that size. The banks do not overlap.
     addr_width : int
-        The managers' address width.
+        The managers' address width, 3..64.
 
     Members
     -------
@@ -48,24 +50,32 @@ class AxiLiteXbar(wiring.Component):
     Raises
     ------
     ValueError
-        A bank outside the address space, not aligned to its size, or overlapping another.
+        At construction, naming the parameter: ``managers`` outside 1..4, ``addr_width``
+        outside 3..64, ``banks`` not a list of ``(base, addr_width)`` pairs of integers, a
+        bank's ``addr_width`` outside 3..32 (a register map's), a bank with a negative
+        base, outside the address space, not aligned to its size, or overlapping another.
     """
 
     def __init__(self, *, managers, banks, addr_width):
-        def refuse(msg):
-            self._MustUse__silence = True
-            raise ValueError(msg)
-        if not 1 <= managers <= 4:
-            refuse(f"managers must be 1..4, got {managers}")
+        p = Params(self, "AxiLiteXbar")
+        p.int("managers", managers, 1, 4)
+        p.int("addr_width", addr_width, 3, 64)
+        try:
+            banks = [(base, aw) for base, aw in banks]
+        except (TypeError, ValueError):
+            p.fail(f"banks must be a list of (base, addr_width) pairs, got {banks!r}")
         spans = []
-        for base, aw in banks:
+        for k, (base, aw) in enumerate(banks):
+            where = f"banks[{k}]"
+            p.int(f"{where} addr_width", aw, 3, 32, " (a register map's)")
+            p.int(f"{where} base", base, 0)
             size = 1 << aw
             if base % size or base + size > 1 << addr_width:
-                refuse(f"bank at {base:#x} of {size} bytes is not aligned or outside "
-                       f"{addr_width}-bit addresses")
-            for lo, hi in spans:
+                p.fail(f"{where}: the bank at {base:#x} of {size} bytes must be aligned to its "
+                       f"size and inside the {addr_width}-bit addresses")
+            for j, (lo, hi) in enumerate(spans):
                 if base < hi and lo < base + size:
-                    refuse(f"bank at {base:#x} overlaps the bank at {lo:#x}")
+                    p.fail(f"{where}: the bank at {base:#x} overlaps banks[{j}] at {lo:#x}")
             spans.append((base, base + size))
         self.managers, self.banks, self.addr_width = managers, list(banks), addr_width
         super().__init__({

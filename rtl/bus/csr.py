@@ -10,6 +10,7 @@ from amaranth.lib import wiring
 from amaranth.lib.wiring import In, Out
 
 from .axi import AxiLiteSignature, RESP_OKAY, RESP_SLVERR
+from ..refuse import Params
 from .regmap import RegisterMap
 
 __all__ = ["AxiLiteCsr"]
@@ -61,14 +62,19 @@ class AxiLiteCsr(wiring.Component):
     ---------
     An access to an address that no register occupies answers ``SLVERR``
     (reads return 0) and changes nothing; a read of a ``wo`` register answers
-    ``OKAY`` with 0; ``awprot``/``arprot`` are ignored. A map that is not a
-    :class:`RegisterMap` raises ``ValueError``.
+    ``OKAY`` with 0; ``awprot``/``arprot`` are ignored.
+
+    Raises
+    ------
+    ValueError
+        At construction: ``regmap`` not a :class:`RegisterMap` (a register map checks its
+        own registers and ``addr_width`` when it is made).
     """
 
     def __init__(self, regmap):
         if not isinstance(regmap, RegisterMap):
-            self._MustUse__silence = True
-            raise ValueError(f"regmap must be a RegisterMap, got {type(regmap).__name__}")
+            Params(self, "AxiLiteCsr").fail(
+                f"regmap must be a RegisterMap, got {type(regmap).__name__}")
         self.regmap = regmap
         self.regs = list(regmap)
         self.addr_width = regmap.addr_width

@@ -34,6 +34,7 @@ from amaranth.lib import data, stream, wiring
 from amaranth.lib.wiring import In, Out
 
 from ..core import beat_layout
+from ..refuse import Params
 
 __all__ = ["LoadToElements", "geom_layout", "load_layout"]
 
@@ -49,10 +50,6 @@ def geom_layout(coord_bits):
                               "in_w": unsigned(coord_bits)})
 
 
-def _pow2(v):
-    return v >= 1 and v & (v - 1) == 0
-
-
 class LoadToElements(wiring.Component):
     """Turn the load path's dense words into the core's element beats, one element a beat
     in slot 0, counting each pass's coordinates.
@@ -60,13 +57,14 @@ class LoadToElements(wiring.Component):
     Parameters
     ----------
     lanes : int
-        The core's lanes (slots of an element beat); a power of two.
+        The core's lanes (slots of an element beat); a power of two, 1..64.
     words : int
-        Elements per ld word (the engine's lanes); a power of two.
+        Elements per ld word (the engine's lanes); a power of two, a word of at most
+        1024 bits.
     data_width : int
         Element width, 8 or 16.
     coord_bits : int
-        The core's coordinate width; a row of ``words`` elements must fit.
+        The core's coordinate width, at most 16; a row of ``words`` elements must fit.
 
     Members
     -------
@@ -99,22 +97,20 @@ class LoadToElements(wiring.Component):
     Raises
     ------
     ValueError
-        At construction, naming the parameter: ``lanes`` or ``words`` not a power of two,
-        ``data_width`` not 8 or 16, or ``coord_bits`` too small for a row of ``words``.
+        At construction, naming the parameter: ``data_width`` not 8 or 16, ``lanes`` not
+        a power of two in 1..64 (the core's), ``words`` not a power of two or a word over
+        1024 bits (the widest AXI data bus), ``coord_bits`` above 16 (the core's) or too
+        small for a row of ``words`` elements (``in_w = words`` must fit).
     """
 
     def __init__(self, *, lanes=4, words=4, data_width=16, coord_bits=8):
-        def refuse(msg):
-            self._MustUse__silence = True
-            raise ValueError(msg)
-        if not _pow2(lanes):
-            refuse(f"lanes must be a power of two, got {lanes}")
-        if not _pow2(words):
-            refuse(f"words must be a power of two, got {words}")
-        if data_width not in (8, 16):
-            refuse(f"data_width must be 8 or 16, got {data_width}")
-        if (1 << coord_bits) < words:
-            refuse(f"coord_bits must allow a row of at least words={words} elements, got {coord_bits}")
+        p = Params(self, "LoadToElements")
+        p.choice("data_width", data_width, (8, 16))
+        p.pow2("lanes", lanes, 1, 64, " (the core's)")
+        p.pow2("words", words, 1, 1024 // data_width,
+               " (a word of at most 1024 bits, the widest AXI data bus)")
+        p.int("coord_bits", coord_bits, words.bit_length(), 16,
+              f" (a row of words={words} elements must fit)")
         self.lanes, self.words, self.dw, self.cb = lanes, words, data_width, coord_bits
         super().__init__({
             "i": In(stream.Signature(load_layout(data_width, words))),

@@ -31,6 +31,7 @@ from amaranth.lib.memory import Memory
 from amaranth.lib.wiring import In, Out
 
 from ..core.output_stage import output_layout
+from ..refuse import Params
 
 __all__ = ["OutputsToMaps"]
 
@@ -42,13 +43,15 @@ class OutputsToMaps(wiring.Component):
     Parameters
     ----------
     lanes : int
-        The core's lanes (output channels of a tile), at least 1.
+        The core's lanes (output channels of a tile), 1..64.
     words : int
-        Elements per store word (the engine's lanes); a power of two.
+        Elements per store word (the engine's lanes); a power of two, a word of at most
+        1024 bits.
     data_width : int
         Element width, 8 or 16.
     max_positions : int
-        The largest tile (``out_h·out_w``); a non-zero multiple of ``words``.
+        The largest tile (``out_h·out_w``); a non-zero multiple of ``words``, at most
+        65536.
 
     Members
     -------
@@ -82,22 +85,21 @@ class OutputsToMaps(wiring.Component):
     Raises
     ------
     ValueError
-        At construction, naming the parameter: ``lanes`` < 1, ``words`` not a power of
-        two, ``data_width`` not 8 or 16, or a bad ``max_positions``.
+        At construction, naming the parameter: ``data_width`` not 8 or 16, ``lanes``
+        outside 1..64 (the core's), ``words`` not a power of two or a word over 1024 bits
+        (the widest AXI data bus), ``max_positions`` not a non-zero multiple of ``words``
+        or above 65536 (a core's largest ``out_depth``).
     """
 
     def __init__(self, *, lanes=4, words=4, data_width=16, max_positions=256):
-        def refuse(msg):
-            self._MustUse__silence = True
-            raise ValueError(msg)
-        if lanes < 1:
-            refuse(f"lanes must be at least 1, got {lanes}")
-        if words < 1 or words & (words - 1):
-            refuse(f"words must be a power of two, got {words}")
-        if data_width not in (8, 16):
-            refuse(f"data_width must be 8 or 16, got {data_width}")
-        if max_positions < words or max_positions % words:
-            refuse(f"max_positions must be a non-zero multiple of words={words}, got {max_positions}")
+        p = Params(self, "OutputsToMaps")
+        p.choice("data_width", data_width, (8, 16))
+        p.int("lanes", lanes, 1, 64, " (the core's)")
+        p.pow2("words", words, 1, 1024 // data_width,
+               " (a word of at most 1024 bits, the widest AXI data bus)")
+        p.int("max_positions", max_positions, words, 65536, " (a core's out_depth at most)")
+        if max_positions % words:
+            p.fail(f"max_positions must be a multiple of words={words}, got {max_positions}")
         self.lanes, self.words, self.dw, self.max_positions = lanes, words, data_width, max_positions
         self.depth = max_positions // words
         super().__init__({

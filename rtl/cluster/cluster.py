@@ -31,7 +31,7 @@ from amaranth.lib import data, stream, wiring
 from amaranth.lib.fifo import SyncFIFOBuffered
 from amaranth.lib.wiring import In, Out, connect
 
-from ..refuse import refuse
+from ..refuse import Params, refuse
 from ..bus.axi import AxiLiteSignature
 from ..bus.csr import AxiLiteCsr
 from ..bus.dma import rd_cmd_layout, wr_cmd_layout
@@ -96,17 +96,21 @@ class Cluster(wiring.Component):
     ----------
     cores : int
         Sparse cores, 1..16.
-    core : dict
-        Keyword arguments of each :class:`~ganforge.rtl.core.SparseCore`.
+    core : dict or None
+        Keyword arguments of each :class:`~ganforge.rtl.core.SparseCore` (None: its
+        defaults).
     words : int
-        Elements per load/store word (the engine's lanes: bus width / data width).
+        Elements per load/store word (the engine's lanes: bus width / data width); a power
+        of two, a word of at most 1024 bits.
     addr_width : int
-        Of the DMA commands.
+        Of the DMA commands, 32..64 (the engine's DMA's).
     max_positions : int
-        The largest tile of a store adapter; at most the cores' ``out_depth``.
+        The largest tile of a store adapter; at most the cores' ``out_depth``, a non-zero
+        multiple of ``words``.
     queue_depth : int
         Entries of each core's geometry queue, of each core's store queue and of the route
-        queue.
+        queue; at least 1 (any depth: the queues are FIFOs, no power of two needed; 1
+        passes one entry every other cycle).
 
     Members
     -------
@@ -150,18 +154,37 @@ class Cluster(wiring.Component):
     A core's own errors (``core_error``); a geometry a load adapter refuses, a tile of a
     bad size, or a STORE naming no core set the cluster's error bits (``fault``). A
     zero-mask route drops its data.
+
+    Raises
+    ------
+    ValueError
+        At construction, naming the parameter: ``cores`` outside 1..16, ``core`` not a
+        dict (or None), ``addr_width`` outside 32..64, ``queue_depth`` below 1,
+        ``words`` not a power of two or a word over 1024 bits, ``max_positions`` below 1,
+        above the cores' ``out_depth`` or not a multiple of ``words``; and what a part
+        refuses, with the part's message (:class:`~ganforge.rtl.core.SparseCore`, the
+        adapters).
     """
 
     def __init__(self, *, cores=1, core=None, words=4, addr_width=32, max_positions=64,
                  queue_depth=4):
-        if not isinstance(cores, int) or not 1 <= cores <= 16:
-            refuse(self, f"cores must be an integer from 1 to 16, got {cores!r}")
+        p = Params(self, "Cluster")
+        p.int("cores", cores, 1, 16)
+        if core is not None and not isinstance(core, dict):
+            p.fail(f"core must be a dict of SparseCore keyword arguments or None, got {core!r}")
+        p.int("addr_width", addr_width, 32, 64, " (the engine's DMA's AXI4 addresses)")
+        p.int("queue_depth", queue_depth, 1)
+        p.int("max_positions", max_positions, 1)
         try:
             self._cores = [SparseCore(**(core or {})) for _ in range(cores)]
             c0 = self._cores[0]
+            p.pow2("words", words, 1, 1024 // c0.dw,
+                   " (a word of at most 1024 bits, the widest AXI data bus)")
             if max_positions > c0.out_depth:
-                refuse(self, f"max_positions ({max_positions}) exceeds the cores' out_depth "
-                       f"({c0.out_depth})")
+                p.fail(f"max_positions must be at most the cores' out_depth ({c0.out_depth}), "
+                       f"got {max_positions}")
+            if max_positions % words:
+                p.fail(f"max_positions must be a multiple of words={words}, got {max_positions}")
             self._ld = [LoadToElements(lanes=c0.lanes, words=words, data_width=c0.dw,
                                        coord_bits=c0.cb) for _ in range(cores)]
             self._st = [OutputsToMaps(lanes=c0.lanes, words=words, data_width=c0.dw,

@@ -9,9 +9,11 @@ set is unicast; several are multicast.
 See :class:`Fanout` for its parameters, ports and timing.
 """
 
-from amaranth.hdl import Module, Signal, unsigned
+from amaranth.hdl import Module, Shape, Signal, unsigned
 from amaranth.lib import data, stream, wiring
 from amaranth.lib.wiring import In, Out
+
+from ..refuse import Params
 
 __all__ = ["Fanout", "masked_layout"]
 
@@ -46,12 +48,21 @@ class Fanout(wiring.Component):
     Combinational, no storage: an item reaches its outputs the cycle it arrives, and one
     item a cycle leaves when all of its outputs are ready together. An output's ``valid``
     does not depend on its ``ready``.
+
+    Raises
+    ------
+    ValueError
+        At construction, naming the parameter: ``outputs`` outside 1..16, ``shape`` not
+        shape-like.
     """
 
     def __init__(self, *, outputs, shape):
-        if not isinstance(outputs, int) or not 1 <= outputs <= 16:
-            self._MustUse__silence = True
-            raise ValueError(f"outputs must be an integer from 1 to 16, got {outputs!r}")
+        p = Params(self, "Fanout")
+        p.int("outputs", outputs, 1, 16)
+        try:
+            Shape.cast(shape)
+        except (TypeError, ValueError):
+            p.fail(f"shape must be shape-like, got {shape!r}")
         self.outputs, self.shape = outputs, shape
         super().__init__({
             "i": In(stream.Signature(masked_layout(outputs, shape))),

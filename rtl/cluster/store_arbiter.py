@@ -22,6 +22,7 @@ from amaranth.lib import stream, wiring
 from amaranth.lib.fifo import SyncFIFOBuffered
 from amaranth.lib.wiring import In, Out
 
+from ..refuse import Params
 from ..bus.dma import wr_cmd_layout
 from .ports import store_cmd_layout
 
@@ -36,11 +37,11 @@ class StoreArbiter(wiring.Component):
     cores : int
         Cores, 1..16.
     addr_width : int
-        Of the write commands.
+        Of the write commands, 32..64 (the DMA's).
     word_width : int
-        Bits of a store word (the bus width).
+        Bits of a store word (the bus width): a power of two, 8..1024.
     queue_depth : int
-        Write commands each core's queue holds.
+        Write commands each core's queue holds, at least 1.
 
     Members
     -------
@@ -65,15 +66,21 @@ class StoreArbiter(wiring.Component):
     ----------------------
     A grant takes one cycle to decide and forwards its command the next; then one word a
     cycle passes as both sides allow. One cycle between tiles.
+
+    Raises
+    ------
+    ValueError
+        At construction, naming the parameter: ``cores`` outside 1..16, ``addr_width``
+        outside 32..64, ``word_width`` not a power of two in 8..1024 (lengths are checked
+        and counted in words by their low address bits), ``queue_depth`` below 1.
     """
 
     def __init__(self, *, cores, addr_width=32, word_width=64, queue_depth=4):
-        if not isinstance(cores, int) or not 1 <= cores <= 16:
-            self._MustUse__silence = True
-            raise ValueError(f"cores must be an integer from 1 to 16, got {cores!r}")
-        if word_width % 8 or word_width < 8:
-            self._MustUse__silence = True
-            raise ValueError(f"word_width must be a positive multiple of 8, got {word_width}")
+        p = Params(self, "StoreArbiter")
+        p.int("cores", cores, 1, 16)
+        p.int("addr_width", addr_width, 32, 64, " (the DMA's AXI4 addresses)")
+        p.pow2("word_width", word_width, 8, 1024, " (whole bytes, an AXI4 data bus)")
+        p.int("queue_depth", queue_depth, 1)
         self.cores, self.addr_width, self.word_width = cores, addr_width, word_width
         self.queue_depth = queue_depth
         super().__init__({

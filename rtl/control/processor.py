@@ -20,7 +20,7 @@ time, in order: fetch (16 bytes through the processor's own
 See :class:`CommandProcessor` for its parameters, ports, timing and errors.
 """
 
-from amaranth.hdl import Cat, Const, Module, Mux, Signal, unsigned
+from amaranth.hdl import Cat, Const, Module, Mux, Signal
 from amaranth.lib import data, stream, wiring
 from amaranth.lib.fifo import SyncFIFOBuffered
 from amaranth.lib.wiring import In, Out, connect
@@ -31,7 +31,8 @@ from ..bus.dma import Dma
 from ..cluster.ports import (cmd_out_layout, geom_out_layout, load_cmd_layout,
                              store_cmd_layout)
 from ..bus.regmap import Field, Register, RegisterMap
-from .isa import INSTR_BITS, INSTR_BYTES, Cond, Error, Opcode, instr_layout
+from ..refuse import Params
+from .isa import INSTR_BYTES, Cond, Error, Opcode, instr_layout
 
 __all__ = ["CommandProcessor", "REGMAP", "PROCESSOR_ID"]
 
@@ -150,25 +151,32 @@ class CommandProcessor(wiring.Component):
     Raises
     ------
     ValueError
-        At construction, naming the parameter that is out of range.
+        At construction, naming the parameter that is out of range: ``addr_width``
+        outside 32..64, ``data_width`` not 32, 64 or 128, ``max_burst`` outside 1..256,
+        ``cores`` outside 1..16, ``cmd_width`` outside 1..4096, ``coord_bits`` outside
+        1..16, ``tag_width`` outside 1..4, ``counters`` outside 1..255,
+        ``reg_addr_width`` outside 4..16.
     """
 
     def __init__(self, *, addr_width=32, data_width=64, max_burst=16, cores=1, cmd_width=64,
                  coord_bits=8, tag_width=2, counters=1, reg_addr_width=12):
-        def refuse(msg):
-            self._MustUse__silence = True
-            raise ValueError(msg)
-        checks = [("cores", cores, 1, 16), ("cmd_width", cmd_width, 1, 4096),
-                  ("coord_bits", coord_bits, 1, 16), ("tag_width", tag_width, 1, 4),
-                  ("counters", counters, 1, 255), ("reg_addr_width", reg_addr_width, 4, 16)]
-        for name, value, lo, hi in checks:
-            if not isinstance(value, int) or not lo <= value <= hi:
-                refuse(f"{name} must be an integer from {lo} to {hi}, got {value!r}")
+        p = Params(self, "CommandProcessor")
+        p.int("addr_width", addr_width, 32, 64)
+        if data_width not in (32, 64, 128) or isinstance(data_width, bool):
+            p.fail(f"data_width must be 32, 64 or 128 (its DMA's axi_data_width), "
+                   f"got {data_width!r}")
+        p.int("max_burst", max_burst, 1, 256, " (the AXI4 limit)")
+        p.int("cores", cores, 1, 16)
+        p.int("cmd_width", cmd_width, 1, 4096)
+        p.int("coord_bits", coord_bits, 1, 16, " (the 16-bit fields of GEOM)")
+        p.int("tag_width", tag_width, 1, 4, " (the 4-bit tag of LOAD)")
+        p.int("counters", counters, 1, 255, " (the 8-bit INFO.counters)")
+        p.int("reg_addr_width", reg_addr_width, 4, 16)
         try:
             self._dma = Dma(addr_width=addr_width, data_width=data_width, max_burst=max_burst,
                             max_outstanding_reads=2, max_outstanding_writes=1, tag_width=1)
-        except ValueError as exc:
-            refuse(str(exc))
+        except ValueError as exc:       # the rules above are the DMA's: not reached
+            p.fail(f"its DMA refuses: {exc}")
         self._csr = AxiLiteCsr(REGMAP)
         self.addr_width, self.data_width, self.cores = addr_width, data_width, cores
         self.cmd_width, self.coord_bits, self.tag_width = cmd_width, coord_bits, tag_width

@@ -49,11 +49,11 @@ from .descriptor import bias_pieces, cmd_layout, descriptor_layout, load_width
 from .dispatch import dispatch
 from .geometry import geometry
 from .intake import intake
-from .lane import ScatterLane, element_layout
+from .lane import ScatterLane, check_lane_parameters, element_layout
 from .loads import loads
 from .output_stage import output_layout
 from .retire import outputs, retire_and_drain
-from ..refuse import refuse
+from ..refuse import Params
 
 __all__ = ["SparseCore", "slot_layout", "beat_layout", "MAC_COUNTERS", "COUNTERS"]
 
@@ -80,35 +80,14 @@ def beat_layout(lanes, data_width, coord_bits):
 
 def _check_parameters(core, *, lanes, data_width, acc_width, max_kernel, max_stride,
                       weight_depth, out_depth, coord_bits, fifo_depth):
-    """Refuse (:func:`~ganforge.rtl.refuse.refuse`) a parameter the core cannot be built
-    with, naming it and its limits."""
-    def whole(name, value):
-        if not isinstance(value, int) or isinstance(value, bool):
-            refuse(core, f"SparseCore: {name} must be an integer, got {value!r}")
-        return value
-
-    def pow2(name, value, lo, hi):
-        if not (lo <= whole(name, value) <= hi and value & (value - 1) == 0):
-            refuse(core, f"SparseCore: {name} must be a power of two in {lo}..{hi}, got {value}")
-
-    def within(name, value, lo, hi, why=""):
-        if not lo <= whole(name, value) <= hi:
-            refuse(core, f"SparseCore: {name} must be in {lo}..{hi}{why}, got {value}")
-
-    pow2("lanes", lanes, 1, 64)
-    if whole("data_width", data_width) not in (8, 16):
-        refuse(core, f"SparseCore: data_width must be 8 or 16, got {data_width}")
-    within("acc_width", acc_width, 2 * data_width, 64, " (2*data_width..64)")
-    within("max_kernel", max_kernel, 1, 7, " (a 3-bit descriptor field)")
-    within("max_stride", max_stride, 1, min(2, max_kernel), " (the core runs strides 1 and 2, "
-           "at most max_kernel)")
-    pow2("weight_depth", weight_depth, 16, 65536)
-    pow2("out_depth", out_depth, 16, 65536)
-    if weight_depth < max_kernel ** 2:
-        refuse(core, f"SparseCore: weight_depth must hold one max_kernel x max_kernel kernel "
-                     f"({max_kernel ** 2} words), got {weight_depth}")
-    within("coord_bits", coord_bits, 4, 16)
-    within("fifo_depth", fifo_depth, 2, 1 << 16)
+    """Refuse a parameter the core cannot be built with, naming it and its limits."""
+    p = Params(core, "SparseCore")
+    p.pow2("lanes", lanes, 1, 64)
+    check_lane_parameters(p, data_width=data_width, acc_width=acc_width, max_kernel=max_kernel,
+                          weight_depth=weight_depth, out_depth=out_depth, coord_bits=coord_bits)
+    p.int("max_stride", max_stride, 1, min(2, max_kernel),
+          " (the core runs strides 1 and 2, at most max_kernel)")
+    p.int("fifo_depth", fifo_depth, 2, 1 << 16)
 
 
 class SparseCore(wiring.Component):

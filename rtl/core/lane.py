@@ -69,6 +69,7 @@ from amaranth.hdl import Array, Cat, Module, Mux, Signal, signed, unsigned
 from amaranth.lib import data, fifo, memory, stream, wiring
 from amaranth.lib.wiring import In, Out
 
+from ..refuse import Params
 from .descriptor import CmdKind, MASK_WORD
 from .output_stage import OutputStage, SHIFT_BITS, SLOPE_BITS, output_layout
 
@@ -131,6 +132,21 @@ def axis_taps(m, name, pos, in_size, cfg, kmax):
     return count
 
 
+def check_lane_parameters(p, *, data_width, acc_width, max_kernel, weight_depth, out_depth,
+                          coord_bits):
+    """The rules a lane's (and so the core's) parameters follow, checked with ``p`` (a
+    :class:`~ganforge.rtl.refuse.Params`)."""
+    p.choice("data_width", data_width, (8, 16))
+    p.int("acc_width", acc_width, 2 * data_width, 64, " (2*data_width..64)")
+    p.int("max_kernel", max_kernel, 1, 7, " (a 3-bit descriptor field)")
+    p.pow2("weight_depth", weight_depth, 16, 65536)
+    p.pow2("out_depth", out_depth, 16, 65536)
+    if weight_depth < max_kernel ** 2:
+        p.fail(f"weight_depth must hold one max_kernel x max_kernel kernel "
+               f"({max_kernel ** 2} words), got {weight_depth}")
+    p.int("coord_bits", coord_bits, 4, 16)
+
+
 class ScatterLane(wiring.Component):
     """One scatter lane: the taps of input elements into one channel's accumulators, and the
     drain of those accumulators through an output stage.
@@ -138,17 +154,18 @@ class ScatterLane(wiring.Component):
     Parameters
     ----------
     data_width : int
-        Width of the signed elements, operand words and outputs.
+        Width of the signed elements, operand words and outputs: 8 or 16.
     acc_width : int
         Width of the signed accumulators and of the bias (``2·data_width``..64).
     max_kernel : int
-        Largest kernel ``K``.
+        Largest kernel ``K``, 1..7.
     weight_depth : int
-        Words of each operand bank (≥ ``cin·K²``, or a pitched map in WG).
+        Words of each operand bank (≥ ``cin·K²``, or a pitched map in WG); a power of two,
+        16..65536.
     out_depth : int
-        Words of each accumulator bank, and bits of each mask.
+        Words of each accumulator bank, and bits of each mask; a power of two, 16..65536.
     coord_bits : int
-        Width of ``ci``, ``i``, ``j`` and of the map sizes.
+        Width of ``ci``, ``i``, ``j`` and of the map sizes, 4..16.
     product : callable or None
         How a tap's product is formed. None: ``value · weight``, a multiplier (the core's
         lanes). A function ``product(m, value, word)`` returning a signed
@@ -215,10 +232,31 @@ class ScatterLane(wiring.Component):
     beyond the pass's map is dropped, and operand addresses stay below the pass's words
     (at most ``weight_depth``). A tap whose output falls outside the map is never a
     candidate, so it is never issued.
+
+    Raises
+    ------
+    ValueError
+        At construction, naming the parameter (the core's rules, which it forwards):
+        ``data_width`` not 8 or 16, ``acc_width`` outside ``2·data_width``..64 (the output
+        stage), ``max_kernel`` outside 1..7 (the 3-bit ``kernel`` field),
+        ``weight_depth`` or ``out_depth`` not a power of two in 16..65536 (the operand
+        bank is the address's top bit; pitched maps), ``weight_depth`` below one
+        ``max_kernel``² kernel, ``coord_bits`` outside 4..16, ``load_width`` outside
+        ``max(data_width, MASK_WORD)``..64 (a beat carries an operand word or a mask
+        word), ``product`` neither None nor callable.
     """
 
     def __init__(self, *, data_width=16, acc_width=48, max_kernel=5, weight_depth=1024,
                  out_depth=256, coord_bits=8, product=None, load_width=None):
+        p = Params(self, "ScatterLane")
+        check_lane_parameters(p, data_width=data_width, acc_width=acc_width,
+                              max_kernel=max_kernel, weight_depth=weight_depth,
+                              out_depth=out_depth, coord_bits=coord_bits)
+        if load_width is not None:
+            p.int("load_width", load_width, max(data_width, MASK_WORD), 64,
+                  " (a beat holds an operand word or a mask word)")
+        if product is not None and not callable(product):
+            p.fail(f"product must be None or callable, got {product!r}")
         self.product = product
         self.dw, self.aw, self.kmax = data_width, acc_width, max_kernel
         self.lw = max(data_width, MASK_WORD) if load_width is None else load_width

@@ -17,6 +17,7 @@ from amaranth.lib import data, stream, wiring
 from amaranth.lib.wiring import In, Out
 
 from ganforge.golden.fixed import ACTIVATIONS
+from ..refuse import Params
 
 __all__ = ["OutputStage", "output_layout", "shift_round_hw"]
 
@@ -48,7 +49,7 @@ class OutputStage(wiring.Component):
     acc_width : int
         Width of the signed accumulator input (``2·data_width``..64).
     data_width : int
-        Width of the signed output value.
+        Width of the signed output value: 8 or 16.
 
     Members
     -------
@@ -77,14 +78,14 @@ class OutputStage(wiring.Component):
     Raises
     ------
     ValueError
-        At construction: ``acc_width`` outside ``2·data_width``..64.
+        At construction, naming the parameter: ``data_width`` not 8 or 16, ``acc_width``
+        outside ``2·data_width``..64.
     """
 
     def __init__(self, acc_width=48, data_width=16):
-        if not 2 * data_width <= acc_width <= 64:
-            self._MustUse__silence = True          # refused: no "never elaborated" warning
-            raise ValueError(f"acc_width must be between 2*data_width ({2 * data_width}) and 64, "
-                             f"got {acc_width}")
+        p = Params(self, "OutputStage")
+        p.choice("data_width", data_width, (8, 16))
+        p.int("acc_width", acc_width, 2 * data_width, 64, " (2*data_width..64)")
         self.acc_width, self.data_width = acc_width, data_width
         super().__init__({
             "i": In(stream.Signature(data.StructLayout({"acc": signed(acc_width)}))),

@@ -50,6 +50,7 @@ See :class:`EorsUnit` for its parameters, ports and latency.
 from functools import partial
 
 from ..core import SparseCore
+from ..refuse import Params, refuse
 from .arith import MAX_MANTISSA_BITS, eors_product, shift_bits
 
 __all__ = ["EorsUnit"]
@@ -97,36 +98,31 @@ class EorsUnit(SparseCore):
     Raises
     ------
     ValueError
-        At construction, naming the parameter: ``mantissa_bits`` outside
-        0..``MAX_MANTISSA_BITS`` or too wide for a ``data_width``-bit weight word;
-        ``acc_width`` outside ``2·data_width − 1``..63; and the core's refusals.
+        At construction, naming the parameter, as ``EorsUnit: ...``: ``data_width`` not 8
+        or 16; ``mantissa_bits`` outside 0..``MAX_MANTISSA_BITS`` or too wide for a
+        ``data_width``-bit weight word (sign, shift, ``mantissa_bits + 1`` bits: at most 3
+        for 8-bit data); ``acc_width`` outside ``2·data_width − 1``..63; and the core's
+        refusals (:class:`~ganforge.rtl.core.SparseCore`) of the other parameters.
     """
 
     def __init__(self, *, lanes=16, data_width=16, acc_width=24, mantissa_bits=0, max_kernel=5,
                  max_stride=2, weight_depth=2048, out_depth=1024, coord_bits=8, fifo_depth=32):
-        try:
-            self._knobs(data_width, acc_width, mantissa_bits)
-        except ValueError:
-            self._MustUse__silence = True          # refused: no "never elaborated" warning
-            raise
+        p = Params(self, "EorsUnit")
+        p.choice("data_width", data_width, (8, 16))
+        fit = min(MAX_MANTISSA_BITS, data_width - 2 - shift_bits(data_width))
+        p.int("mantissa_bits", mantissa_bits, 0, fit,
+              f" (a {data_width}-bit EORS weight word holds sign, shift and "
+              f"mantissa_bits + 1 bits)" if fit < MAX_MANTISSA_BITS else "")
+        p.int("acc_width", acc_width, 2 * data_width - 1, 63,
+              " (the output stage takes 2*data_width..64 bits with the guard bit)")
         self.mantissa_bits = mantissa_bits
         self.eors_acc_width = acc_width
-        super().__init__(lanes=lanes, data_width=data_width, acc_width=acc_width + 1,
-                         max_kernel=max_kernel, max_stride=max_stride,
-                         weight_depth=weight_depth, out_depth=out_depth, coord_bits=coord_bits,
-                         fifo_depth=fifo_depth,
-                         product=partial(eors_product, mantissa_bits=mantissa_bits,
-                                         data_width=data_width))
-
-    @staticmethod
-    def _knobs(data_width, acc_width, mantissa_bits):
-        if not isinstance(mantissa_bits, int) or not 0 <= mantissa_bits <= MAX_MANTISSA_BITS:
-            raise ValueError(f"mantissa_bits must be an integer in 0..{MAX_MANTISSA_BITS}, "
-                             f"got {mantissa_bits!r}")
-        if 2 + shift_bits(data_width) + mantissa_bits > data_width:
-            raise ValueError(f"mantissa_bits={mantissa_bits} does not fit a {data_width}-bit "
-                             f"EORS weight word (data_width)")
-        if not isinstance(acc_width, int) or not 2 * data_width - 1 <= acc_width <= 63:
-            raise ValueError(f"acc_width must be an integer in {2 * data_width - 1}..63 "
-                             f"(the output stage takes 2*data_width..64 bits with the guard "
-                             f"bit), got {acc_width!r}")
+        try:
+            super().__init__(lanes=lanes, data_width=data_width, acc_width=acc_width + 1,
+                             max_kernel=max_kernel, max_stride=max_stride,
+                             weight_depth=weight_depth, out_depth=out_depth,
+                             coord_bits=coord_bits, fifo_depth=fifo_depth,
+                             product=partial(eors_product, mantissa_bits=mantissa_bits,
+                                             data_width=data_width))
+        except ValueError as exc:          # the core's rules, under this unit's name
+            refuse(self, "EorsUnit: " + str(exc).removeprefix("SparseCore: "))

@@ -28,7 +28,8 @@ from ..bus.ld_adapter import load_layout
 from ..core.output_stage import shift_round_hw
 from .arith import (SHIFT_BITS, ep_entry_layout, fp_entry_layout, lane_pre, lane_xhat,
                           saturate_hw)
-from .stats import pair_layout
+from ..refuse import Params
+from .stats import check_unit_params, pair_layout
 
 __all__ = ["RolinNorm"]
 
@@ -42,11 +43,12 @@ class RolinNorm(wiring.Component):
     data_width : int
         Element width, 8 or 16.
     lanes : int
-        Elements per beat (lane 0 in the low bits).
+        Elements per beat (lane 0 in the low bits); a power of two, a beat of at most
+        1024 bits.
     count_bits : int
-        Maps hold at most ``2**count_bits`` elements.
+        Maps hold at most ``2**count_bits`` elements (1..16, and at least one beat).
     table_depth : int
-        Entries of the parameter tables.
+        Entries of the parameter tables, 1..65536.
 
     Members
     -------
@@ -93,12 +95,15 @@ class RolinNorm(wiring.Component):
     Raises
     ------
     ValueError
-        At construction: ``lanes`` < 1 or ``data_width`` not 8 or 16.
+        At construction, naming the parameter (:func:`~.stats.check_unit_params`):
+        ``data_width`` not 8 or 16, ``lanes`` not a power of two or a beat over 1024 bits,
+        ``count_bits`` outside 1..16 or too small for one beat (``2**count_bits < lanes``),
+        ``table_depth`` outside 1..65536.
     """
 
     def __init__(self, *, data_width=16, lanes=4, count_bits=16, table_depth=1024):
-        if lanes < 1 or data_width not in (8, 16):
-            raise ValueError(f"lanes must be >= 1 and data_width 8 or 16, got {lanes}, {data_width}")
+        check_unit_params(Params(self, "RolinNorm"), data_width=data_width, lanes=lanes,
+                          count_bits=count_bits, table_depth=table_depth)
         self.data_width, self.lanes, self.count_bits = data_width, lanes, count_bits
         self.table_bits = max(1, (table_depth - 1).bit_length())
         super().__init__({

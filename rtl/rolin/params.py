@@ -44,7 +44,8 @@ from ganforge.golden.instnorm import IN_COEF_WIDTH, IN_OFFSET_WIDTH, RSQRT_BITS,
     RSQRT_NORM_BITS
 from .arith import (GB_LAYOUT, K_BITS, MAX_LEFT_SHIFT, SHIFT_BITS, ep_entry_layout, fits,
                           fp_entry_layout, shift_round_signed)
-from .stats import stats_layout
+from ..refuse import Params
+from .stats import check_unit_params, stats_layout
 
 __all__ = ["RolinParams", "ERR_COEF", "ERR_OFFSET", "ERR_DOMAIN"]
 
@@ -60,13 +61,13 @@ class RolinParams(wiring.Component):
     Parameters
     ----------
     data_width : int
-        Element width (as :class:`~.stats.RolinStats`).
+        Element width, 8 or 16 (as :class:`~.stats.RolinStats`).
     count_bits : int
-        Maps hold at most ``2**count_bits`` elements; at most 16 (the multiplier's width).
+        Maps hold at most ``2**count_bits`` elements; 1..16 (the multiplier's width).
     table_depth : int
-        Entries of the parameter tables.
+        Entries of the parameter tables, 1..65536.
     chan_bits : int
-        Bits of a channel number (the γ/β table's address).
+        Bits of a channel number (the γ/β table's address), 1..16.
 
     Members
     -------
@@ -113,12 +114,14 @@ class RolinParams(wiring.Component):
     Raises
     ------
     ValueError
-        At construction: ``count_bits`` above 16.
+        At construction, naming the parameter (:func:`~.stats.check_unit_params`):
+        ``data_width`` not 8 or 16, ``count_bits`` outside 1..16 (the multiplier's width),
+        ``table_depth`` outside 1..65536, ``chan_bits`` outside 1..16.
     """
 
     def __init__(self, *, data_width=16, count_bits=16, table_depth=1024, chan_bits=10):
-        if count_bits > 16:
-            raise ValueError(f"count_bits must be at most 16 (the multiplier's width), got {count_bits}")
+        check_unit_params(Params(self, "RolinParams"), data_width=data_width,
+                          count_bits=count_bits, table_depth=table_depth, chan_bits=chan_bits)
         self.data_width, self.count_bits = data_width, count_bits
         self.table_bits = max(1, (table_depth - 1).bit_length())
         self.chan_bits = chan_bits

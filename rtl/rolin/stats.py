@@ -28,11 +28,39 @@ from amaranth.lib import data, stream, wiring
 from amaranth.lib.wiring import In, Out
 
 from ganforge.golden.instnorm import RSQRT_BITS
+from ..refuse import Params
 from .arith import fp_entry_layout, lane_pre, lane_xhat, s1_width, K_BITS, SHIFT_BITS
 
-__all__ = ["RolinStats", "stats_layout", "pair_layout", "MODE_OFF", "MODE_FP", "MODE_EP"]
+__all__ = ["RolinStats", "stats_layout", "pair_layout", "check_unit_params", "MODE_OFF",
+           "MODE_FP", "MODE_EP", "MAX_BEAT_BITS", "MAX_COUNT_BITS"]
 
 MODE_OFF, MODE_FP, MODE_EP = 0, 1, 2
+
+#: The widest beat of ``lanes`` elements: the widest AXI4 data bus.
+MAX_BEAT_BITS = 1024
+#: Maps of at most ``2**16`` elements: the parameter unit's multiplier, and the engine's
+#: 17-bit ``ST_COUNT``/``LD_COUNT`` registers.
+MAX_COUNT_BITS = 16
+
+
+def check_unit_params(p, *, data_width, count_bits, table_depth, lanes=None, chan_bits=None):
+    """The parameter rules the ROLIN units share; ``p`` (a :class:`~ganforge.rtl.refuse.Params`)
+    refuses the first one broken: ``data_width`` 8 or 16; ``lanes`` (if given) a power of
+    two, a beat of at most :data:`MAX_BEAT_BITS` bits; ``count_bits`` 1..16, and maps of at
+    least one beat (``2**count_bits >= lanes``); ``table_depth`` 1..65536 (the 16-bit base
+    registers); ``chan_bits`` (if given) 1..16 (the 16-bit ``CHANNELS`` and ``GB_ADDR``
+    registers)."""
+    p.choice("data_width", data_width, (8, 16))
+    lo = 1
+    if lanes is not None:
+        p.pow2("lanes", lanes, 1, MAX_BEAT_BITS // data_width,
+               f" (a beat of at most {MAX_BEAT_BITS} bits, the widest AXI data bus)")
+        lo = max(1, (lanes - 1).bit_length())
+    p.int("count_bits", count_bits, lo, MAX_COUNT_BITS,
+          " (maps of at least one beat and at most 2**16 elements)")
+    p.int("table_depth", table_depth, 1, 65536)
+    if chan_bits is not None:
+        p.int("chan_bits", chan_bits, 1, 16)
 
 
 def pair_layout(data_width, lanes):
@@ -61,9 +89,10 @@ class RolinStats(wiring.Component):
     ----------
     data_width, lanes, count_bits, table_depth : int
         As :class:`~.norm.RolinNorm`: element width (8 or 16), elements per beat (lane 0 in
-        the low bits), ``2**count_bits`` elements per map at most, parameter-table entries.
+        the low bits; a power of two), ``2**count_bits`` elements per map at most (1..16),
+        parameter-table entries (1..65536).
     chan_bits : int
-        Bits of a channel number.
+        Bits of a channel number, 1..16.
 
     Members
     -------
@@ -109,12 +138,15 @@ class RolinStats(wiring.Component):
     Raises
     ------
     ValueError
-        At construction: ``lanes`` < 1 or ``data_width`` not 8 or 16.
+        At construction, naming the parameter (:func:`check_unit_params`): ``data_width``
+        not 8 or 16, ``lanes`` not a power of two or a beat over 1024 bits, ``count_bits``
+        outside 1..16 or too small for one beat (``2**count_bits < lanes``),
+        ``table_depth`` outside 1..65536, ``chan_bits`` outside 1..16.
     """
 
     def __init__(self, *, data_width=16, lanes=4, count_bits=16, table_depth=1024, chan_bits=10):
-        if lanes < 1 or data_width not in (8, 16):
-            raise ValueError(f"lanes must be >= 1 and data_width 8 or 16, got {lanes}, {data_width}")
+        check_unit_params(Params(self, "RolinStats"), data_width=data_width, lanes=lanes,
+                          count_bits=count_bits, table_depth=table_depth, chan_bits=chan_bits)
         self.data_width, self.lanes, self.count_bits = data_width, lanes, count_bits
         self.table_bits = max(1, (table_depth - 1).bit_length())
         self.chan_bits = chan_bits

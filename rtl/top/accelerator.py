@@ -35,7 +35,7 @@ from amaranth.hdl import Module
 from amaranth.lib import stream, wiring
 from amaranth.lib.wiring import In, Out, connect
 
-from ..refuse import refuse
+from ..refuse import Params, refuse
 from ..core import COUNTERS as CORE_COUNTERS, SparseCore
 from ..bus.ld_adapter import LoadToElements, geom_layout
 from ..rolin.engine import RolinEngine
@@ -62,8 +62,8 @@ class Accelerator(wiring.Component):
     engine : dict or None
         Keyword arguments of :class:`~ganforge.rtl.rolin.engine.RolinEngine`.
     max_positions : int
-        The largest tile (``out_h·out_w``) of the store adapter; at most the core's
-        ``out_depth``.
+        The largest tile (``out_h·out_w``) of the store adapter; at least 1, at most the
+        core's ``out_depth``, a multiple of the engine's lanes.
 
     Members
     -------
@@ -112,12 +112,18 @@ class Accelerator(wiring.Component):
     Raises
     ------
     ValueError
-        At construction: a parameter a part refuses (with that part's message), data
-        widths of the core and the engine that differ, or ``max_positions`` above the
-        core's ``out_depth``.
+        At construction, naming the parameter: ``core`` or ``engine`` not a dict (or
+        None), ``max_positions`` below 1, above the core's ``out_depth`` or not a multiple
+        of the engine's lanes, data widths of the core and the engine that differ; and what a part refuses, with the part's
+        message (it names the part and its parameter).
     """
 
     def __init__(self, *, core=None, engine=None, max_positions=256):
+        p = Params(self, "Accelerator")
+        for name, value, cls in (("core", core, "SparseCore"), ("engine", engine, "RolinEngine")):
+            if value is not None and not isinstance(value, dict):
+                p.fail(f"{name} must be a dict of {cls} keyword arguments or None, got {value!r}")
+        p.int("max_positions", max_positions, 1)
         core, engine = dict(core or {}), dict(engine or {})
         try:
             self._core = SparseCore(**core)
@@ -125,11 +131,14 @@ class Accelerator(wiring.Component):
         except ValueError as exc:
             refuse(self, str(exc))
         if self._core.dw != self._engine.data_width:
-            refuse(self, f"data_width of the core ({self._core.dw}) and of the engine "
+            p.fail(f"data_width of the core ({self._core.dw}) and of the engine "
                    f"({self._engine.data_width}) must be equal")
         if max_positions > self._core.out_depth:
-            refuse(self, f"max_positions ({max_positions}) exceeds the core's out_depth "
-                   f"({self._core.out_depth})")
+            p.fail(f"max_positions must be at most the core's out_depth "
+                   f"({self._core.out_depth}), got {max_positions}")
+        if max_positions % self._engine.lanes:
+            p.fail(f"max_positions must be a multiple of the engine's lanes "
+                   f"({self._engine.lanes}), got {max_positions}")
         try:
             self._ld = LoadToElements(lanes=self._core.lanes, words=self._engine.lanes,
                                       data_width=self._core.dw, coord_bits=self._core.cb)

@@ -29,7 +29,7 @@ from amaranth.hdl import Module
 from amaranth.lib import wiring
 from amaranth.lib.wiring import In, Out, connect
 
-from ..refuse import refuse
+from ..refuse import Params, refuse
 from ..bus.axi import AxiLiteSignature, AxiSignature
 from ..bus.axi_arbiter import AxiArbiter
 from ..bus.axil_xbar import AxiLiteXbar
@@ -70,9 +70,9 @@ class System(wiring.Component):
         Keyword arguments of the :class:`~ganforge.rtl.rolin.engine.RolinEngine` (its AXI
         widths are the system's).
     max_positions : int
-        The largest tile of a store adapter.
+        The largest tile of a store adapter (at least 1, at most the cores' ``out_depth``).
     max_burst : int
-        Longest burst of the command processor's fetches and reads.
+        Longest burst of the command processor's fetches and reads, 1..256.
 
     Members
     -------
@@ -91,11 +91,20 @@ class System(wiring.Component):
     Raises
     ------
     ValueError
-        At construction: what a part refuses, with its message, or data widths of the
-        cores and the engine that differ.
+        At construction, naming the parameter: ``cores`` outside 1..16, ``core`` or
+        ``engine`` not a dict (or None), ``max_positions`` below 1, ``max_burst`` outside
+        1..256, data widths of the cores and the engine that differ; and what a part
+        refuses, with the part's message (it names the part and its parameter).
     """
 
     def __init__(self, *, cores=1, core=None, engine=None, max_positions=64, max_burst=16):
+        p = Params(self, "System")
+        p.int("cores", cores, 1, 16)
+        for name, value, cls in (("core", core, "SparseCore"), ("engine", engine, "RolinEngine")):
+            if value is not None and not isinstance(value, dict):
+                p.fail(f"{name} must be a dict of {cls} keyword arguments or None, got {value!r}")
+        p.int("max_positions", max_positions, 1)
+        p.int("max_burst", max_burst, 1, 256, " (the AXI4 limit)")
         engine = dict(engine or {})
         try:
             self._engine = RolinEngine(**engine)
@@ -104,7 +113,7 @@ class System(wiring.Component):
                                     addr_width=e.axi_addr_width, max_positions=max_positions)
             cl = self._cluster
             if cl.data_width != e.data_width:
-                refuse(self, f"data_width of the cores ({cl.data_width}) and of the engine "
+                p.fail(f"data_width of the cores ({cl.data_width}) and of the engine "
                        f"({e.data_width}) must be equal")
             self._cp = CommandProcessor(addr_width=e.axi_addr_width, data_width=e.axi_data_width,
                                         max_burst=max_burst, cores=cores, cmd_width=cl.cmd_width,
