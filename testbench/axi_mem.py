@@ -11,8 +11,11 @@ cocotbext-axi's ``AxiRam`` in the cocotb benches:
 * ``errors`` maps a byte address to a response (``RESP_SLVERR`` or
   ``RESP_DECERR``): a beat that touches it answers that response (a read
   still returns the data, a write still writes, as a real subordinate may);
-* ``dead=True`` never accepts an address: a design that waits on it must end
-  the wait by itself;
+* ``dead=True`` never accepts an address, and ``mute=True`` accepts addresses and
+  write data but never answers (no read beat, no write response): a design that waits
+  on it must end the wait by itself;
+* ``late`` holds each answer (a read burst's beats, a write response) that many cycles
+  after its request: a design's timeout can expire before it comes;
 * ``log`` records every burst as ``(kind, addr, beats)``, so a test can count
   what crossed the bus.
 
@@ -41,14 +44,19 @@ class AxiMemory:
         Byte address -> response of a beat that covers it.
     dead : bool
         Never accept an address.
+    mute : bool
+        Accept addresses and write data, never answer.
+    late : int
+        Cycles between a request and its answer (at least).
     """
 
-    def __init__(self, port, size, *, rng=None, stall=0.0, errors=None, dead=False):
+    def __init__(self, port, size, *, rng=None, stall=0.0, errors=None, dead=False, mute=False,
+                 late=0):
         if stall and rng is None:
             raise ValueError(f"stall={stall} needs an rng")
         self.port, self.mem = port, bytearray(size)
         self.rng, self.stall = rng, stall
-        self.errors, self.dead = dict(errors or {}), dead
+        self.errors, self.dead, self.mute, self.late = dict(errors or {}), dead, mute, late
         self.bytes = len(port.wdata) // 8
         self.log = []
 
@@ -73,9 +81,12 @@ class AxiMemory:
         p, nb = self.port, self.bytes
         reads, r_beat = [], None       # queued read beats (data, resp, last); the one offered
         w_burst, b_queue, b_on = None, [], False
+        now = 0
         while True:
+            now += 1
             ar_rdy = int(not self.dead and not reads and r_beat is None and self._go())
-            if r_beat is None and reads and self._go():
+            if (r_beat is None and reads and reads[0][4] <= now and not self.mute
+                    and self._go()):
                 r_beat = reads.pop(0)
             ctx.set(p.arready, ar_rdy)
             ctx.set(p.rvalid, int(r_beat is not None))
@@ -86,7 +97,7 @@ class AxiMemory:
                 ctx.set(p.rid, r_beat[3])
             aw_rdy = int(not self.dead and w_burst is None and self._go())
             w_rdy = int(w_burst is not None and self._go())
-            if not b_on and b_queue and self._go():
+            if not b_on and b_queue and b_queue[0][2] <= now and not self.mute and self._go():
                 b_on = True
             ctx.set(p.awready, aw_rdy)
             ctx.set(p.wready, w_rdy)
@@ -102,7 +113,7 @@ class AxiMemory:
                 for k in range(arlen + 1):
                     a = araddr + k * nb
                     word = int.from_bytes(self.mem[a:a + nb], "little") if a + nb <= len(self.mem) else 0
-                    reads.append((word, self._resp(a), int(k == arlen), arid))
+                    reads.append((word, self._resp(a), int(k == arlen), arid, now + self.late))
             if r_beat is not None and rready:
                 r_beat = None
             if awvalid and aw_rdy:
@@ -119,7 +130,7 @@ class AxiMemory:
                 w_burst[0] += nb
                 w_burst[1] -= 1
                 if w_burst[1] == 0:
-                    b_queue.append((w_burst[2], w_burst[3]))
+                    b_queue.append((w_burst[2], w_burst[3], now + self.late))
                     w_burst = None
             if b_on and bready:
                 b_queue.pop(0)

@@ -13,11 +13,17 @@
   command. Also: every register of the map answers OKAY and the unmapped
   words SLVERR; the error bits clear by writing 1s; ``limit`` reads back;
   ``INFO`` matches the build; ``irq`` follows the errors; the counters clear.
+* ``dma_faults``: a read beat and a write burst answered SLVERR (the memory model's
+  access raises there): ``rd_bus``/``wr_bus`` set, ``RD_ERR_ADDR``/``WR_ERR_ADDR`` name
+  the beat and the burst, the data still moves; then AR and AW paused for ever: the
+  watchdog gives both transfers up (``rd_timeout``, ``wr_timeout``), the write's data is
+  taken so the store path ends, both engines go idle; then transfers are exact again.
 
 Every register access and DMA command goes through the firmware's engine
 control (:class:`~ganforge.firmware.runtime.host.EngineHost`) on the cocotb bus.
 """
 
+import itertools
 import random
 
 import cocotb
@@ -171,3 +177,74 @@ async def dma_errors(dut):
     await bus.write("error_clear", encode(ROLIN["error_clear"], **{n: 1 for n in decode(ROLIN["errors"], 0)}))
     await ClockCycles(dut.clk, 2)
     assert int(dut.irq.value) == 0
+
+
+def _fail_at(bad):
+    """A replacement for the memory's word access that raises (cocotbext-axi then answers
+    SLVERR for that beat or burst) when it touches a byte of ``bad``."""
+    def hook(original):
+        async def access(address, *a):
+            n = len(a[0]) if a and isinstance(a[0], (bytes, bytearray)) else a[0]
+            if any(address <= b < address + n for b in bad):
+                raise OSError(f"injected fault at {address:#x}")
+            return await original(address, *a)
+        return access
+    return hook
+
+
+@cocotb.test()
+async def dma_faults(dut):
+    """Error responses on chosen beats, reported with their address; a memory that stops
+    answering, ended by the DMA's watchdog (``args["watchdog"]`` cycles): the read given
+    up, the write's data taken so its producer ends, both engines idle, then good again."""
+    args = tb_args()
+    env, bus, host = await _setup(dut, args)
+    bpb, watchdog = env.bpb, args["watchdog"]
+    payload = bytes(range(8 * bpb))
+    await bus.put(4096, payload)
+    # a read: the beat at 4096 + 5 words answers SLVERR; every beat still comes (the memory
+    # model answers that one with zeros)
+    read_if, write_if = env.ram.read_if, env.ram.write_if
+    plain_read, plain_write = read_if._read, write_if._write
+    read_if._read = _fail_at({4096 + 5 * bpb + 1})(plain_read)
+    cocotb.start_soon(host.dma_read([(4096, len(payload), TAG_LOAD)]))
+    want = _words(payload, bpb)
+    want[5] = 0
+    assert await env.ld.receive(8, timeout_cycles=5000) == want
+    await host.wait_idle()
+    assert await host.errors() == ["rd_bus"]
+    assert await bus.read("rd_err_addr") == 4096 + 5 * bpb
+    read_if._read = plain_read
+    # a write: its burst holding 8192 + 6 words answers SLVERR
+    write_if._write = _fail_at({8192 + 6 * bpb})(plain_write)
+    cocotb.start_soon(host.dma_write([(8192, len(payload))]))
+    await env.st.send(_words(payload, bpb))
+    await host.wait_idle(read=False)
+    assert await host.errors() == ["rd_bus", "wr_bus"]
+    first = (6 * bpb // (args["max_burst"] * bpb)) * args["max_burst"] * bpb
+    assert await bus.read("wr_err_addr") == 8192 + first, "the failing burst's address"
+    write_if._write = plain_write
+    await bus.write_fields("error_clear", rd_bus=1, wr_bus=1)
+    assert await host.errors() == [] and not int(dut.irq.value)
+
+    # a memory that stops answering: AR and AW never accepted
+    forever = itertools.repeat(True)
+    read_if.ar_channel.set_pause_generator(forever)
+    write_if.aw_channel.set_pause_generator(forever)
+    cocotb.start_soon(host.dma_read([(0, 4 * bpb, TAG_LOAD)]))
+    await bus.wait_irq(cycles=2 * watchdog)
+    await host.wait_idle(cycles=4 * watchdog)
+    assert await host.errors() == ["rd_timeout"]
+    cocotb.start_soon(host.dma_write([(0, 4 * bpb)]))
+    await env.st.send(_words(payload[:4 * bpb], bpb))     # taken and dropped: no hang
+    await host.wait_idle(cycles=4 * watchdog)
+    assert await host.errors() == ["rd_timeout", "wr_timeout"]
+    # the memory answers again: after a clear, transfers are exact
+    for ch in (read_if.ar_channel, write_if.aw_channel):
+        ch.clear_pause_generator()
+        ch.pause = False
+    await bus.write_fields("error_clear", rd_timeout=1, wr_timeout=1)
+    cocotb.start_soon(host.dma_read([(4096, len(payload), TAG_LOAD)]))
+    assert await env.ld.receive(8, timeout_cycles=5000) == _words(payload, bpb)
+    await host.wait_idle()
+    assert await host.errors() == []

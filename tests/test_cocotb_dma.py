@@ -1,19 +1,25 @@
-"""The DMA and CSRs of the generated RolinEngine Verilog under cocotb, against AxiRam."""
+"""The DMA and CSRs of the generated RolinEngine Verilog under cocotb, against AxiRam: transfers,
+bad commands, error responses and a memory that stops answering."""
 
 import pytest
 
 from ganforge.rtl.rolin.engine import RolinEngine
 from ganforge.testbench import run_bench
 
+#: The DMA's watchdog in these benches: short, so a memory that stops answering is seen soon.
+WATCHDOG = 300
+
 
 def _run(sim, tmp_path, axi_data_width, max_burst, outstanding, seed=3):
-    """Both cocotb tests of tb_dma.py; run_bench raises BenchError unless both ran and passed."""
+    """The three cocotb tests of tb_dma.py (transfers, bad commands, faults); run_bench
+    raises BenchError unless all three ran and passed."""
     dut = RolinEngine(axi_data_width=axi_data_width, axi_max_burst=max_burst,
-                      axi_max_outstanding_reads=outstanding)
+                      axi_max_outstanding_reads=outstanding, axi_watchdog=WATCHDOG)
     args = {"seed": seed, "mem_size": 1 << 16, "axi_data_width": axi_data_width,
-            "max_burst": max_burst, "max_outstanding": outstanding, "random_cmds": 8}
+            "max_burst": max_burst, "max_outstanding": outstanding, "random_cmds": 8,
+            "watchdog": WATCHDOG}
     return run_bench(dut, "rolin_engine", "ganforge.testbench.tb_dma", args, sim=sim,
-                     build_root=str(tmp_path), tests=2)
+                     build_root=str(tmp_path), tests=3)
 
 
 @pytest.mark.parametrize("axi_data_width,max_burst,outstanding", [(64, 16, 4), (32, 5, 2)])

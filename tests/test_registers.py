@@ -55,7 +55,7 @@ def test_map_refuses_bad_descriptions(build, words):
 
 
 def test_rolin_map_fields():
-    assert len(ROLIN) == 28 and [r.addr for r in ROLIN] == sorted(r.addr for r in ROLIN)
+    assert len(ROLIN) == 30 and [r.addr for r in ROLIN] == sorted(r.addr for r in ROLIN)
     mode = ROLIN["mode"]
     assert [(f.name, f.offset, f.width) for f in mode.fields] == \
         [("ld_mode", 0, 2), ("st_mode", 2, 2), ("st_discard", 4, 1), ("ld_relu", 5, 1)]

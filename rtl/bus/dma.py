@@ -13,8 +13,10 @@ are independent:
   at a time (AW, then its W beats from ``wr_data``), and keeps up to
   ``max_outstanding_writes`` write responses outstanding.
 
-Every command is checked when it is accepted (see :class:`Dma` for what a bad
-command does, its parameters, ports and latency).
+Every command is checked when it is accepted, every error response is reported with
+the address it answered, and a watchdog ends any wait on a subordinate that stops
+answering (see :class:`Dma` for what a bad command, an error response and a timeout do,
+its parameters, ports and latency).
 """
 
 from amaranth.hdl import Module, Mux, ResetSignal, Signal, unsigned
@@ -30,6 +32,7 @@ __all__ = ["Dma", "ERR_BITS", "rd_cmd_layout", "wr_cmd_layout", "rd_data_layout"
 ERR_BITS = {
     "rd_zero": 0, "rd_unaligned": 1, "rd_range": 2, "rd_bus": 3,
     "wr_zero": 4, "wr_unaligned": 5, "wr_range": 6, "wr_bus": 7,
+    "rd_timeout": 8, "wr_timeout": 9,
 }
 
 
@@ -66,7 +69,11 @@ class Dma(wiring.Component):
     max_outstanding_reads, max_outstanding_writes : int
         Bursts in flight, 1..16 each.
     tag_width : int
-        Bits of the read-command tag carried to ``rd_data`` (at least 1 is built).
+        Bits of the read-command tag carried to ``rd_data``, 1..16.
+    watchdog : int
+        Cycles a wait on the subordinate may last (an address not accepted, a read beat
+        not delivered while ``rd_data`` is ready, write data not taken, a write response
+        not given) before the engine gives the transfer up: 16..2**24.
 
     Members
     -------
@@ -88,6 +95,9 @@ class Dma(wiring.Component):
         Clears the error bits set in it.
     errors : :py:`Out(len(ERR_BITS))`
         Sticky error bits, positions :data:`ERR_BITS`.
+    rd_err_addr, wr_err_addr : :py:`Out(addr_width)`
+        The address of the first read beat (the first write burst) answered with a
+        non-OKAY response since ``rd_bus`` (``wr_bus``) was last clear.
     rd_busy, wr_busy : :py:`Out(1)`
         A command of that engine is being issued or has bursts outstanding.
     rd_bytes, wr_bytes : :py:`Out(64)`
@@ -111,8 +121,19 @@ class Dma(wiring.Component):
     A zero length, an address or a length that is not a multiple of the bus width in
     bytes, or a range that passes ``limit`` sets a sticky error bit and the command is
     dropped: nothing is issued, no write data is consumed, and the engine takes the next
-    command on the next cycle. A non-OKAY ``rresp``/``bresp`` sets a bus-error bit; the
-    data is still delivered/written. Errors stay set until ``clear_errors``.
+    command on the next cycle. A non-OKAY ``rresp``/``bresp`` sets a bus-error bit and
+    records its address (``rd_err_addr``, ``wr_err_addr``); the data is still
+    delivered/written, so a consumer counting beats never waits for beats that will not
+    come (the accelerator's command processor stops its program on the error). Errors
+    stay set until ``clear_errors``.
+
+    A subordinate that stops answering for ``watchdog`` cycles sets ``rd_timeout`` or
+    ``wr_timeout``, and that engine gives its transfer up: the read engine drops the rest
+    of its command and its bursts in flight (beats that still come for them are taken
+    and discarded); the write engine takes and discards the rest of its command's write
+    data (so the producer is never stuck) and forgets its outstanding responses. Either
+    engine then takes the next command; ``rd_busy``/``wr_busy`` drop. A subordinate that
+    timed out mid-burst has broken the protocol: reset it before trusting it again.
 
     Raises
     ------
@@ -122,7 +143,7 @@ class Dma(wiring.Component):
     """
 
     def __init__(self, *, addr_width=32, data_width=64, max_burst=16, max_outstanding_reads=4,
-                 max_outstanding_writes=4, tag_width=2):
+                 max_outstanding_writes=4, tag_width=2, watchdog=1 << 16):
         def refuse(msg):
             self._MustUse__silence = True
             raise ValueError(msg)
@@ -136,6 +157,11 @@ class Dma(wiring.Component):
             refuse(f"axi_max_outstanding_reads must be between 1 and 16, got {max_outstanding_reads}")
         if not 1 <= max_outstanding_writes <= 16:
             refuse(f"max_outstanding_writes must be between 1 and 16, got {max_outstanding_writes}")
+        if not isinstance(tag_width, int) or not 1 <= tag_width <= 16:
+            refuse(f"tag_width must be between 1 and 16, got {tag_width}")
+        if not isinstance(watchdog, int) or not 16 <= watchdog <= 1 << 24:
+            refuse(f"watchdog must be between 16 and 2**24 cycles, got {watchdog}")
+        self.watchdog = watchdog
         self.addr_width, self.data_width = addr_width, data_width
         self.max_burst = max_burst
         self.max_outstanding_reads = max_outstanding_reads
@@ -152,6 +178,8 @@ class Dma(wiring.Component):
             "clear_counters": In(1),
             "clear_errors": In(len(ERR_BITS)),
             "errors": Out(len(ERR_BITS)),
+            "rd_err_addr": Out(addr_width),
+            "wr_err_addr": Out(addr_width),
             "rd_busy": Out(1),
             "wr_busy": Out(1),
             "rd_bytes": Out(64),
@@ -187,6 +215,24 @@ class Dma(wiring.Component):
         m.d.comb += burst.eq(Mux(left < cap, left, cap))
         return burst
 
+    def _watchdog(self, m, waiting, prefix):
+        """A signal, high for one cycle when ``waiting`` has held ``watchdog`` cycles in a
+        row (the count restarts whenever it drops)."""
+        count = Signal(range(self.watchdog + 1), name=f"{prefix}_waited")
+        expired = Signal(name=f"{prefix}_expired")
+        m.d.comb += expired.eq(waiting & (count == self.watchdog - 1))
+        m.d.sync += count.eq(Mux(waiting & ~expired, count + 1, 0))
+        return expired
+
+    @staticmethod
+    def _give_up(m, expired, left):
+        """In a write state: on the watchdog's expiry, drop the data the command still owes
+        (``DROP``), or go idle if it owes none."""
+        with m.If(expired):
+            m.next = "DROP"
+            with m.If(left == 0):
+                m.next = "IDLE"
+
     @staticmethod
     def _refuse(m, set_err, kind, zero, unaligned, out_of_range):
         """Set the error bit of a ``kind`` (``rd``/``wr``) command's first fault, in this
@@ -215,8 +261,16 @@ class Dma(wiring.Component):
         rd_addr = Signal(self.addr_width)
         rd_left = Signal(beats_shape)
         rd_tag = Signal(self.tag_width)
-        m.submodules.rd_fifo = rd_fifo = SyncFIFO(width=self.tag_width + 1,
+        # one entry per burst in flight: its tag, whether it ends its command, its address
+        m.submodules.rd_fifo = rd_fifo = SyncFIFO(width=self.tag_width + 1 + self.addr_width,
                                                   depth=self.max_outstanding_reads)
+        head_tag = rd_fifo.r_data[:self.tag_width]
+        head_ends = rd_fifo.r_data[self.tag_width]
+        head_addr = rd_fifo.r_data[self.tag_width + 1:]
+        # bursts given up by the watchdog, at the head of the FIFO: their beats are dropped
+        rd_orphans = Signal(range(self.max_outstanding_reads + 1))
+        orphan = rd_orphans != 0
+        live = rd_fifo.level > rd_orphans
 
         zero, unaligned, out_of_range = self._check(m, self.rd_cmd.payload, "rd")
         m.d.comb += self.rd_cmd.ready.eq(~rd_active)
@@ -229,35 +283,51 @@ class Dma(wiring.Component):
 
         rd_burst = self._burst(m, rd_addr, rd_left, "rd")
         rd_last_burst = rd_burst == rd_left
+        ar_fire = axi.arvalid & axi.arready
         m.d.comb += [
             axi.arvalid.eq(rd_active & rd_fifo.w_rdy),
             axi.araddr.eq(rd_addr), axi.arlen.eq(rd_burst - 1), axi.arsize.eq(s),
             axi.arburst.eq(BURST_INCR), axi.arid.eq(0),
-            rd_fifo.w_data.eq(rd_tag | (rd_last_burst << self.tag_width)),
-            rd_fifo.w_en.eq(axi.arvalid & axi.arready),
+            rd_fifo.w_data.eq(rd_tag | (rd_last_burst << self.tag_width)
+                              | (rd_addr << (self.tag_width + 1))),
+            rd_fifo.w_en.eq(ar_fire),
         ]
         rd_bursts = Signal(32)
-        with m.If(axi.arvalid & axi.arready):
+        with m.If(ar_fire):
             m.d.sync += [rd_addr.eq(rd_addr + (rd_burst << s)), rd_left.eq(rd_left - rd_burst),
                          rd_bursts.eq(rd_bursts + 1)]
             with m.If(rd_last_burst):
                 m.d.sync += rd_active.eq(0)
 
         rd_fire = axi.rvalid & axi.rready
+        rd_beat = Signal(range(max(self.max_burst, 2)))       # beat of the head burst
         m.d.comb += [
-            self.rd_data.valid.eq(axi.rvalid),
+            self.rd_data.valid.eq(axi.rvalid & ~orphan),
             self.rd_data.payload.data.eq(axi.rdata),
-            self.rd_data.payload.tag.eq(rd_fifo.r_data[:self.tag_width]),
-            self.rd_data.payload.last.eq(axi.rlast & rd_fifo.r_data[self.tag_width]),
-            axi.rready.eq(self.rd_data.ready),
+            self.rd_data.payload.tag.eq(head_tag),
+            self.rd_data.payload.last.eq(axi.rlast & head_ends),
+            axi.rready.eq(orphan | self.rd_data.ready),
             rd_fifo.r_en.eq(rd_fire & axi.rlast),
-            self.rd_busy.eq(rd_active | (rd_fifo.level != 0)),
+            self.rd_busy.eq(rd_active | live),
         ]
-        with m.If(rd_fire & (axi.rresp != 0)):
+        with m.If(rd_fire):
+            m.d.sync += rd_beat.eq(Mux(axi.rlast, 0, rd_beat + 1))
+        with m.If(rd_fire & axi.rlast & orphan):
+            m.d.sync += rd_orphans.eq(rd_orphans - 1)
+        rd_err_addr = Signal(self.addr_width)
+        with m.If(rd_fire & ~orphan & (axi.rresp != 0)):
             m.d.comb += set_err[ERR_BITS["rd_bus"]].eq(1)
+            with m.If(~errors[ERR_BITS["rd_bus"]]):
+                m.d.sync += rd_err_addr.eq(head_addr + (rd_beat << s))
+        # the watchdog: owed an address handshake or beats, and the subordinate offers none
+        rd_wait = (rd_active | live) & ~ar_fire & ~axi.rvalid
+        with m.If(self._watchdog(m, rd_wait, "rd")):
+            m.d.comb += set_err[ERR_BITS["rd_timeout"]].eq(1)
+            m.d.sync += [rd_active.eq(0),
+                         rd_orphans.eq(rd_fifo.level + rd_fifo.w_en - rd_fifo.r_en)]
         rd_bytes = Signal(64)
         peak = Signal(8)
-        with m.If(rd_fire):
+        with m.If(rd_fire & ~orphan):
             m.d.sync += rd_bytes.eq(rd_bytes + self.bytes_per_beat)
         with m.If(rd_fifo.level > peak):
             m.d.sync += peak.eq(rd_fifo.level)
@@ -266,19 +336,42 @@ class Dma(wiring.Component):
         wr_addr = Signal(self.addr_width)
         wr_left = Signal(beats_shape)
         wr_beats = Signal(range(self.max_burst + 1))
-        wr_pending = Signal(range(self.max_outstanding_writes + 1))
+        wr_drop = Signal(beats_shape)                  # write data to discard after a timeout
         wr_bursts = Signal(32)
         wr_bytes = Signal(64)
+        # one entry per burst awaiting its response: its address
+        m.submodules.wr_fifo = wr_fifo = SyncFIFO(width=self.addr_width,
+                                                  depth=self.max_outstanding_writes)
+        wr_orphans = Signal(range(self.max_outstanding_writes + 1))
+        wr_live = wr_fifo.level > wr_orphans
         zero_w, unaligned_w, range_w = self._check(m, self.wr_cmd.payload, "wr")
         wr_burst = self._burst(m, wr_addr, wr_left, "wr")
         aw_fire = axi.awvalid & axi.awready
+        w_fire = axi.wvalid & axi.wready
         b_fire = axi.bvalid & axi.bready
         m.d.comb += [axi.awaddr.eq(wr_addr), axi.awlen.eq(wr_burst - 1), axi.awsize.eq(s),
                      axi.awburst.eq(BURST_INCR), axi.awid.eq(0), axi.bready.eq(1),
-                     axi.wstrb.eq(-1), axi.wdata.eq(self.wr_data.payload)]
-        m.d.sync += wr_pending.eq(wr_pending + aw_fire - b_fire)
-        with m.If(b_fire & (axi.bresp != 0)):
+                     axi.wstrb.eq(-1), axi.wdata.eq(self.wr_data.payload),
+                     wr_fifo.w_data.eq(wr_addr), wr_fifo.w_en.eq(aw_fire),
+                     wr_fifo.r_en.eq(b_fire)]
+        with m.If(b_fire & (wr_orphans != 0)):
+            m.d.sync += wr_orphans.eq(wr_orphans - 1)
+        wr_err_addr = Signal(self.addr_width)
+        with m.If(b_fire & (wr_orphans == 0) & (axi.bresp != 0)):
             m.d.comb += set_err[ERR_BITS["wr_bus"]].eq(1)
+            with m.If(~errors[ERR_BITS["wr_bus"]]):
+                m.d.sync += wr_err_addr.eq(wr_fifo.r_data)
+
+        # the watchdog: owed an address or data handshake (data at hand) or a response, and
+        # the subordinate gives none
+        in_aw, in_w = Signal(), Signal()
+        owes = in_aw | (in_w & self.wr_data.valid) | wr_live
+        wr_expired = self._watchdog(m, owes & ~aw_fire & ~w_fire & ~axi.bvalid, "wr")
+        left = Signal(beats_shape)                     # data the command still owes
+        m.d.comb += left.eq(Mux(in_w, wr_beats, 0) + wr_left)
+        with m.If(wr_expired):
+            m.d.comb += set_err[ERR_BITS["wr_timeout"]].eq(1)
+            m.d.sync += [wr_orphans.eq(wr_fifo.level), wr_drop.eq(left)]
 
         with m.FSM(name="wr_fsm") as wr_fsm:
             with m.State("IDLE"):
@@ -292,21 +385,32 @@ class Dma(wiring.Component):
                                      wr_left.eq(self.wr_cmd.payload.length >> s)]
                         m.next = "AW"
             with m.State("AW"):
-                m.d.comb += axi.awvalid.eq(wr_pending < self.max_outstanding_writes)
+                m.d.comb += axi.awvalid.eq(wr_fifo.w_rdy)
                 with m.If(aw_fire):
                     m.d.sync += [wr_beats.eq(wr_burst), wr_addr.eq(wr_addr + (wr_burst << s)),
                                  wr_left.eq(wr_left - wr_burst), wr_bursts.eq(wr_bursts + 1)]
                     m.next = "W"
+                self._give_up(m, wr_expired, left)
             with m.State("W"):
                 m.d.comb += [axi.wvalid.eq(self.wr_data.valid), self.wr_data.ready.eq(axi.wready),
                              axi.wlast.eq(wr_beats == 1)]
-                with m.If(axi.wvalid & axi.wready):
+                with m.If(w_fire):
                     m.d.sync += [wr_beats.eq(wr_beats - 1), wr_bytes.eq(wr_bytes + self.bytes_per_beat)]
                     with m.If((wr_beats == 1) & (wr_left == 0)):
                         m.next = "IDLE"
                     with m.Elif(wr_beats == 1):
                         m.next = "AW"
-        m.d.comb += self.wr_busy.eq(~wr_fsm.ongoing("IDLE") | (wr_pending != 0))
+                self._give_up(m, wr_expired, left)
+            with m.State("DROP"):
+                # after a timeout: take the rest of the command's data, so its producer ends
+                m.d.comb += self.wr_data.ready.eq(1)
+                with m.If(self.wr_data.valid):
+                    m.d.sync += wr_drop.eq(wr_drop - 1)
+                    with m.If(wr_drop == 1):
+                        m.next = "IDLE"
+        m.d.comb += [in_aw.eq(wr_fsm.ongoing("AW")), in_w.eq(wr_fsm.ongoing("W")),
+                     self.wr_busy.eq(~wr_fsm.ongoing("IDLE") | wr_live)]
+        m.d.comb += [self.rd_err_addr.eq(rd_err_addr), self.wr_err_addr.eq(wr_err_addr)]
 
         with m.If(self.clear_counters):
             m.d.sync += [rd_bytes.eq(0), wr_bytes.eq(0), rd_bursts.eq(0), wr_bursts.eq(0), peak.eq(0)]

@@ -45,7 +45,8 @@ from ..bus.ld_adapter import load_layout
 from ..bus.regmap import Field, Register, RegisterMap
 from .norm import RolinNorm
 from .params import RolinParams
-from .stats import RolinStats
+from .stats import MAX_COUNT_BITS, RolinStats
+from ..refuse import Params
 
 __all__ = ["RolinEngine", "REGMAP", "ENGINE_ID", "ERROR_BITS", "TAG_LOAD", "TAG_LOAD_AUX",
            "TAG_STORE_AUX"]
@@ -56,7 +57,8 @@ ENGINE_ID = 0x524F4C31          # "ROL1"
 TAG_LOAD, TAG_LOAD_AUX, TAG_STORE_AUX = 0, 1, 2
 
 #: Sticky error bits: the DMA's, then the ROLIN units'.
-ERROR_BITS = dict(ERR_BITS, param_coef=8, param_offset=9, param_domain=10, count=11)
+ERROR_BITS = dict(ERR_BITS, **{name: len(ERR_BITS) + k for k, name in enumerate(
+    ("param_coef", "param_offset", "param_domain", "count"))})
 
 _ERROR_DOCS = {
     "rd_zero": "a read of length 0",
@@ -67,6 +69,10 @@ _ERROR_DOCS = {
     "wr_unaligned": "a write address or length that is not a multiple of the bus width",
     "wr_range": "a write past LIMIT, or one that wraps the address space",
     "wr_bus": "a non-OKAY bresp",
+    "rd_timeout": "the memory stopped answering a read for the DMA's watchdog: the read was "
+                  "given up",
+    "wr_timeout": "the memory stopped answering a write for the DMA's watchdog: the write was "
+                  "given up, its data taken and dropped",
     "param_coef": "a, c1 or c2 does not fit 32 bits",
     "param_offset": "b or c3 does not fit 48 bits",
     "param_domain": "D <= 0, or a left shift over 32 bits",
@@ -145,6 +151,10 @@ REGMAP = RegisterMap("RolinEngine", [
                                            "store restart"),
     Register("st_maps", 0x078, "ro", doc="maps gathered since the store restart"),
     Register("ld_maps", 0x07C, "ro", doc="maps normalised since the load restart"),
+    Register("rd_err_addr", 0x080, "ro", 64, doc="address of the first read beat answered with an "
+                                               "error since ERRORS.rd_bus was clear (LO, HI)"),
+    Register("wr_err_addr", 0x088, "ro", 64, doc="address of the first write burst answered with "
+                                               "an error since ERRORS.wr_bus was clear (LO, HI)"),
 ], addr_width=12, doc="The ROLIN engine's AXI4-Lite registers (`rtl/rolin/engine.py`), also the "
                       "`csr` port of the Accelerator. Byte addresses; 32-bit words, a 64-bit "
                       "register is LO then HI (reading LO latches HI).")
@@ -158,16 +168,20 @@ class RolinEngine(wiring.Component):
     data_width : int
         Bits of an element: 8 or 16.
     axi_data_width, axi_addr_width, axi_max_burst, axi_max_outstanding_reads : int
-        The AXI4 port and the DMA (:class:`~ganforge.rtl.bus.dma.Dma`); a beat holds
-        ``lanes = axi_data_width // data_width`` elements.
+        The AXI4 port and the DMA (:class:`~ganforge.rtl.bus.dma.Dma`): 32, 64 or 128;
+        32..64; 1..256; 1..16. A beat holds ``lanes = axi_data_width // data_width``
+        elements.
+    axi_watchdog : int
+        Cycles the DMA waits on a memory that stopped answering before it gives the
+        transfer up (``rd_timeout``, ``wr_timeout``): 16..2**24.
     fifo_depth : int
         Beats of each of the three read FIFOs (a power of two, at least 4).
     table_depth : int
-        (sample, channel) entries of the forward and backward parameter tables.
+        (sample, channel) entries of the forward and backward parameter tables, 1..65536.
     max_channels : int
-        Entries of the γ/β table.
+        Entries of the γ/β table, 1..65536.
     count_bits : int
-        A map holds at most ``2**count_bits`` elements (1 to 16).
+        A map holds at most ``2**count_bits`` elements (1 to 16, and at least one beat).
 
     Members
     -------
@@ -204,38 +218,48 @@ class RolinEngine(wiring.Component):
     that is 0 or not a whole number of beats sets ``count``; a coefficient that
     overflows sets a ``param_*`` bit and is never saturated in silence. ``irq``
     rises with any of them; writing 1s to ``ERROR_CLEAR`` clears them. An unmapped
-    CSR address answers SLVERR. A bad parameter raises ``ValueError`` naming it.
+    CSR address answers SLVERR.
+
+    Raises
+    ------
+    ValueError
+        At construction, naming the parameter: ``data_width`` not 8 or 16,
+        ``axi_data_width`` not 32, 64 or 128, ``axi_addr_width`` outside 32..64,
+        ``axi_max_burst`` outside 1..256, ``axi_max_outstanding_reads`` outside 1..16,
+        ``fifo_depth`` not a power of two of at least 4, ``count_bits`` outside 1..16 or
+        too small for a map of one beat (``2**count_bits < lanes``), ``table_depth`` or
+        ``max_channels`` outside 1..65536.
     """
 
     def __init__(self, *, data_width=16, axi_data_width=64, axi_addr_width=32, axi_max_burst=16,
                  axi_max_outstanding_reads=4, fifo_depth=64, table_depth=1024, max_channels=64,
-                 count_bits=16):
-        def refuse(msg):
-            self._MustUse__silence = True
-            raise ValueError(msg)
-        if data_width not in (8, 16):
-            refuse(f"data_width must be 8 or 16, got {data_width}")
-        if axi_data_width not in (32, 64, 128) or axi_data_width < data_width:
-            refuse(f"axi_data_width must be 32, 64 or 128, got {axi_data_width}")
-        if fifo_depth < 4 or fifo_depth & (fifo_depth - 1):
-            refuse(f"fifo_depth must be a power of two of at least 4, got {fifo_depth}")
-        if not 1 <= count_bits <= 16:
-            refuse(f"count_bits must be between 1 and 16, got {count_bits}")
-        if table_depth < 1 or table_depth > 65536 or max_channels < 1 or max_channels > 65536:
-            refuse(f"table_depth and max_channels must be between 1 and 65536, "
-                   f"got {table_depth}, {max_channels}")
+                 count_bits=16, axi_watchdog=1 << 16):
+        p = Params(self, "RolinEngine")
+        p.choice("data_width", data_width, (8, 16))
+        p.choice("axi_data_width", axi_data_width, (32, 64, 128))
+        p.int("axi_addr_width", axi_addr_width, 32, 64)
+        p.int("axi_max_burst", axi_max_burst, 1, 256, " (the AXI4 limit)")
+        p.int("axi_max_outstanding_reads", axi_max_outstanding_reads, 1, 16)
+        p.int("fifo_depth", fifo_depth, 4)
+        if fifo_depth & (fifo_depth - 1):
+            p.fail(f"fifo_depth must be a power of two of at least 4, got {fifo_depth}")
+        lanes = axi_data_width // data_width
+        p.int("count_bits", count_bits, max(1, (lanes - 1).bit_length()), MAX_COUNT_BITS,
+              f" (maps of at least one beat of {lanes} elements and at most 2**16)")
+        p.int("table_depth", table_depth, 1, 65536, " (the 16-bit ST_BASE/LD_BASE)")
+        p.int("max_channels", max_channels, 1, 65536, " (the 16-bit CHANNELS/GB_ADDR)")
         self.data_width, self.axi_data_width = data_width, axi_data_width
         self.axi_addr_width = axi_addr_width
-        self.lanes = axi_data_width // data_width
+        self.lanes = lanes
         self.fifo_depth, self.table_depth, self.max_channels = fifo_depth, table_depth, max_channels
         self.count_bits = count_bits
         self.chan_bits = max(1, (max_channels - 1).bit_length())
         try:
             self._dma = Dma(addr_width=axi_addr_width, data_width=axi_data_width,
                             max_burst=axi_max_burst, max_outstanding_reads=axi_max_outstanding_reads,
-                            tag_width=2)
-        except ValueError as exc:
-            refuse(str(exc))
+                            tag_width=2, watchdog=axi_watchdog)
+        except ValueError as exc:       # the DMA's own rules: the watchdog's range
+            p.fail(f"the DMA refuses: {exc}")
         self._csr = AxiLiteCsr(REGMAP)
         super().__init__({
             "axi": Out(AxiSignature(axi_addr_width, axi_data_width)),
@@ -350,11 +374,12 @@ class RolinEngine(wiring.Component):
         m.d.comb += set_err.eq(params.overflow << ERROR_BITS["param_coef"] | bad_count << ERROR_BITS["count"])
         m.d.sync += errors.eq((errors & ~clear) | set_err)
         m.d.comb += [
-            dma.clear_errors.eq(clear[:8]),
+            dma.clear_errors.eq(clear[:len(ERR_BITS)]),
             csr.id.eq(ENGINE_ID),
             csr.status.eq(dma.rd_busy | (dma.wr_busy << 1) | ((params.busy | stats.stats.valid) << 2)),
             csr.errors.eq(dma.errors | errors),
             csr.rd_bytes.eq(dma.rd_bytes), csr.wr_bytes.eq(dma.wr_bytes),
+            csr.rd_err_addr.eq(dma.rd_err_addr), csr.wr_err_addr.eq(dma.wr_err_addr),
             csr.rd_bursts.eq(dma.rd_bursts), csr.wr_bursts.eq(dma.wr_bursts),
             csr.rd_peak_outstanding.eq(dma.rd_peak_outstanding),
             dma.clear_counters.eq(csr.counter_clear_stb & csr.counter_clear.counters),
