@@ -11,13 +11,22 @@ probabilities), so every handshake path is exercised.
 A transfer happens at a rising edge where ``valid`` and ``ready`` are both
 high. Both sides sample the settled values in the ``ReadOnly`` phase before
 the edge, which works the same on Icarus and on Verilator.
+
+Every wait is bounded: a source whose item is not taken, or a sink that gets no data,
+for ``timeout_cycles`` cycles (:data:`WAIT_CYCLES` unless a bench gives its own budget)
+raises ``TimeoutError`` naming the stream and how far it got.
 """
 
 import random
 
 from cocotb.triggers import ClockCycles, First, ReadOnly, RisingEdge
 
-__all__ = ["StreamSource", "StreamSink", "start_clock", "reset", "pack", "unpack", "packer"]
+__all__ = ["StreamSource", "StreamSink", "start_clock", "reset", "pack", "unpack", "packer",
+           "WAIT_CYCLES"]
+
+#: The budget of a stream wait when a bench gives none: far beyond any bench's longest
+#: legitimate silence, so only a design that stopped answering reaches it.
+WAIT_CYCLES = 2_000_000
 
 # Re-exported: the encoding is the firmware's (ganforge.firmware.compiler.bits).
 from ganforge.firmware.compiler.bits import pack, packer, unpack  # noqa: E402
@@ -52,9 +61,10 @@ class StreamSource:
         word = pack(self.layout, item) if self.layout is not None else int(item)
         getattr(self.dut, f"{self.prefix}__payload").value = word
 
-    async def send(self, items):
-        """Send every payload of ``items`` (dicts ``{field: int}`` with a layout, else ints)."""
-        for item in items:
+    async def send(self, items, timeout_cycles=WAIT_CYCLES):
+        """Send every payload of ``items`` (dicts ``{field: int}`` with a layout, else ints);
+        ``TimeoutError`` if one is not taken within ``timeout_cycles``."""
+        for n, item in enumerate(items):
             while self.rng.random() < self.idle:
                 self.valid.value = 0
                 await RisingEdge(self.dut.clk)
@@ -66,7 +76,10 @@ class StreamSource:
                     await RisingEdge(self.dut.clk)
                     break
                 # Not ready: sleep until ready rises instead of polling every cycle.
-                await RisingEdge(self.ready)
+                edge = RisingEdge(self.ready)
+                if await First(edge, ClockCycles(self.dut.clk, timeout_cycles)) is not edge:
+                    raise TimeoutError(f"{self.prefix}: item {n} not taken in {timeout_cycles} "
+                                       f"cycles")
         self.valid.value = 0
 
 
@@ -84,8 +97,9 @@ class StreamSink:
         word = getattr(self.dut, f"{self.prefix}__payload").value
         return unpack(self.layout, word) if self.layout is not None else int(word)
 
-    async def receive(self, count, timeout_cycles=None):
-        """Return ``count`` payloads: layout views (see :func:`unpack`) with a layout, else ints."""
+    async def receive(self, count, timeout_cycles=WAIT_CYCLES):
+        """Return ``count`` payloads: layout views (see :func:`unpack`) with a layout, else
+        ints; ``TimeoutError`` after ``timeout_cycles`` cycles without one."""
         out = []
         idle = 0
         while len(out) < count:
@@ -96,9 +110,6 @@ class StreamSink:
             item = self._sample() if fire else None
             if not fire and ready and self.stall == 0:
                 # Unthrottled: sleep until data comes, or until the budget runs out.
-                if timeout_cycles is None:
-                    await RisingEdge(self.valid)
-                    continue
                 edge = RisingEdge(self.valid)
                 if await First(edge, ClockCycles(self.dut.clk, timeout_cycles - idle + 1)) is edge:
                     idle = 0
@@ -111,7 +122,7 @@ class StreamSink:
                 idle = 0
             else:
                 idle += 1
-                if timeout_cycles is not None and idle > timeout_cycles:
+                if idle > timeout_cycles:
                     raise TimeoutError(f"{self.prefix}: no data for {timeout_cycles} cycles "
                                        f"after {len(out)} of {count}")
         self.ready.value = 0
