@@ -168,7 +168,7 @@ def _system_design(system):
 
 def run_system_layers(layers, system, *, sim="icarus", throttle=0.3, seed=1,
                       build_root="build/sim", quiet=True, mem_size=1 << 21, cycles=2_000_000,
-                      budget=20_000, memory="model", rate=(1, 1), latency=1):
+                      budget=20_000, memory="model", rate=(1, 1), latency=1, resets=()):
     """Run ``testbench/tb_system.py`` on ``System(**system)`` (the keyword arguments, e.g.
     :func:`~ganforge.config.system_from_config`'s): ``layers`` (specs ``{"layer": "T3", "samples", "cin", "cout", "hw", "group",
     "mode"}``, cuts of the i2i generator's layers) compiled into one program, every AXI
@@ -177,11 +177,14 @@ def run_system_layers(layers, system, *, sim="icarus", throttle=0.3, seed=1,
     ``budget``: the command processor's no-progress budget. Returns the bench's result:
     ``cycles`` (from GO to the interrupt), ``counters`` (by name), ``retired`` and ``layers``
     (per layer ``out_shape`` and ``in_bytes``). ``memory``, ``rate``, ``latency``: as
-    :func:`run_train_steps` (``"model"``, throttled, by default)."""
+    :func:`run_train_steps` (``"model"``, throttled, by default). ``resets``: cycles after
+    GO at which a second run of the program is reset (the model memory only), each followed
+    by a bit-exact run (``resets`` in the result: the cycle, and whether the processor was
+    busy)."""
     dut, toplevel, verilog = _system_top(system, memory, mem_size)
     args = {"system": system, "layers": [dict(L) for L in layers], "throttle": throttle,
             "seed": seed, "mem_size": mem_size, "cycles": cycles, "budget": budget,
-            "rate": list(rate), "latency": latency}
+            "rate": list(rate), "latency": latency, "resets": [int(r) for r in resets]}
     return run_bench(dut, toplevel, "ganforge.testbench.tb_system", args, sim=sim,
                      build_root=build_root, quiet=quiet, verilog=verilog)
 

@@ -192,3 +192,11 @@ class SystemEnv:
             await reset(dut)
         await ClockCycles(dut.clk, 2 + (0 if has_rst else RESET_CYCLES))
         return env
+
+    async def reset(self, cycles=4):
+        """Hold ``rst`` for ``cycles`` edges, whatever the design is doing (the AXI models
+        reset with it; the memory keeps its contents); a SimSystem has no ``rst``."""
+        if not hasattr(self.dut, "rst"):
+            raise ValueError("this DUT has no rst input (a SimSystem resets itself once)")
+        await reset(self.dut, cycles)
+        await ClockCycles(self.dut.clk, 2)

@@ -24,8 +24,9 @@ The run:
    must bring ``error`` and ``irq`` to 0; then the good program again, whose words must
    equal ``reference``;
 3. per reset: the good program started, ``rst`` for 2 cycles at the given cycle with
-   every stream dropped, then the good program again from the start: ``error`` 0 and
-   the words equal to ``reference``.
+   every stream dropped, a wait for the core to clear its accumulators (its scrub after a
+   reset), then the good program again from the start: ``error`` 0 and the words equal
+   to ``reference``.
 
 ``out`` gets ``reference`` (the words; the caller compares them with the golden model),
 ``faults`` (per fault: ``name``, ``error``, ``irq``, ``sticky``, ``cleared``) and
@@ -142,9 +143,8 @@ async def core_faults(dut):
         busy = int(dut.busy.value)
         s.drop(tasks)
         await reset(dut)
-        await RisingEdge(dut.clk)
-        assert int(dut.busy.value) == 0 and int(dut.error.value) == 0, \
-            f"reset at cycle {at}: the core reads {status(dut)} after it"
+        await idle(dut, budget, f"the scrub after a reset at cycle {at}")
+        assert int(dut.error.value) == 0, f"reset at cycle {at}: the core reads {status(dut)}"
         after = await s.run(good, f"the good program after a reset at cycle {at}")
         assert after == reference, f"reset at cycle {at}: the next run's outputs differ"
         assert int(dut.error.value) == 0, f"reset at cycle {at}: {status(dut)}"

@@ -31,6 +31,10 @@ Arguments (``GANFORGE_TB_ARGS``, :func:`~ganforge.testbench.runner.tb_args`):
 ``cycles``, ``budget``
     Optional: the most cycles to wait for the interrupt, the processor's no-progress
     budget.
+``resets``
+    Optional: cycles after GO at which ``rst`` is asserted (4 cycles) in a second run of
+    the program, one run each; after each, the program runs again and must be bit-exact,
+    write nothing outside its outputs and retire as many instructions.
 
 Every output is compared bit for bit with :func:`~ganforge.golden.reference_result`, the
 cores' MAC counters summed over cores with :func:`~ganforge.golden.work_counts` summed
@@ -45,7 +49,7 @@ import json
 
 import cocotb
 import numpy as np
-from cocotb.triggers import RisingEdge, Timer
+from cocotb.triggers import ClockCycles, RisingEdge, Timer
 
 from ganforge.firmware.compiler.layer import SystemInfo
 from ganforge.firmware.runtime.system import SystemHost
@@ -101,7 +105,6 @@ async def system_layers(dut):
 
 
     host = SystemHost(bus, info, mem_size=mem_size)
-    plan = host.plan()
     layers = []
     for k, spec in enumerate(args["layers"]):
         op, tensors, params = layer_cut(spec.get("layer", "T3"), spec["samples"], spec["cin"],
@@ -109,41 +112,52 @@ async def system_layers(dut):
         want, _ = reference_result(op, tensors, **params)
         await host.mem.put(f"in{k}", tensors["x"])
         host.mem.region(f"out{k}", want.size * 2)
-        plan.layer(op, tensors, params, addrs={"x": host.mem.regions[f"in{k}"]},
-                   out=host.mem.regions[f"out{k}"], out_shape=want.shape,
-                   group=list(spec["group"]), mode=spec["mode"])
-        layers.append(dict(op=op, tensors=tensors, params=params, want=want))
+        layers.append(dict(op=op, tensors=tensors, params=params, want=want, spec=spec))
         log(f"layer {k}: {op} {tensors['x'].shape} -> {want.shape} on cores {spec['group']}, "
             f"{spec['mode']}")
     if host.mem.next_addr > mem_size:
         raise ValueError(f"the layers need {host.mem.next_addr} bytes of memory, above {mem_size}")
 
-    cycles = args.get("cycles", 2_000_000)
-    retired, counters = await host.run(plan, cycles=cycles, budget=args.get("budget", 20_000))
+    def program():
+        """The one program of every layer (built afresh: a plan is finished once)."""
+        plan = host.plan()
+        for k, L in enumerate(layers):
+            plan.layer(L["op"], L["tensors"], L["params"], addrs={"x": host.mem.regions[f"in{k}"]},
+                       out=host.mem.regions[f"out{k}"], out_shape=L["want"].shape,
+                       group=list(L["spec"]["group"]), mode=L["spec"]["mode"])
+        return plan
+
+    async def check_memory(when):
+        """Bit-exact outputs, nothing written past them (to the next 4 KiB), untouched inputs."""
+        for k, L in enumerate(layers):
+            got = await host.mem.get(f"out{k}", L["want"].shape)
+            end = host.mem.regions[f"out{k}"] + L["want"].size * 2
+            tail = await bus.get(end, -end % 4096)
+            assert not any(tail), f"{when}: layer {k}: bytes written past its output at {end:#x}"
+            if not np.array_equal(got, L["want"]):
+                bad = np.argwhere(got != L["want"])
+                raise AssertionError(
+                    f"{when}: layer {k} ({L['op']}): {len(bad)} of {got.size} outputs differ from "
+                    f"the golden model; first at {tuple(int(i) for i in bad[0])}: got "
+                    f"{got[tuple(bad[0])]}, want {L['want'][tuple(bad[0])]}")
+            x = L["tensors"]["x"]
+            assert np.array_equal(await host.mem.get(f"in{k}", x.shape), x), \
+                f"{when}: layer {k}: input clobbered"
+
+    async def no_errors(when):
+        """No block reports an error (a program error raised ProgramError in host.run)."""
+        status = await bus.read_fields("cp_status")
+        assert status["done"] and not status["error"], (when, status)
+        assert await bus.read("engine_errors") == 0, (when, await bus.read_fields("engine_errors"))
+        assert await bus.read("cluster_errors") == 0, (when, await bus.read_fields("cluster_errors"))
+
+    cycles, budget = args.get("cycles", 2_000_000), args.get("budget", 20_000)
+    retired, counters = await host.run(program(), cycles=cycles, budget=budget)
     await RisingEdge(dut.clk)                 # watch_irq sees the edge it waited for
     ran = clock.program_cycles
     log(f"program done: {retired} instructions, {ran} cycles from GO to the interrupt")
-
-    # No block reports an error (a program error raised ProgramError in host.run).
-    status = await bus.read_fields("cp_status")
-    assert status["done"] and not status["error"], status
-    assert await bus.read("engine_errors") == 0, await bus.read_fields("engine_errors")
-    assert await bus.read("cluster_errors") == 0, await bus.read_fields("cluster_errors")
-
-    # Bit-exact outputs, nothing written past them (to the next 4 KiB), untouched inputs.
-    for k, L in enumerate(layers):
-        got = await host.mem.get(f"out{k}", L["want"].shape)
-        end = host.mem.regions[f"out{k}"] + L["want"].size * 2
-        tail = await bus.get(end, -end % 4096)
-        assert not any(tail), f"layer {k}: bytes written past its output at {end:#x}"
-        if not np.array_equal(got, L["want"]):
-            bad = np.argwhere(got != L["want"])
-            raise AssertionError(
-                f"layer {k} ({L['op']}): {len(bad)} of {got.size} outputs differ from the golden "
-                f"model; first at {tuple(int(i) for i in bad[0])}: got {got[tuple(bad[0])]}, "
-                f"want {L['want'][tuple(bad[0])]}")
-        x = L["tensors"]["x"]
-        assert np.array_equal(await host.mem.get(f"in{k}", x.shape), x), f"layer {k}: input clobbered"
+    await no_errors("the program")
+    await check_memory("the program")
 
     # The cores' work adds up to the golden work counts; the cluster's counters equal its
     # registers.
@@ -157,9 +171,27 @@ async def system_layers(dut):
     regs = {name: await bus.read(f"cluster_{name}") for name in CLUSTER}
     assert {k: counters[k] for k in CLUSTER} == regs, (regs, counters)
 
+    # Resets in the middle of the program: the outputs cleared, the program started, ``rst``
+    # for 4 cycles at the given cycle after GO, then the program again from the start.
+    resets = []
+    for at in args.get("resets", ()):
+        for k, L in enumerate(layers):
+            await bus.put(host.mem.regions[f"out{k}"], bytes(L["want"].size * 2))
+        await host.load(program(), budget=budget)
+        await host.cp.start(host.program_base)
+        await ClockCycles(dut.clk, at)
+        busy = (await bus.read_fields("cp_status"))["busy"]
+        await env.reset()
+        retired_again, _ = await host.run(program(), cycles=cycles, budget=budget)
+        await no_errors(f"the program after a reset at cycle {at}")
+        await check_memory(f"the program after a reset at cycle {at}")
+        assert retired_again == retired, (at, retired_again, retired)
+        resets.append(dict(cycle=at, busy=busy))
+        log(f"reset at cycle {at} of the program (busy {busy}): the next run is bit-exact")
+
     if args.get("out"):
         with open(args["out"], "w") as f:
-            json.dump({"cycles": ran, "counters": counters, "retired": retired,
+            json.dump({"cycles": ran, "counters": counters, "retired": retired, "resets": resets,
                        "layers": [{"out_shape": list(L["want"].shape),
                                    "in_bytes": int(L["tensors"]["x"].size * 2)} for L in layers]},
                       f)

@@ -47,12 +47,15 @@ def check_interconnect(res, layers, cores):
 
 
 def test_system_layers_icarus(tmp_path):
-    """Two cores, T3 cut to 2 samples, 4 → 8 channels, 8×8: multicast then unicast, one program."""
+    """Two cores, T3 cut to 2 samples, 4 → 8 channels, 8×8: multicast then unicast, one program.
+    Then the program reset in the middle, at three points, each followed by a bit-exact
+    run that writes nothing outside its outputs."""
     layers = [t3([0, 1], "multicast"), t3([0, 1], "unicast")]
     # run_system_layers raises BenchError if the cocotb test fails or does not finish.
     res = run_system_layers(layers, tiny(2), sim="icarus", throttle=0.3, seed=1,
-                            build_root=str(tmp_path))
+                            build_root=str(tmp_path), resets=(25, 1500, 6000))
     check_interconnect(res, layers, 2)
+    assert [r["busy"] for r in res["resets"]] == [1, 1, 1], res["resets"]
 
 
 @pytest.mark.slow

@@ -76,11 +76,10 @@ class SystemHost:
         return {k: int.from_bytes(raw[8 * i:8 * i + 8], "little")
                 for i, k in enumerate(self.info.counter_names)}
 
-    async def run(self, plan, *, cycles, budget=None):
-        """Finish ``plan``, write it and its command beats to memory, run it; returns
-        ``(instructions retired, counters)``: the change of every counter over the program
-        (:class:`~.processor.ProgramError` if it stopped). ``budget``: the processor's
-        no-progress budget in cycles (None: its reset value)."""
+    async def load(self, plan, *, budget=None):
+        """Finish ``plan`` and write it and its command beats to memory; set the processor's
+        window and ``budget`` (its no-progress budget in cycles; None: its reset value).
+        GO (``self.cp.start(self.program_base)``) then runs it."""
         program = plan.finish(snapshot=self.mem.regions["snapshot_end"])
         raw = assemble(program)
         if len(raw) > self.blob_base:
@@ -96,6 +95,12 @@ class SystemHost:
         t.program_bytes += len(raw)
         t.beat_bytes += sum(len(d) for _, d in plan.blobs.items)
         await self.cp.setup(window=(0, self.mem_size), budget=budget)
+
+    async def run(self, plan, *, cycles, budget=None):
+        """:meth:`load` ``plan``, run it; returns ``(instructions retired, counters)``: the
+        change of every counter over the program (:class:`~.processor.ProgramError` if it
+        stopped)."""
+        await self.load(plan, budget=budget)
         retired = await self.cp.run(self.program_base, cycles=cycles)
         a, b = await self.counters("snapshot_start"), await self.counters("snapshot_end")
         # the cluster's own counters restart at the program's start: their end values

@@ -53,6 +53,7 @@ from .lane import ScatterLane, check_lane_parameters, element_layout
 from .loads import loads
 from .output_stage import output_layout
 from .retire import outputs, retire_and_drain
+from .scrub import scrub
 from ..refuse import Params
 
 __all__ = ["SparseCore", "slot_layout", "beat_layout", "MAC_COUNTERS", "COUNTERS"]
@@ -166,14 +167,17 @@ class SparseCore(wiring.Component):
         not delivered (an input beat, a setup beat or an operand word); cycles without
         ``busy``.
 
-    All counters count since reset.
+    All counters count since reset (the scrub after it aside).
 
     Latency and throughput
     ----------------------
     Each lane issues one tap a cycle. A beat reaches a lane's iterator two cycles after
     it is taken. A pass retires about four cycles after the last lane's last tap, and its
     drain then sends one output beat per cycle (``o.ready`` permitting). Up to three
-    passes are in flight.
+    passes are in flight. After a reset the core first clears its accumulator banks
+    (``out_depth`` cycles, ``busy`` high, nothing taken: :mod:`.scrub`), so a reset in the
+    middle of a tile leaves no partial sum behind; the cycle counters leave those cycles
+    out.
 
     Flow control
     ------------
@@ -257,6 +261,7 @@ class SparseCore(wiring.Component):
         # The parts build this one module in order; each adds to ``st`` the signals that
         # later parts read (see their modules). The order is the netlist's.
         st = CoreState(self, lanes, fifos)
+        scrub(m, st)
         error_register(m, st)
         pass_contexts(m, st)
         intake(m, st)

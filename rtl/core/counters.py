@@ -64,7 +64,8 @@ def cycle_counters(m, st):
     """``busy``, and ``cycles_busy``, ``cycles_stalled`` and ``cycles_idle``.
 
     Busy: a pass is open, loads are expected, words are in flight in a drain,
-    the geometry unit runs, or a lane FIFO holds elements. Stalled (while
+    the geometry unit runs, or a lane FIFO holds elements (``busy`` is also high
+    during the scrub after a reset, which the counters leave out). Stalled (while
     busy): a lane waits for an operand word (``blocked``), for an input beat
     the stream has not delivered, or for its pass's setup beats.
     """
@@ -73,13 +74,15 @@ def cycle_counters(m, st):
     fifo_data = Cat(*[q.r_stream.valid for q in fifos]).any()
     m.d.comb += busy.eq(st.ctx_open.any() | (st.cmode == SETUP) | (st.cmode == WEIGHTS) |
                         (st.inflight != 0) | st.geom_busy | fifo_data)
-    m.d.comb += core.busy.eq(busy)
+    m.d.comb += core.busy.eq(busy | st.scrubbing)
     blocked = Cat(*[ln.blocked for ln in lanes]).any()
     starved = Cat(*[ln.waiting & ~q.r_stream.valid for ln, q in zip(lanes, fifos)]).any() & \
         st.x_open & ~st.x_bad & ~core.x_in.valid
     setup_wait = Cat(*[q.r_stream.valid & ~ln.x_in.ready & ln.waiting
                        for ln, q in zip(lanes, fifos)]).any()
-    with m.If(busy):
+    with m.If(st.scrubbing):
+        pass                        # the scrub after a reset: counted as neither
+    with m.Elif(busy):
         m.d.sync += core.cycles_busy.eq(core.cycles_busy + 1)
         with m.If(blocked | starved | setup_wait):
             m.d.sync += core.cycles_stalled.eq(core.cycles_stalled + 1)

@@ -30,7 +30,7 @@ def dispatch(m, st):
     st.x_open = x_open = st.ctx_open.bit_select(xctx, 1) & ~st.x_ended.bit_select(xctx, 1)
     st.x_bad = x_bad = st.bad.bit_select(xctx, 1)
     room = Cat(*[q.w_stream.ready for q in st.fifos]).all()
-    m.d.comb += core.x_in.ready.eq(x_open & (x_bad | room))
+    m.d.comb += core.x_in.ready.eq(x_open & (x_bad | room) & ~st.scrubbing)
     x_take = core.x_in.valid & core.x_in.ready
     push = x_take & ~x_bad
     beat = core.x_in.payload

@@ -104,8 +104,9 @@ def intake(m, st):
     st.cmode = cmode = Signal(2, init=NONE)
     st.geom_busy = Signal()
     st.geom_start = Signal()
-    st.is_desc = is_desc = core.cmd.valid & (cmd.kind == CmdKind.DESC)
-    st.is_load = is_load = core.cmd.valid & (cmd.kind != CmdKind.DESC)
+    valid = core.cmd.valid & ~st.scrubbing          # nothing is taken during the scrub
+    st.is_desc = is_desc = valid & (cmd.kind == CmdKind.DESC)
+    st.is_load = is_load = valid & (cmd.kind != CmdKind.DESC)
     st.loads_short = loads_short = (cmode == SETUP) | (cmode == WEIGHTS)
     can_take = ~ctx_open.bit_select(next_ctx, 1) & ~st.geom_busy & ~loads_short & \
         (tile_open | ~bank_busy.bit_select(cur_abank, 1)) & \

@@ -281,6 +281,8 @@ class ScatterLane(wiring.Component):
             "issue": Out(1), "blocked": Out(1), "waiting": Out(1),
             "done": Out(1), "done_ctx": Out(2), "d_keep": Out(1), "enabled": Out(NCTX),
             "false_zero": Out(1), "missed_zero": Out(1),
+            # After a reset: zero accumulator word ``scrub_addr`` of every bank.
+            "scrub": In(1), "scrub_addr": In(range(out_depth)),
         })
 
     def _tap_axis(self, m, name, coord, limit, c):
@@ -481,6 +483,8 @@ class ScatterLane(wiring.Component):
                              a_wr[b].en.eq(1)]
             with m.Elif(dd_valid & (dd_bank == b)):
                 m.d.comb += [a_wr[b].addr.eq(dd_addr), a_wr[b].data.eq(0), a_wr[b].en.eq(1)]
+            with m.Elif(self.scrub):
+                m.d.comb += [a_wr[b].addr.eq(self.scrub_addr), a_wr[b].data.eq(0), a_wr[b].en.eq(1)]
         drained = Signal(signed(self.aw))
         m.d.comb += drained.eq(Array(rd.data for rd in a_rd)[dd_bank])
 
