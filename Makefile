@@ -15,7 +15,7 @@ DEMO_ARGS ?=
 BENCH_ARGS ?=
 AREA_ARGS ?=
 
-.PHONY: help venv .venv test regress demo workloads area bench-core bench-rolin bench-eors bench-system train-rtl bad-inputs clean distclean
+.PHONY: help venv .venv test regress demo workloads area bench-core bench-rolin bench-eors bench-system train-rtl bad-inputs lint clean distclean
 
 help:
 	@echo "ganforge make targets:"
@@ -35,6 +35,8 @@ help:
 	@echo "                 checked bit for bit against the golden training (ganforge train --on rtl)"
 	@echo "  make bad-inputs every bad input of the catalogue (CLI arguments, op files) run as a user runs"
 	@echo "                 it: refused in one line, or counted as a hang, traceback or silent run"
+	@echo "  make lint      Verilator -Wall on every top of CONFIG: the design's warnings by category, and"
+	@echo "                 those lint/waivers.txt waives (Amaranth's Verilog backend); writes build/lint/"
 	@echo "  make area      Yosys area of the components for CONFIG (generic, iCE40, ECP5); writes build/area/"
 	@echo "  make venv      create/update .venv (also done on demand by the targets above)"
 	@echo "  make clean     remove build outputs and caches (keeps .venv)"
@@ -76,6 +78,9 @@ bench-system: $(STAMP)
 TRAIN_ARGS ?=
 train-rtl: $(STAMP)
 	@$(ENV) ganforge train --on rtl --config $(CONFIG) $(TRAIN_ARGS)
+
+lint: $(STAMP)
+	@$(ENV) python scripts/lint.py --config $(CONFIG)
 
 bad-inputs: $(STAMP)
 	@$(ENV) python scripts/bad_inputs.py $(BENCH_ARGS)
