@@ -78,14 +78,15 @@ def simulate_program(prog, core_kwargs, *, sim="verilator", throttle=True, seed=
 
 
 def run_core_faults(prog, faults, core_kwargs, *, resets=(), sim="verilator", seed=0,
-                    build_root="build/sim", quiet=True):
+                    build_root="build/sim", quiet=True, component=SparseCore):
     """Faults on the generated core (``testbench/tb_core_faults.py``): ``prog`` runs once,
     then after each bad pass of ``faults`` (``[(name, (cmd, x), code)]``: command and input
     beats as port integers, and the error code the core must report) and after each reset
-    at a cycle of ``resets``. Returns ``(drained, result)``: ``prog``'s drained beats (every
-    run's were equal) and the bench's JSON."""
-    core, verilog = _design(("SparseCore", *sorted(core_kwargs.items())),
-                            lambda: SparseCore(**core_kwargs), "sparse_core")
+    at a cycle of ``resets``. ``component``: the SparseCore, or one with its ports (the
+    EorsUnit). Returns ``(drained, result)``: ``prog``'s drained beats (every run's were
+    equal) and the bench's JSON."""
+    core, verilog = _design((component.__name__, *sorted(core_kwargs.items())),
+                            lambda: component(**core_kwargs), "sparse_core")
     cmd, x, drains = pack_program(core, prog)
     args = {"good": {"cmd": cmd, "x": x, "words": sum(drains)},
             "faults": [{"name": n, "cmd": c, "x": b, "code": int(code)} for n, (c, b), code in faults],

@@ -90,3 +90,28 @@ def test_pipeline_tiles_of_several_samples():
     with pytest.raises(Exception, match="pipeline_tile must be an integer >= 1"):
         simulate_eors_op("conv_transpose", tensors, params, config, margin=0, sim="icarus",
                          pipelined=True, pipeline_tile=0)
+
+
+def test_eors_unit_survives_resets_mid_tile():
+    """The speculation unit (a SparseCore with shift-add lanes) reset at three points of a
+    program of several tiles, on the generated Verilog (Icarus): after each, the program's
+    prediction is again exactly the golden ``eors_predict``."""
+    from ganforge.config import eors_unit_from_config
+    from ganforge.firmware.compiler import compile_eors, eors_prediction
+    from ganforge.golden import eors_predict
+    from ganforge.rtl.eors import EorsUnit
+    from ganforge.testbench import run_core_faults
+    config = dataclasses.replace(get_preset("tiny"), eors_extra_mantissa_bits=1, eors_acc_width=36)
+    ukw = eors_unit_from_config(config)
+    rng = np.random.default_rng(4)
+    x, w = rng.integers(-3000, 3000, (2, 6, 8, 8)), rng.integers(-3000, 3000, (8, 6, 3, 3))
+    bias = rng.integers(-2 ** 22, 2 ** 22, 8)
+    knobs = dict(mantissa_bits=1, margin=1 << 10, acc_width=36)
+    prog = compile_eors("conv", {"x": x, "w": w}, lanes=ukw["lanes"], weight_depth=ukw["weight_depth"],
+                        out_depth=ukw["out_depth"], data_width=ukw["data_width"], stride=1,
+                        padding=1, bias=bias, **knobs)
+    drained, res = run_core_faults(prog, [], ukw, resets=(2000, 5000, 9000), sim="icarus", seed=2,
+                                   component=EorsUnit)
+    want = eors_predict(x, w, bias, op="conv", stride=1, padding=1, **knobs)
+    assert np.array_equal(eors_prediction(prog, drained), want)
+    assert [r["busy"] for r in res["resets"]] == [1, 1, 1], res["resets"]
