@@ -23,8 +23,7 @@ FP_OPS = OPS[:4]
 
 
 @st.composite
-def layers(draw):
-    op = draw(st.sampled_from(OPS))
+def layers(draw, op):
     k = draw(st.integers(1, CORE["max_kernel"]))
     stride = draw(st.integers(1, 2))
     padding = draw(st.integers(0, k - 1))
@@ -71,10 +70,12 @@ def layers(draw):
 
 
 @pytest.mark.slow
-@settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.too_slow])
-@given(layers(), st.booleans())
-def test_random_layers_through_the_core(layer, dense):
-    op, tensors, params = layer
+@pytest.mark.parametrize("op", OPS)
+@settings(max_examples=8, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(data=st.data())
+def test_random_layers_through_the_core(op, data):
+    _, tensors, params = data.draw(layers(op), label="layer")
+    dense = data.draw(st.booleans(), label="dense")
     try:
         prog = compile_op(op, tensors, lanes=CORE["lanes"], weight_depth=CORE["weight_depth"],
                           out_depth=CORE["out_depth"], dense=dense, **params)
