@@ -72,6 +72,23 @@ def run_program(prog, core_kwargs, *, seed=0, idle=0.25, stall=0.25, extra=(), b
     return drained, counters
 
 
+def op_tensors(op, make, *, n, cin, cout, k, hw, out, params):
+    """The tensors of ``op`` on a layer of these sizes (``hw``: the input map of the forward
+    layer, ``out``: its output map), each array ``make(shape, sparse)`` (weights dense); adds
+    the op's own parameters to ``params`` (``input_hw``, ``kernel_size``)."""
+    if op == "conv":
+        return {"x": make((n, cin, *hw), True), "w": make((cout, cin, k, k), False)}
+    if op == "conv_transpose":
+        return {"x": make((n, cin, *hw), True), "w": make((cin, cout, k, k), False)}
+    if op == "conv_input_grad":
+        params["input_hw"] = hw
+        return {"dy": make((n, cout, *out), True), "w": make((cout, cin, k, k), False)}
+    if op == "conv_transpose_input_grad":
+        return {"dy": make((n, cout, *out), True), "w": make((cin, cout, k, k), False)}
+    params["kernel_size"] = k                  # the weight gradients
+    return {"x": make((n, cin, *hw), True), "dy": make((n, cout, *out), True)}
+
+
 def desc_cmd(desc):
     """A DESC command beat (dict) for ``extra``."""
     return {"kind": int(CmdKind.DESC), "desc": desc}

@@ -18,7 +18,7 @@ from ganforge.rtl.core.descriptor import CmdKind, Error, cmd_layout
 from ganforge.rtl.refuse import unused
 from ganforge.testbench import run_core_faults, simulate_program
 
-from core_harness import check_counters, golden_work
+from core_harness import check_counters, golden_work, op_tensors
 
 CORE = dict(lanes=4, weight_depth=256, out_depth=256, max_kernel=5, fifo_depth=4)
 FP_OPS = OPS[:4]
@@ -55,21 +55,7 @@ def random_case(op, rng):
     params = dict(stride=stride, padding=padding, shift=int(rng.integers(0, 20)),
                   activation=str(rng.choice(["identity", "relu", "leaky_relu"])),
                   slope_shift=int(rng.integers(0, 6)))
-    if op == "conv":
-        tensors = {"x": t((n, cin, *hw)), "w": t((cout, cin, k, k), False)}
-    elif op == "conv_transpose":
-        tensors = {"x": t((n, cin, *hw)), "w": t((cin, cout, k, k), False)}
-    elif op == "conv_input_grad":
-        tensors = {"dy": t((n, cout, *out)), "w": t((cout, cin, k, k), False)}
-        params["input_hw"] = hw
-    elif op == "conv_transpose_input_grad":
-        tensors = {"dy": t((n, cout, *out)), "w": t((cin, cout, k, k), False)}
-    elif op == "conv_weight_grad":
-        tensors = {"x": t((n, cin, *hw)), "dy": t((n, cout, *out))}
-        params["kernel_size"] = k
-    else:
-        tensors = {"x": t((n, cin, *hw)), "dy": t((n, cout, *out))}
-        params["kernel_size"] = k
+    tensors = op_tensors(op, t, n=n, cin=cin, cout=cout, k=k, hw=hw, out=out, params=params)
     if op in FP_OPS:
         y, _ = reference_result(op, tensors, **params)
         params["out_mask"] = rng.random(y.shape) < float(rng.choice([0.0, 0.5, 0.9, 1.0]))

@@ -16,7 +16,7 @@ from ganforge import golden as G
 from ganforge.firmware.compiler import check_program, compile_op
 from ganforge.golden import OPS, reference_result
 
-from core_harness import check_counters, golden_work, run_program
+from core_harness import check_counters, golden_work, op_tensors, run_program
 
 CORE = dict(lanes=4, weight_depth=256, out_depth=256, max_kernel=5, fifo_depth=4)
 FP_OPS = OPS[:4]
@@ -50,18 +50,7 @@ def layers(draw, op):
     params = dict(stride=stride, padding=padding, shift=draw(st.integers(0, 20)),
                   activation=draw(st.sampled_from(["identity", "relu", "leaky_relu"])),
                   slope_shift=draw(st.integers(0, 5)))
-    if op == "conv":
-        tensors = {"x": t((n, cin, *hw)), "w": t((cout, cin, k, k), False)}
-    elif op == "conv_transpose":
-        tensors = {"x": t((n, cin, *hw)), "w": t((cin, cout, k, k), False)}
-    elif op == "conv_input_grad":
-        tensors = {"dy": t((n, cout, *out)), "w": t((cout, cin, k, k), False)}
-        params["input_hw"] = hw
-    elif op == "conv_transpose_input_grad":
-        tensors = {"dy": t((n, cout, *out)), "w": t((cin, cout, k, k), False)}
-    else:
-        tensors = {"x": t((n, cin, *hw)), "dy": t((n, cout, *out))}
-        params["kernel_size"] = k
+    tensors = op_tensors(op, t, n=n, cin=cin, cout=cout, k=k, hw=hw, out=out, params=params)
     if op in FP_OPS:
         y, _ = reference_result(op, tensors, **params)
         params["out_mask"] = rng.random(y.shape) < draw(st.sampled_from([0.0, 0.5, 1.0]))
