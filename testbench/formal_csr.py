@@ -1,19 +1,24 @@
-"""Formal properties of the AXI4-Lite register bank on the real map (SymbiYosys, z3).
+"""Formal proof of the AXI4-Lite register bank on the real maps (SymbiYosys, z3, k-induction).
 
 :class:`CsrFormal` wraps the :class:`~ganforge.rtl.bus.csr.AxiLiteCsr` of a
-:class:`~ganforge.rtl.bus.regmap.RegisterMap`, by default the ROLIN engine's
-(:data:`ganforge.rtl.rolin.engine.REGMAP`: ``ro`` registers of 32 and 64 bits,
-``rw`` registers of 6 to 64 bits with fields, ``wo`` registers with strobes).
-The manager's signals and every ``ro`` value are free (``AnySeq``); the
-manager is assumed to follow AXI: a ``valid`` stays up with its payload until
-``ready``. Asserted in every state reachable within the depth (a bounded proof:
-the counters below are 6 bits, more than the depth can fill):
+:class:`~ganforge.rtl.bus.regmap.RegisterMap`: the ROLIN engine's (by default), the
+command processor's, or the cluster's (:data:`MAPS`: ``ro`` registers of 32 and 64
+bits, ``rw`` registers of 1 to 64 bits with fields, ``wo`` registers with strobes).
+The manager's signals and every ``ro`` value are free (``AnySeq``); the manager is
+assumed to follow AXI: a ``valid`` stays up with its payload until ``ready``.
+
+Proven in every reachable state (``mode prove``: the base case and the induction step
+at depth 3; :data:`SBY`), through invariants that tie the harness's shadow state to the
+bank's (:attr:`AxiLiteCsr.state`): the AWs (Ws) taken and not answered are the held AW
+(W) plus a pending B, the ARs not answered are a pending R, the held address, data and
+strobes are the last ones taken, and each 64-bit counter's latched high word is the
+harness's. Asserted:
 
 * B and R: once ``valid`` is up without ``ready`` it stays up, with the same
   response and data (AXI A3.2.1);
-* exactly one B per write: ``bvalid`` only while more writes (AW and W both
-  taken) have been accepted than answered, and never more than one ahead;
-* exactly one R per read: ``rvalid`` only while a read is unanswered, at most one;
+* exactly one B per write: AWs and Ws taken and unanswered are each at most two, and
+  each equals the held one plus ``bvalid``; exactly one R per read: the ARs unanswered
+  equal ``rvalid``; ``awready``/``wready`` drop exactly while one is held;
 * a read returns, for the word it addressed, what the map says: an ``rw`` or
   ``ro`` register's port as it was when AR was taken (the high word of a 64-bit
   ``ro`` register: as it was at the last read of its low word), 0 for a ``wo``
@@ -22,6 +27,9 @@ the counters below are 6 bits, more than the depth can fill):
   word takes the written bytes (``wstrb``) and no other ``rw`` word changes;
   ``rw`` ports change only then; a ``wo`` port takes the data and its strobe
   pulses exactly with the B of an OKAY write to its address.
+
+Covers reach two writes answered, a strobe, and a full round trip: a write of the first
+``rw`` register, answered, then read back with the written byte.
 """
 
 from amaranth.asserts import AnySeq
@@ -31,16 +39,31 @@ from amaranth.hdl import (Assert, Assume, Cat, Cover, Elaboratable, Module, Mux,
 from ganforge.rtl.bus.csr import AxiLiteCsr
 from ganforge.rtl.rolin.engine import REGMAP
 
-__all__ = ["CsrFormal", "SBY"]
+__all__ = ["CsrFormal", "MAPS", "SBY"]
+
+
+def _cluster_map():
+    from ganforge.rtl.cluster.cluster import cluster_regmap
+    return cluster_regmap(2)
+
+
+def _processor_map():
+    from ganforge.rtl.control.processor import REGMAP as CP_REGMAP
+    return CP_REGMAP
+
+
+#: The real register maps the proof runs on: name -> a function giving the map.
+MAPS = {"engine": lambda: REGMAP, "processor": _processor_map, "cluster": _cluster_map}
 
 SBY = """[tasks]
-bmc
+prove
 cover
 
 [options]
-bmc: mode bmc
+prove: mode prove
+prove: depth {depth}
 cover: mode cover
-depth {depth}
+cover: depth {cover_depth}
 
 [engines]
 smtbmc z3
@@ -75,12 +98,12 @@ def _held_until_ready(m, bus, ch, fields, check):
 class CsrFormal(Elaboratable):
     """The bank of ``regmap`` with a free AXI-Lite manager and the properties above."""
 
-    def __init__(self, regmap=REGMAP):
-        self.regmap = regmap
+    def __init__(self, regmap=REGMAP, *, bank=AxiLiteCsr):
+        self.regmap, self.bank = regmap, bank
 
     def elaborate(self, platform):
         m = Module()
-        m.submodules.csr = csr = AxiLiteCsr(self.regmap)
+        m.submodules.csr = csr = self.bank(self.regmap)
         regs, aw = list(self.regmap), self.regmap.addr_width
         bus = csr.bus
         port = {r.name: Value.cast(getattr(csr, r.name)) for r in regs}
@@ -101,27 +124,23 @@ class CsrFormal(Elaboratable):
         pbv = _held_until_ready(m, bus, "b", ("bresp",), Assert)
         _held_until_ready(m, bus, "r", ("rresp", "rdata"), Assert)
 
-        # One response per request.
-        aw_n, w_n, b_n, ar_n, r_n = (Signal(6, name=n) for n in ("aw_n", "w_n", "b_n", "ar_n", "r_n"))
-        m.d.sync += [
-            aw_n.eq(aw_n + (bus.awvalid & bus.awready)), w_n.eq(w_n + (bus.wvalid & bus.wready)),
-            b_n.eq(b_n + (bus.bvalid & bus.bready)), ar_n.eq(ar_n + (bus.arvalid & bus.arready)),
-            r_n.eq(r_n + (bus.rvalid & bus.rready)),
-        ]
-        writes = Signal(6)
-        m.d.comb += writes.eq(Mux(aw_n < w_n, aw_n, w_n))
+        # One response per request: AWs, Ws and ARs taken and not yet answered. Held in the
+        # bank's registers (an AW or W waiting for its partner, a B or R not yet taken), so
+        # each is at most 2 (one answered, the next taken) and equals the bank's state: the
+        # invariants that make the checks inductive.
+        st = csr.state
+        aw_take, w_take = bus.awvalid & bus.awready, bus.wvalid & bus.wready
+        b_take, ar_take, r_take = bus.bvalid & bus.bready, bus.arvalid & bus.arready, bus.rvalid & bus.rready
+        aw_pend, w_pend, r_pend = Signal(2), Signal(2), Signal(2)
+        m.d.sync += [aw_pend.eq(aw_pend + aw_take - b_take), w_pend.eq(w_pend + w_take - b_take),
+                     r_pend.eq(r_pend + ar_take - r_take)]
         m.d.comb += [
-            Assert(b_n <= writes),
-            Assert(writes <= b_n + 2),
-            Assert(r_n <= ar_n), Assert(ar_n <= r_n + 1),
+            Assert(aw_pend == st.aw_full + bus.bvalid), Assert(w_pend == st.w_full + bus.bvalid),
+            Assert(r_pend == bus.rvalid),
+            Assert(bus.awready == ~st.aw_full), Assert(bus.wready == ~st.w_full),
         ]
-        with m.If(bus.bvalid):
-            m.d.comb += Assert(b_n < writes)
-        with m.If(bus.rvalid):
-            m.d.comb += Assert(r_n < ar_n)
 
         # What a read returns: the map's word, sampled when AR is taken.
-        ar_take = bus.arvalid & bus.arready
         word_now, mapped_now = Signal(32), Signal()
         hi_then = {r.name: Signal(r.width - 32, name=f"{r.name}_hi_then") for r in regs
                    if r.access == "ro" and r.words == 2}
@@ -139,6 +158,8 @@ class CsrFormal(Elaboratable):
                         if r.name in hi_then and w == 0:
                             with m.If(ar_take):
                                 m.d.sync += hi_then[r.name].eq(port[r.name][32:])
+        for name, hi in hi_then.items():
+            m.d.comb += Assert(hi == st.hi[name])
         word_then, mapped_then = Signal(32), Signal()
         with m.If(ar_take):
             m.d.sync += [word_then.eq(word_now), mapped_then.eq(mapped_now)]
@@ -151,6 +172,10 @@ class CsrFormal(Elaboratable):
             m.d.sync += last_aw.eq(bus.awaddr[2:])
         with m.If(bus.wvalid & bus.wready):
             m.d.sync += [last_w.eq(bus.wdata), last_strb.eq(bus.wstrb)]
+        with m.If(st.aw_full):
+            m.d.comb += Assert(last_aw == st.aw_word)
+        with m.If(st.w_full):
+            m.d.comb += Assert((last_w == st.w_data) & (last_strb == st.w_strb))
         new_b = bus.bvalid & ~pbv
         mapped_w = Signal()
         m.d.comb += mapped_w.eq(0)
@@ -183,8 +208,17 @@ class CsrFormal(Elaboratable):
                     m.d.comb += Assert(port[r.name] == last_w[:r.width])
         with m.If(new_b):
             m.d.comb += Assert(bus.bresp == Mux(mapped_w, 0, 2))
-        gb = [r for r in regs if r.access == "wo"][0]
-        m.d.comb += [Cover(bus.bvalid & bus.bready & (b_n == 2)),
-                     Cover(getattr(csr, gb.name + "_stb")),
-                     Cover(bus.rvalid & mapped_then & (word_then != 0))]
+        stb_any = Cat(getattr(csr, r.name + "_stb") for r in regs if r.access == "wo").any()
+        # Covers: two writes answered, a strobe, and a full round trip: a write of 0xA5 to the
+        # low byte of the first ``rw`` register, answered, then read back.
+        b_seen = Signal(2)
+        with m.If(b_take & (b_seen != 3)):
+            m.d.sync += b_seen.eq(b_seen + 1)
+        rw = next(r for r in regs if r.access == "rw" and r.width >= 8 and r.reset & 0xFF != 0xA5)
+        rd_word = Signal(aw - 2)
+        with m.If(ar_take):
+            m.d.sync += rd_word.eq(bus.araddr[2:])
+        m.d.comb += [Cover(b_take & (b_seen == 1)),
+                     Cover(stb_any),
+                     Cover(r_take & (b_seen != 0) & (rd_word == rw.addr // 4) & (bus.rdata[:8] == 0xA5))]
         return m

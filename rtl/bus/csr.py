@@ -5,6 +5,8 @@ The bank's decoder comes from a :class:`~ganforge.rtl.bus.regmap.RegisterMap`
 firmware's codecs and the documentation's tables). See :class:`AxiLiteCsr`.
 """
 
+from types import SimpleNamespace
+
 from amaranth.hdl import Module, Signal, Value
 from amaranth.lib import wiring
 from amaranth.lib.wiring import In, Out
@@ -88,6 +90,15 @@ class AxiLiteCsr(wiring.Component):
                 members[r.name] = Out(r.shape())
                 members[r.name + "_stb"] = Out(1)
         super().__init__(members)
+        #: The bank's state, for formal harnesses (``testbench/formal_csr.py``) to state
+        #: invariants on: an AW (a W) held until its write is done, its word address (data
+        #: and strobes), and each 64-bit ``ro`` register's latched high word.
+        self.state = SimpleNamespace(
+            aw_full=Signal(name="aw_full"), w_full=Signal(name="w_full"),
+            aw_word=Signal(self.addr_width - 2, name="aw_word"),
+            w_data=Signal(32, name="w_data"), w_strb=Signal(4, name="w_strb"),
+            hi={r.name: Signal(r.width - 32, name=f"{r.name}_hi") for r in self.regs
+                if r.access == "ro" and r.words == 2})
 
     def _words(self, m):
         """Every mapped 32-bit word, inside its ``m.Case`` of the caller's ``m.Switch`` on the
@@ -103,10 +114,8 @@ class AxiLiteCsr(wiring.Component):
         bus = self.bus
 
         # ---- write channel ----
-        aw_full, w_full = Signal(), Signal()
-        aw_word = Signal(self.addr_width - 2)
-        w_data = Signal(32)
-        w_strb = Signal(4)
+        st = self.state
+        aw_full, w_full, aw_word, w_data, w_strb = st.aw_full, st.w_full, st.aw_word, st.w_data, st.w_strb
         m.d.comb += [bus.awready.eq(~aw_full), bus.wready.eq(~w_full)]
         with m.If(bus.awvalid & bus.awready):
             m.d.sync += [aw_full.eq(1), aw_word.eq(bus.awaddr[2:])]
@@ -141,8 +150,7 @@ class AxiLiteCsr(wiring.Component):
         m.d.comb += bus.arready.eq(~bus.rvalid)
         with m.If(bus.rvalid & bus.rready):
             m.d.sync += bus.rvalid.eq(0)
-        shadows = {r.name: Signal(r.width - 32, name=f"{r.name}_hi") for r in self.regs
-                   if r.access == "ro" and r.words == 2}
+        shadows = st.hi
         with m.If(bus.arvalid & bus.arready):
             m.d.sync += [bus.rvalid.eq(1), bus.rresp.eq(RESP_SLVERR), bus.rdata.eq(0)]
             with m.Switch(bus.araddr[2:]):
