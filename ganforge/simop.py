@@ -253,7 +253,8 @@ def simulate_op(op, tensors, params, config, *, sim="verilator", dense=False, vc
 
 def simulate_eors_op(op, tensors, params, config, *, margin, sim="verilator", throttle=False,
                      baseline=True, audit=False, natural=False, pipelined=False,
-                     pipeline_tile=None, build_root="build/sim", seed=0, eors_lanes=None):
+                     pipeline_tile=None, build_root="build/sim", seed=0, eors_lanes=None,
+                     pipeline_resets=()):
     """A ReLU layer's FP with EORS on the simulated RTL: the speculation unit's passes, then
     the core's passes with the predicted zeros masked out (and, with ``baseline``, the same
     core without EORS). Every prediction and result is checked against the golden model.
@@ -269,6 +270,9 @@ def simulate_eors_op(op, tensors, params, config, *, margin, sim="verilator", th
     ``t`` while the unit speculates tile ``t + 1`` (``cycles_pipelined``: the overlapped
     cost, measured; ``pipeline_tile``: the tile used). A larger tile loads each channel
     group's weights once for all its samples but leaves a longer first speculation exposed.
+    ``pipeline_resets``: cycles at which that pipelined program is run again and the top
+    reset mid-run; each next run must repeat the first's words exactly
+    (``pipeline_resets`` in the result: the cycle and what was busy).
 
     The two units run one after the other here; the overlapped total is computed from
     their two measured cycle counts (see ``eors_overlapped_cycles``).
@@ -342,7 +346,7 @@ def simulate_eors_op(op, tensors, params, config, *, margin, sim="verilator", th
     if pipelined:
         out.update(_pipelined(op, tensors, params, core, ukw, speculation, want_pred, want_y,
                               want_m, pipeline_tile, sim=sim, throttle=throttle,
-                              build_root=build_root, seed=seed))
+                              build_root=build_root, seed=seed, resets=pipeline_resets))
         out["matches_golden"] &= out["pipelined_matches_golden"]
     if audit:
         aprog = compile_op(op, tensors, lanes=core["lanes"], weight_depth=core["weight_depth"],
@@ -393,6 +397,7 @@ def _pipelined(op, tensors, params, core, ukw, speculation, want_pred, want_y, w
     return {"cycles_pipelined": res["cycles"], "pipeline_core_start": np.array(res["core_start"]),
             "pipeline_tile": tile,
             "pipeline_unit_cycles_busy": res["unit"]["cycles_busy"],
+            "pipeline_resets": res["resets"],
             "pipelined_matches_golden": bool(ok)}
 
 

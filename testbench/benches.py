@@ -98,13 +98,17 @@ def run_core_faults(prog, faults, core_kwargs, *, resets=(), sim="verilator", se
 
 
 def simulate_pipeline(unit_progs, core_progs, unit_kwargs, core_kwargs, *, sim="verilator",
-                      throttle=False, seed=0, waves=None, build_root="build/sim", quiet=True):
+                      throttle=False, seed=0, waves=None, build_root="build/sim", quiet=True,
+                      resets=()):
     """Run EORS overlapped with the core on an :class:`~ganforge.rtl.eors.pipeline.EorsPipeline`:
     ``unit_progs[t]`` and ``core_progs[t]`` are tile ``t``'s speculation passes and the core's
     passes with that tile's prediction as mask (``testbench/tb_eors_pipeline.py`` plays the
     schedule). Returns ``(unit_drained, core_drained, result)``: per tile, the drained beats
     of each program, and the JSON result (``cycles``, ``core_start`` per tile, ``core`` and
-    ``unit`` counters).
+    ``unit`` counters). ``resets``: cycles at which the bench, after that first run,
+    restarts the programs and asserts the top's ``rst`` mid-run; the run after each must
+    give the same words (``resets`` in the result: per reset, the cycle and whether the
+    unit and the core were busy).
     """
     from ganforge.rtl.eors.pipeline import EorsPipeline
     key = ("EorsPipeline", *sorted(core_kwargs.items()), *sorted(unit_kwargs.items()))
@@ -118,7 +122,7 @@ def simulate_pipeline(unit_progs, core_progs, unit_kwargs, core_kwargs, *, sim="
             tiles[name].append({"cmd": cmd, "x": x, "words": sum(d)})
             drains[name].append(d)
     n_words = sum(len(t["cmd"]) + 30 * len(t["x"]) + t["words"] for ts in tiles.values() for t in ts)
-    args = dict(tiles, seed=seed, **_throttle(throttle, n_words))
+    args = dict(tiles, seed=seed, resets=[int(r) for r in resets], **_throttle(throttle, n_words))
     res = run_bench(top, "eors_pipeline", "ganforge.testbench.tb_eors_pipeline", args,
                     sim=sim, build_root=build_root, waves=waves, quiet=quiet, verilog=verilog)
     unit = [unpack_drained(top.unit, w, d) for w, d in zip(res["unit_words"], drains["unit"])]
