@@ -24,6 +24,9 @@ its module (an empty ``if``, a no-op everywhere else).
 import re
 
 from amaranth.back import verilog
+from amaranth.hdl import Fragment, Value, ValueCastable
+from amaranth.hdl._ir import PortDirection  # as amaranth.back.verilog.convert uses it
+from amaranth.lib import wiring
 
 __all__ = ["to_verilog"]
 
@@ -47,9 +50,47 @@ def _trigger_single_blocks(text):
     return "".join(out)
 
 
-def to_verilog(component, name):
-    """Verilog text of ``component`` as module ``name`` (no source attributes)."""
-    text = _trigger_single_blocks(verilog.convert(component, name=name, emit_src=False))
+def _outputs(obj):
+    """The port names (``o__payload``) of the ``Out`` members of component ``obj``."""
+    if not isinstance(obj, wiring.Component):
+        return ()
+    return tuple("__".join(map(str, path)) for path, member, _ in obj.signature.flatten(obj)
+                 if member.flow == wiring.Out)
+
+
+def _convert_with_modules(component, name, modules):
+    """``verilog.convert(component, name=name, emit_src=False)``, also filling ``modules``
+    with ``{Verilog module name: {"origins": ("package.module.Class", ...), "outputs":
+    (...)}}``: the classes whose ``elaborate`` made each module (its fragment's origins,
+    outermost first) and the ``Out`` members of the first if it is a component, for
+    ``make lint``."""
+    ports = {}                                   # as verilog.convert makes them
+    for path, member, value in component.signature.flatten(component):
+        if isinstance(value, ValueCastable):
+            value = value.as_value()
+        if isinstance(value, Value):
+            ports["__".join(map(str, path))] = (value, PortDirection.Input if member.flow == wiring.In
+                                                else PortDirection.Output)
+    design = Fragment.get(component, None).prepare(ports=ports, hierarchy=(name,))
+    for fragment, info in design.fragments.items():
+        origins = fragment.origins or ()
+        modules[".".join(info.name)] = {
+            "origins": tuple(f"{type(o).__module__}.{type(o).__qualname__}" for o in origins),
+            "outputs": _outputs(origins[0]) if origins else ()}
+    return verilog.convert_fragment(design, name=name, emit_src=False)[0]
+
+
+def to_verilog(component, name, *, modules=None):
+    """Verilog text of ``component`` as module ``name`` (no source attributes).
+
+    If ``modules`` is a dict, it is filled with the origins and outputs of every module
+    written: ``{"top.fifo": {"origins": ("amaranth.lib.fifo.SyncFIFOBuffered", ...),
+    "outputs": ("w_rdy", ...)}, ...}``."""
+    if modules is None:
+        text = verilog.convert(component, name=name, emit_src=False)
+    else:
+        text = _convert_with_modules(component, name, modules)
+    text = _trigger_single_blocks(text)
     return _TRIGGER.sub(lambda mt: f"{mt.group(0)}\n`ifndef SYNTHESIS\n`ifndef VERILATOR\n"
                                    f"{mt.group(1)}initial #0 {mt.group(2)} = 1'h1;\n"
                                    f"`endif\n`endif", text)
