@@ -145,3 +145,22 @@ def test_core_errors_and_resets_on_the_verilog(sim):
         assert [f["error"] for f in res["faults"]] == [int(c) for *_, c in faults]
         assert all(f["irq"] == 1 and f["cleared"] == [0, 0] for f in res["faults"])
         assert [r["busy"] for r in res["resets"]] == [1] * len(resets), res["resets"]
+
+
+@pytest.mark.slow
+def test_core_survives_resets_at_random_cycles():
+    """Twelve resets at cycles drawn at random over a strided, half-sparse program of two
+    samples (about 2 000 cycles, throttled), on Verilator: after each, the program runs
+    again bit-exact."""
+    rng = np.random.default_rng(11)
+    p = dict(stride=2, padding=1, shift=5, activation="leaky_relu", slope_shift=2)
+    t = {"x": rng.integers(-200, 200, (2, 6, 9, 9)), "w": rng.integers(-200, 200, (8, 6, 3, 3))}
+    t["x"][rng.random(t["x"].shape) < 0.5] = 0
+    prog = compile_op("conv", t, lanes=CORE["lanes"], weight_depth=CORE["weight_depth"],
+                      out_depth=CORE["out_depth"], **p)
+    resets = sorted(int(c) for c in rng.integers(1, 2000, 12))
+    drained, res = run_core_faults(prog, [], CORE, resets=resets, sim="verilator", seed=12)
+    y, m = prog.assemble(drained)
+    want_y, want_m = reference_result("conv", t, **p)
+    assert np.array_equal(y, want_y) and np.array_equal(m, want_m)
+    assert [r["cycle"] for r in res["resets"]] == resets

@@ -92,10 +92,11 @@ def test_pipeline_tiles_of_several_samples():
                          pipelined=True, pipeline_tile=0)
 
 
-def test_eors_unit_survives_resets_mid_tile():
+@pytest.mark.parametrize("sim", ["icarus", pytest.param("verilator", marks=pytest.mark.slow)])
+def test_eors_unit_survives_resets_mid_tile(sim):
     """The speculation unit (a SparseCore with shift-add lanes) reset at three points of a
-    program of several tiles, on the generated Verilog (Icarus): after each, the program's
-    prediction is again exactly the golden ``eors_predict``."""
+    program of several tiles, on the generated Verilog (Icarus; Verilator, slow): after
+    each, the program's prediction is again exactly the golden ``eors_predict``."""
     from ganforge.config import eors_unit_from_config
     from ganforge.firmware.compiler import compile_eors, eors_prediction
     from ganforge.golden import eors_predict
@@ -110,22 +111,24 @@ def test_eors_unit_survives_resets_mid_tile():
     prog = compile_eors("conv", {"x": x, "w": w}, lanes=ukw["lanes"], weight_depth=ukw["weight_depth"],
                         out_depth=ukw["out_depth"], data_width=ukw["data_width"], stride=1,
                         padding=1, bias=bias, **knobs)
-    drained, res = run_core_faults(prog, [], ukw, resets=(2000, 5000, 9000), sim="icarus", seed=2,
+    drained, res = run_core_faults(prog, [], ukw, resets=(2000, 5000, 9000), sim=sim, seed=2,
                                    component=EorsUnit)
     want = eors_predict(x, w, bias, op="conv", stride=1, padding=1, **knobs)
     assert np.array_equal(eors_prediction(prog, drained), want)
     assert [r["busy"] for r in res["resets"]] == [1, 1, 1], res["resets"]
 
 
-def test_eors_pipeline_survives_resets_mid_run():
+@pytest.mark.parametrize("sim", ["icarus", pytest.param("verilator", marks=pytest.mark.slow)])
+def test_eors_pipeline_survives_resets_mid_run(sim):
     """The whole EorsPipeline (the unit and the core behind one reset) reset at three points
-    of a program of two tiles (about 1 000 cycles) on Icarus, every stream throttled: while
+    of a program of two tiles (about 1 000 cycles), on Icarus (and Verilator, slow), every
+    stream throttled: while
     the unit speculates tile 0 and the core waits for it, while the core computes tile 0 and
     the unit speculates tile 1, and while the core computes tile 1 alone. After each the
     program's predictions and results are again bit-exact against the golden model."""
     tensors, params = _case("conv", 7)
     config = dataclasses.replace(get_preset("tiny"), eors_extra_mantissa_bits=1, eors_acc_width=36)
-    out = simulate_eors_op("conv", tensors, params, config, margin=0, sim="icarus", throttle=True,
+    out = simulate_eors_op("conv", tensors, params, config, margin=0, sim=sim, throttle=True,
                            seed=6, pipelined=True, pipeline_tile=1, baseline=False,
                            pipeline_resets=(40, 500, 900))
     assert out["pipelined_matches_golden"] and out["matches_golden"]
