@@ -22,8 +22,9 @@ harness's. Asserted:
 * a read returns, for the word it addressed, what the map says: an ``rw`` or
   ``ro`` register's port as it was when AR was taken (the high word of a 64-bit
   ``ro`` register: as it was at the last read of its low word), 0 for a ``wo``
-  register, each with OKAY; 0 with SLVERR for an address no register holds;
-* a write's B is OKAY exactly when its address is mapped; the written ``rw``
+  register, each with OKAY; 0 with SLVERR for an address no register holds or
+  one that is not a multiple of 4;
+* a write's B is OKAY exactly when its address is mapped and aligned; the written ``rw``
   word takes the written bytes (``wstrb``) and no other ``rw`` word changes;
   ``rw`` ports change only then; a ``wo`` port takes the data and its strobe
   pulses exactly with the B of an OKAY write to its address.
@@ -44,7 +45,7 @@ __all__ = ["CsrFormal", "MAPS", "SBY"]
 
 def _cluster_map():
     from ganforge.rtl.cluster.cluster import cluster_regmap
-    return cluster_regmap(2)
+    return cluster_regmap(2, max_positions=1024)     # POSITIONS_c: 11 bits, two bytes
 
 
 def _processor_map():
@@ -112,7 +113,7 @@ class CsrFormal(Elaboratable):
             if r.access == "ro":
                 m.d.comb += port[r.name].eq(AnySeq(r.width))
         # The manager: free inputs that keep valid and payload until ready.
-        for ch, payload in (("aw", ("awaddr", "awprot")), ("w", ("wdata", "wstrb")), ("ar", ("araddr", "arprot"))):
+        for ch, payload in (("aw", ("awaddr",)), ("w", ("wdata", "wstrb")), ("ar", ("araddr",))):
             m.d.comb += getattr(bus, f"{ch}valid").eq(AnySeq(1))
             for name in payload:
                 sig = getattr(bus, name)
@@ -144,7 +145,7 @@ class CsrFormal(Elaboratable):
         word_now, mapped_now = Signal(32), Signal()
         hi_then = {r.name: Signal(r.width - 32, name=f"{r.name}_hi_then") for r in regs
                    if r.access == "ro" and r.words == 2}
-        with m.Switch(bus.araddr[2:]):
+        with m.If(bus.araddr[:2] == 0), m.Switch(bus.araddr[2:]):
             for r in regs:
                 for w in range(r.words):
                     with m.Case(r.addr // 4 + w):
@@ -167,13 +168,13 @@ class CsrFormal(Elaboratable):
             m.d.comb += Assert((bus.rdata == word_then) & (bus.rresp == Mux(mapped_then, 0, 2)))
 
         # Writes: the B of each write (bvalid rising), with the address and data it answers.
-        last_aw, last_w, last_strb = Signal(aw - 2), Signal(32), Signal(4)
+        last_aw, last_w, last_strb, last_unal = Signal(aw - 2), Signal(32), Signal(4), Signal()
         with m.If(bus.awvalid & bus.awready):
-            m.d.sync += last_aw.eq(bus.awaddr[2:])
+            m.d.sync += [last_aw.eq(bus.awaddr[2:]), last_unal.eq(bus.awaddr[:2] != 0)]
         with m.If(bus.wvalid & bus.wready):
             m.d.sync += [last_w.eq(bus.wdata), last_strb.eq(bus.wstrb)]
         with m.If(st.aw_full):
-            m.d.comb += Assert(last_aw == st.aw_word)
+            m.d.comb += Assert((last_aw == st.aw_word) & (last_unal == st.aw_unaligned))
         with m.If(st.w_full):
             m.d.comb += Assert((last_w == st.w_data) & (last_strb == st.w_strb))
         new_b = bus.bvalid & ~pbv
@@ -181,7 +182,7 @@ class CsrFormal(Elaboratable):
         m.d.comb += mapped_w.eq(0)
         for r in regs:
             word = r.addr // 4
-            hit = [last_aw == word + w for w in range(r.words)]
+            hit = [(last_aw == word + w) & ~last_unal for w in range(r.words)]
             for h in hit:
                 with m.If(h):
                     m.d.comb += mapped_w.eq(1)

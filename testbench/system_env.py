@@ -34,8 +34,7 @@ from ganforge.testbench.streams import reset, start_clock
 __all__ = ["SystemEnv", "Backdoor", "PAYLOADS"]
 
 #: The payloads the AXI models drive into the DUT (X until their first transfer).
-CSR_PAYLOADS = ("csr__awaddr", "csr__awprot", "csr__wdata", "csr__wstrb", "csr__araddr",
-                "csr__arprot")
+CSR_PAYLOADS = ("csr__awaddr", "csr__wdata", "csr__wstrb", "csr__araddr")
 PAYLOADS = CSR_PAYLOADS + ("axi__bid", "axi__bresp", "axi__rid", "axi__rdata", "axi__rresp",
                            "axi__rlast")
 

@@ -117,6 +117,62 @@ def test_a_bad_dma_command_raises_the_interrupt():
     _run(bench, ports=("irq",))
 
 
+def test_table_addresses_past_the_tables_set_the_table_error():
+    """A restart whose base is past table_depth (8), CHANNELS 0 or past max_channels (4),
+    and GB_DATA written with GB_ADDR past max_channels each set ``table``; good values set
+    nothing. An unaligned CSR access answers SLVERR and writes nothing."""
+    async def bench(ctx, bus, host, dut, now):
+        async def expect(errors):
+            await bus.wait_cycles(3)
+            assert await host.errors() == errors
+            if errors:
+                await bus.write_fields("error_clear", **{e: 1 for e in errors})
+                await bus.wait_cycles(2)
+        await host.mode(ld="fp", st="fp")
+        await bus.write("ld_count", 8)
+        await bus.write("st_count", 8)
+        for reg, value, bad in (("ld_base", 7, False), ("ld_base", 8, True),
+                                ("ld_base", 0x100, True)):
+            await bus.write(reg, value)
+            await host.restart(load=True)
+            await expect(["table"] if bad else [])
+        await bus.write("ld_base", 0)
+        for base, channels, bad in ((4, 4, False), (8, 1, True), (0, 0, True), (0, 5, True),
+                                    (0, 0x104, True)):
+            await bus.write("st_base", base)
+            await bus.write("channels", channels)
+            await host.restart(store=True)
+            await expect(["table"] if bad else [])
+        for addr, bad in ((3, False), (4, True), (0x103, True)):
+            await bus.write("gb_addr", addr)
+            await bus.write_fields("gb_data", gamma=1, beta=2)
+            await expect(["table"] if bad else [])
+        # An unaligned word address: SLVERR, nothing written.
+        before = await bus.read("channels")
+        assert await bus.raw_write(0x4C + 1, 3) == 2
+        assert await bus.raw_read(0x4C + 2) == (0, 2)
+        assert await bus.read("channels") == before
+
+    _run(bench)
+
+
+def test_a_limit_past_the_address_space_allows_all_of_it():
+    """LIMIT is 64 bits and the DMA's addresses 32: a LIMIT of 2**32 or more must allow the
+    whole 32-bit space (not wrap to a small limit), so a read at the top is not refused."""
+    async def bench(ctx, bus, host, dut, now):
+        await bus.write("limit", 0xFF)
+        await host.dma_read([(0x1000, BPB, TAG_LOAD)])
+        await bus.wait_cycles(5)
+        assert await host.errors() == ["rd_range"]
+        await bus.write_fields("error_clear", rd_range=1)
+        await bus.write("limit", 1 << 32)        # truncated, this would be LIMIT 0
+        await host.dma_read([(0xFFFF_FF00, BPB, TAG_LOAD)])   # taken (no memory answers it)
+        await bus.wait_cycles(5)
+        assert await host.errors() == []
+
+    _run(bench)
+
+
 def test_waits_time_out_naming_what_they_waited_for():
     async def bench(ctx, bus, host, dut, now):
         # A good read: the DMA issues AR, which nothing answers (no memory is modelled), so

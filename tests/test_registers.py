@@ -86,9 +86,9 @@ def test_codecs_round_trip_every_field():
 
 def test_codecs_pack_the_documented_bits():
     assert encode(ROLIN["st_shifts"], sh_a=-3, b_lshift=20, scale_frac=16, xhat_base=-6) == \
-        (-3 & 0xFF) | 20 << 8 | 16 << 16 | (-6 & 0xFF) << 24
+        (-3 & 0xFF) | 20 << 8 | 16 << 14 | (-6 & 0xFF) << 20
     assert encode(ROLIN["ld_shifts"], scale_frac=16, coef_frac=16, xhat_base=-6) == \
-        16 | 16 << 8 | (-6 & 0xFF) << 16
+        16 | 16 << 6 | (-6 & 0xFF) << 12
     assert encode(ROLIN["mode"], ld_mode="ep", st_mode="fp", ld_relu=True) == 2 | 1 << 2 | 1 << 5
     assert encode(ROLIN["gb_data"], gamma=-1, beta=5) == 0xFFFF | 5 << 16
     assert encode(ROLIN["limit"], value=2 ** 40) == 2 ** 40

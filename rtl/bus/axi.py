@@ -10,7 +10,9 @@ signature into Verilog ports ``axi__awaddr``, ``axi__rvalid`` ...; cocotbext-axi
 finds them with ``AxiBus.from_prefix(dut, "axi", bus_separator="__")``.
 
 Only INCR bursts are issued; ``*prot``/``*cache``/``*lock``/``*qos`` are left
-out (a subordinate takes their defaults).
+out (a subordinate takes their defaults). The AXI4-Lite signature has no
+``awprot``/``arprot`` either: the register banks have no protection levels, so a
+manager's AxPROT has nothing to connect to (leave it unconnected).
 """
 
 from amaranth.hdl import unsigned
@@ -56,11 +58,11 @@ class AxiLiteSignature(wiring.Signature):
             raise ValueError(f"AXI-Lite data_width must be 32 or 64, got {data_width}")
         self.addr_width, self.data_width = addr_width, data_width
         super().__init__({
-            "awaddr": Out(addr_width), "awprot": Out(3), "awvalid": Out(1), "awready": In(1),
+            "awaddr": Out(addr_width), "awvalid": Out(1), "awready": In(1),
             "wdata": Out(data_width), "wstrb": Out(data_width // 8), "wvalid": Out(1),
             "wready": In(1),
             "bresp": In(2), "bvalid": In(1), "bready": Out(1),
-            "araddr": Out(addr_width), "arprot": Out(3), "arvalid": Out(1), "arready": In(1),
+            "araddr": Out(addr_width), "arvalid": Out(1), "arready": In(1),
             "rdata": In(data_width), "rresp": In(2), "rvalid": In(1), "rready": Out(1),
         })
 

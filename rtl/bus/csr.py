@@ -62,9 +62,10 @@ class AxiLiteCsr(wiring.Component):
 
     Bad input
     ---------
-    An access to an address that no register occupies answers ``SLVERR``
-    (reads return 0) and changes nothing; a read of a ``wo`` register answers
-    ``OKAY`` with 0; ``awprot``/``arprot`` are ignored.
+    An access to an address that no register occupies, or to an address that is not a
+    multiple of 4, answers ``SLVERR`` (reads return 0) and changes nothing; a read of a ``wo`` register answers
+    ``OKAY`` with 0. The port has no ``awprot``/``arprot`` (see
+    :class:`~ganforge.rtl.bus.axi.AxiLiteSignature`).
 
     Raises
     ------
@@ -91,11 +92,13 @@ class AxiLiteCsr(wiring.Component):
                 members[r.name + "_stb"] = Out(1)
         super().__init__(members)
         #: The bank's state, for formal harnesses (``testbench/formal_csr.py``) to state
-        #: invariants on: an AW (a W) held until its write is done, its word address (data
-        #: and strobes), and each 64-bit ``ro`` register's latched high word.
+        #: invariants on: an AW (a W) held until its write is done, its word address and
+        #: whether it was unaligned (data and strobes), and each 64-bit ``ro`` register's
+        #: latched high word.
         self.state = SimpleNamespace(
             aw_full=Signal(name="aw_full"), w_full=Signal(name="w_full"),
             aw_word=Signal(self.addr_width - 2, name="aw_word"),
+            aw_unaligned=Signal(name="aw_unaligned"),
             w_data=Signal(32, name="w_data"), w_strb=Signal(4, name="w_strb"),
             hi={r.name: Signal(r.width - 32, name=f"{r.name}_hi") for r in self.regs
                 if r.access == "ro" and r.words == 2})
@@ -118,7 +121,8 @@ class AxiLiteCsr(wiring.Component):
         aw_full, w_full, aw_word, w_data, w_strb = st.aw_full, st.w_full, st.aw_word, st.w_data, st.w_strb
         m.d.comb += [bus.awready.eq(~aw_full), bus.wready.eq(~w_full)]
         with m.If(bus.awvalid & bus.awready):
-            m.d.sync += [aw_full.eq(1), aw_word.eq(bus.awaddr[2:])]
+            m.d.sync += [aw_full.eq(1), aw_word.eq(bus.awaddr[2:]),
+                         st.aw_unaligned.eq(bus.awaddr[:2] != 0)]
         with m.If(bus.wvalid & bus.wready):
             m.d.sync += [w_full.eq(1), w_data.eq(bus.wdata), w_strb.eq(bus.wstrb)]
         do_write = aw_full & w_full & ~bus.bvalid
@@ -129,7 +133,9 @@ class AxiLiteCsr(wiring.Component):
             if r.access == "wo":
                 m.d.sync += getattr(self, r.name + "_stb").eq(0)
 
-        with m.If(do_write):
+        with m.If(do_write & st.aw_unaligned):
+            m.d.sync += [aw_full.eq(0), w_full.eq(0), bus.bvalid.eq(1), bus.bresp.eq(RESP_SLVERR)]
+        with m.Elif(do_write):
             m.d.sync += [aw_full.eq(0), w_full.eq(0), bus.bvalid.eq(1), bus.bresp.eq(RESP_SLVERR)]
             with m.Switch(aw_word):
                 for r, w, port in self._words(m):
@@ -151,7 +157,9 @@ class AxiLiteCsr(wiring.Component):
         with m.If(bus.rvalid & bus.rready):
             m.d.sync += bus.rvalid.eq(0)
         shadows = st.hi
-        with m.If(bus.arvalid & bus.arready):
+        with m.If(bus.arvalid & bus.arready & (bus.araddr[:2] != 0)):
+            m.d.sync += [bus.rvalid.eq(1), bus.rresp.eq(RESP_SLVERR), bus.rdata.eq(0)]
+        with m.Elif(bus.arvalid & bus.arready):
             m.d.sync += [bus.rvalid.eq(1), bus.rresp.eq(RESP_SLVERR), bus.rdata.eq(0)]
             with m.Switch(bus.araddr[2:]):
                 for r, w, port in self._words(m):

@@ -58,7 +58,7 @@ TAG_LOAD, TAG_LOAD_AUX, TAG_STORE_AUX = 0, 1, 2
 
 #: Sticky error bits: the DMA's, then the ROLIN units'.
 ERROR_BITS = dict(ERR_BITS, **{name: len(ERR_BITS) + k for k, name in enumerate(
-    ("param_coef", "param_offset", "param_domain", "count"))})
+    ("param_coef", "param_offset", "param_domain", "count", "table"))})
 
 _ERROR_DOCS = {
     "rd_zero": "a read of length 0",
@@ -77,6 +77,9 @@ _ERROR_DOCS = {
     "param_offset": "b or c3 does not fit 48 bits",
     "param_domain": "D <= 0, or a left shift over 32 bits",
     "count": "a restart with a map size of 0, or one that is not a whole number of beats",
+    "table": "a restart whose base entry is past the tables (table_depth), a store restart "
+             "with CHANNELS 0 or past max_channels, or GB_DATA written with GB_ADDR past "
+             "max_channels; the restart (the write) is done with the address wrapped",
 }
 
 
@@ -102,7 +105,7 @@ REGMAP = RegisterMap("RolinEngine", [
     Register("rd_bursts", 0x020, "ro", doc="read bursts issued"),
     Register("wr_bursts", 0x024, "ro", doc="write bursts issued"),
     Register("rd_peak_outstanding", 0x028, "ro", doc="most read bursts in flight at once"),
-    Register("counter_clear", 0x02C, "wo", doc="clears the byte and burst counters", fields=[
+    Register("counter_clear", 0x02C, "wo", 1, doc="clears the byte and burst counters", fields=[
         Field("counters", 0, doc="1 clears RD_BYTES, WR_BYTES, RD_BURSTS, WR_BURSTS, RD_PEAK_OUTSTANDING"),
     ]),
     Register("limit", 0x030, "rw", 64, reset=0xFFFF_FFFF, doc="highest byte address the DMA may touch"),
@@ -123,27 +126,27 @@ REGMAP = RegisterMap("RolinEngine", [
     Register("st_base", 0x050, "rw", 16, doc="table entry of the store path's first map"),
     Register("ld_base", 0x054, "rw", 16, doc="table entry of the load path's first map"),
     Register("eps_q", 0x058, "rw", 32, doc="epsilon in units of 2**(-2 frac_x)"),
-    Register("st_shifts", 0x05C, "rw", 32, doc="shifts of the statistics and parameter units", fields=[
+    Register("st_shifts", 0x05C, "rw", 28, doc="shifts of the statistics and parameter units", fields=[
         Field("sh_a", 0, 8, signed=True, doc="right shift of a (parameter unit, FP)"),
         Field("b_lshift", 8, 6, doc="left shift of b (parameter unit, FP)"),
-        Field("scale_frac", 16, 6, doc="fraction bits of a (statistics unit)"),
-        Field("xhat_base", 24, 8, signed=True, doc="shift of x-hat (statistics unit, EP)"),
+        Field("scale_frac", 14, 6, doc="fraction bits of a (statistics unit)"),
+        Field("xhat_base", 20, 8, signed=True, doc="shift of x-hat (statistics unit, EP)"),
     ]),
-    Register("st_ep_shifts", 0x060, "rw", 16, doc="shifts of the parameter unit in EP", fields=[
+    Register("st_ep_shifts", 0x060, "rw", 14, doc="shifts of the parameter unit in EP", fields=[
         Field("sh_c", 0, 8, signed=True, doc="right shift of c1, c2, c3"),
         Field("c2_extra", 8, 6, doc="extra shift of c2 (2 frac_xhat)"),
     ]),
-    Register("ld_shifts", 0x064, "rw", 24, doc="shifts of the normalise unit", fields=[
+    Register("ld_shifts", 0x064, "rw", 20, doc="shifts of the normalise unit", fields=[
         Field("scale_frac", 0, 6, doc="fraction bits of a (FP)"),
-        Field("coef_frac", 8, 6, doc="fraction bits of c1, c2 (EP)"),
-        Field("xhat_base", 16, 8, signed=True, doc="shift of x-hat (EP)"),
+        Field("coef_frac", 6, 6, doc="fraction bits of c1, c2 (EP)"),
+        Field("xhat_base", 12, 8, signed=True, doc="shift of x-hat (EP)"),
     ]),
     Register("gb_addr", 0x068, "rw", 16, doc="channel written by GB_DATA"),
     Register("gb_data", 0x06C, "wo", doc="writes gamma and beta of channel GB_ADDR", fields=[
         Field("gamma", 0, 16, signed=True, doc="gamma"),
         Field("beta", 16, 16, signed=True, doc="beta"),
     ]),
-    Register("start", 0x070, "wo", doc="restarts the map numbering of a path", fields=[
+    Register("start", 0x070, "wo", 2, doc="restarts the map numbering of a path", fields=[
         Field("store", 0, doc="1 restarts the store path at ST_BASE"),
         Field("load", 1, doc="1 restarts the load path at LD_BASE"),
     ]),
@@ -215,10 +218,13 @@ class RolinEngine(wiring.Component):
     ---------
     A bad DMA command (length 0, unaligned, past ``LIMIT``, wrapping) is dropped
     and sets its sticky bit in ``ERRORS``; a restart (``START``) with a map size
-    that is 0 or not a whole number of beats sets ``count``; a coefficient that
+    that is 0 or not a whole number of beats sets ``count``; a base entry past the
+    tables, ``CHANNELS`` 0 or past ``max_channels``, or a ``GB_ADDR`` past
+    ``max_channels`` sets ``table``; a coefficient that
     overflows sets a ``param_*`` bit and is never saturated in silence. ``irq``
     rises with any of them; writing 1s to ``ERROR_CLEAR`` clears them. An unmapped
-    CSR address answers SLVERR.
+    CSR address answers SLVERR. A ``LIMIT`` past the DMA's address space allows the
+    whole space.
 
     Raises
     ------
@@ -362,16 +368,29 @@ class RolinEngine(wiring.Component):
         connect(m, norm.o, wiring.flipped(self.ld))
 
         # ---- status, errors, counters ----
+        # LIMIT is 64 bits; past the DMA's address space it means the whole space.
+        aw = self.axi_addr_width
+        limit = Signal(aw)
+        m.d.comb += limit.eq(csr.limit[:aw] if aw >= 64 else
+                             Mux(csr.limit[aw:] != 0, (1 << aw) - 1, csr.limit[:aw]))
         errors = Signal(len(ERROR_BITS))
         set_err = Signal(len(ERROR_BITS))
         clear = Mux(csr.error_clear_stb, csr.error_clear, 0)
         s = (L - 1).bit_length()
         def bad(count):             # a map must be a whole number of beats, and not empty
             return (count == 0) | ((count[:s] != 0) if s else 0)
-        bad_count = Signal()
+        bad_count, bad_table = Signal(), Signal()
         m.d.comb += bad_count.eq((start_st & (st_mode != 0) & bad(csr.st_count))
                                  | (start_ld & (ld_mode != 0) & bad(csr.ld_count)))
-        m.d.comb += set_err.eq(params.overflow << ERROR_BITS["param_coef"] | bad_count << ERROR_BITS["count"])
+        depth, chans = self.table_depth, self.max_channels
+        m.d.comb += bad_table.eq(
+            (start_st & (st_mode != 0) & ((csr.st_base >= depth) | (csr.channels == 0)
+                                          | (csr.channels > chans)))
+            | (start_ld & (ld_mode != 0) & (csr.ld_base >= depth))
+            | (csr.gb_data_stb & (csr.gb_addr >= chans)))
+        m.d.comb += set_err.eq(params.overflow << ERROR_BITS["param_coef"]
+                               | bad_count << ERROR_BITS["count"]
+                               | bad_table << ERROR_BITS["table"])
         m.d.sync += errors.eq((errors & ~clear) | set_err)
         m.d.comb += [
             dma.clear_errors.eq(clear[:len(ERR_BITS)]),
@@ -383,7 +402,7 @@ class RolinEngine(wiring.Component):
             csr.rd_bursts.eq(dma.rd_bursts), csr.wr_bursts.eq(dma.wr_bursts),
             csr.rd_peak_outstanding.eq(dma.rd_peak_outstanding),
             dma.clear_counters.eq(csr.counter_clear_stb & csr.counter_clear.counters),
-            dma.limit.eq(csr.limit),
+            dma.limit.eq(limit),
             csr.info.eq(L | (dw << 8) | ((self.fifo_depth.bit_length() - 1) << 16)),
             csr.param_maps.eq(params.maps), csr.st_maps.eq(stats.maps), csr.ld_maps.eq(norm.maps),
             self.irq.eq((dma.errors | errors) != 0),
