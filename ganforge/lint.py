@@ -46,6 +46,14 @@ checks below, which read the Verilog itself (:class:`VerilogFile`); the top of
     submodule's output a port only if the parent reads it, so an output the parent ignores
     stays an unread signal inside the submodule (the same case as ``@output-only-wire``,
     where the backend elided the port). The top module never matches.
+``@pass-through``
+    An input port of a submodule, or one contiguous run of its bits, that the module does
+    not read, where the component only passes the value on: the port is an ``Out`` member
+    of the component (the backend made it an input because the value comes from the
+    parent: ``axi.wdata.eq(wr_data.payload)``), or the unused run is exactly as wide as an
+    ``Out`` member of the component that the module does not declare at all (the backend
+    routed that output around the module, from the input's net: ``o.payload.eq(i.p.data)``
+    of a fan-out).
 ``@fsm-ongoing``
     "Signal is not used" of a temporary ``$N`` whose one driver is ``assign $N = X_state ==
     K;`` with ``X_state`` a register of the module: ``m.FSM()`` makes such an unnamed
@@ -68,11 +76,12 @@ WAIVERS = Path(__file__).resolve().parents[1] / "lint" / "waivers.txt"
 
 #: The checks a waiver may name instead of a regular expression (see the module docstring).
 CHECKS = ("@alias", "@view-alias", "@library-module", "@output-only-wire", "@unread-output",
-          "@fsm-ongoing")
+          "@fsm-ongoing", "@pass-through")
 
 _WARNING = re.compile(r"^%Warning-([A-Z0-9_]+): (.*)$")
 _WHERE = re.compile(r"^[^:\s]+:(\d+):\d+: ")
 _NOT_USED = re.compile(r"Signal is not used: '(.*)'$")
+_BITS_NOT_USED = re.compile(r"Bits of signal are not used: '([^']*)'\[([0-9:,]+)\]$")
 
 # Yosys' Verilog: escaped identifiers (\name, up to white space), sized constants, system
 # functions ($signed), simple identifiers; anything else is punctuation. A port name in an
@@ -197,6 +206,27 @@ class VerilogFile:
         return (name in outputs and module is not self.modules[0]
                 and module.kind.get(name) in ({"wire"}, {"reg"}))
 
+    def pass_through(self, module, text):
+        """True if the warning ``text`` is a pass-through the backend routed around
+        ``module`` (see ``@pass-through``): an unused input port that is an ``Out`` member
+        of the component, or unused bits of an input port, one contiguous run, exactly as
+        wide as an ``Out`` member that is no signal of the module at all."""
+        if module is self.modules[0]:
+            return False
+        outputs = self.origins.get(module.name, {}).get("outputs", {})
+        hit = _NOT_USED.search(text)
+        if hit:
+            name = hit.group(1)
+            return name in outputs and module.kind.get(name) == {"input", "wire"}
+        hit = _BITS_NOT_USED.search(text)
+        if not hit or module.kind.get(hit.group(1)) != {"input", "wire"}:
+            return False
+        if "," in hit.group(2):
+            return False
+        hi, _, lo = hit.group(2).partition(":")
+        width = int(hi) - int(lo or hi) + 1
+        return any(w == width and name not in module.kind for name, w in outputs.items())
+
     def strip_aliases(self):
         """Blank every alias (declaration and assign) in every module, repeatedly; return
         the text. ``stripped`` lists what was removed."""
@@ -297,6 +327,8 @@ def _check(check, text, where):
     if check == "@fsm-ongoing":
         hit = _NOT_USED.search(text)
         return bool(hit) and vfile.fsm_ongoing(module, hit.group(1))
+    if check == "@pass-through":
+        return vfile.pass_through(module, text)
     return False
 
 

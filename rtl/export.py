@@ -51,11 +51,12 @@ def _trigger_single_blocks(text):
 
 
 def _outputs(obj):
-    """The port names (``o__payload``) of the ``Out`` members of component ``obj``."""
+    """The port names (``o__payload``) of the ``Out`` members of component ``obj``, with
+    their widths."""
     if not isinstance(obj, wiring.Component):
-        return ()
-    return tuple("__".join(map(str, path)) for path, member, _ in obj.signature.flatten(obj)
-                 if member.flow == wiring.Out)
+        return {}
+    return {"__".join(map(str, path)): Value.cast(value).shape().width
+            for path, member, value in obj.signature.flatten(obj) if member.flow == wiring.Out}
 
 
 def _convert_with_modules(component, name, modules):
@@ -63,7 +64,7 @@ def _convert_with_modules(component, name, modules):
     with ``{Verilog module name: {"origins": ("package.module.Class", ...), "outputs":
     (...)}}``: the classes whose ``elaborate`` made each module (its fragment's origins,
     outermost first) and the ``Out`` members of the first if it is a component, for
-    ``make lint``."""
+    ``make lint`` (``outputs``: ``{port name: width}``)."""
     ports = {}                                   # as verilog.convert makes them
     for path, member, value in component.signature.flatten(component):
         if isinstance(value, ValueCastable):
@@ -76,7 +77,7 @@ def _convert_with_modules(component, name, modules):
         origins = fragment.origins or ()
         modules[".".join(info.name)] = {
             "origins": tuple(f"{type(o).__module__}.{type(o).__qualname__}" for o in origins),
-            "outputs": _outputs(origins[0]) if origins else ()}
+            "outputs": _outputs(origins[0]) if origins else {}}
     return verilog.convert_fragment(design, name=name, emit_src=False)[0]
 
 

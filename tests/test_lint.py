@@ -121,6 +121,52 @@ def test_the_checks_read_the_verilog():
     assert rules["UNUSEDSIGNAL @view-alias"] == 1 and rules["UNUSEDSIGNAL @alias"] == 3
 
 
+_PASS = """\
+module top(a, b, o);
+  input [8:0] a;
+  wire [8:0] a;
+  input [3:0] b;
+  wire [3:0] b;
+  output [8:0] o;
+  wire [8:0] o;
+  \\top.fan  fan (
+    .i(a),
+    .wdata(b)
+  );
+  assign o = a;
+endmodule
+
+module \\top.fan (i, wdata);
+  input [8:0] i;
+  wire [8:0] i;
+  input [3:0] wdata;
+  wire [3:0] wdata;
+  wire r;
+  assign r = i[0];
+endmodule
+"""
+
+
+def test_the_pass_through_check():
+    """A fan-out's payload passed on (bits 8:1 of ``i``, as wide as its ``o`` it does not
+    declare) and an Out member made an input (``wdata``) are waived; a run of another width,
+    two runs, or a plain unread input are not."""
+    fan = {"origins": ("ganforge.x.Fan",), "outputs": {"o": 8, "wdata": 4}}
+    vfile = VerilogFile(_PASS, {"top": {"origins": ("ganforge.x.Top",), "outputs": {"o": 9}},
+                                "top.fan": fan})
+    top, mod = vfile.modules
+    assert vfile.pass_through(mod, "Bits of signal are not used: 'i'[8:1]")
+    assert vfile.pass_through(mod, "Signal is not used: 'wdata'")
+    assert not vfile.pass_through(mod, "Bits of signal are not used: 'i'[8:2]")
+    assert not vfile.pass_through(mod, "Bits of signal are not used: 'i'[8:5,3:1]")
+    assert not vfile.pass_through(top, "Signal is not used: 'b'")
+    fan["outputs"] = {"o": 8}
+    assert not vfile.pass_through(mod, "Signal is not used: 'wdata'")
+    vfile = VerilogFile(_PASS.replace("wire r;", "wire [7:0] o;\n  wire r;"),
+                        {"top.fan": {"origins": ("ganforge.x.Fan",), "outputs": {"o": 8}}})
+    assert not vfile.pass_through(vfile.modules[1], "Bits of signal are not used: 'i'[8:1]")
+
+
 def _ratchet(tops, tmp_path):
     results = run_lint(get_preset("tiny"), list(tops), build_dir=tmp_path)
     for r in results:
