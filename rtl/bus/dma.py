@@ -133,7 +133,13 @@ class Dma(wiring.Component):
     and discarded); the write engine takes and discards the rest of its command's write
     data (so the producer is never stuck) and forgets its outstanding responses. Either
     engine then takes the next command; ``rd_busy``/``wr_busy`` drop. A subordinate that
-    timed out mid-burst has broken the protocol: reset it before trusting it again.
+    timed out mid-burst has broken the protocol: reset it before trusting it again. The
+    timeout itself breaks AXI's rule that a ``valid`` stays up until ``ready`` (A3.2.1):
+    the engine withdraws an AR, AW or W the subordinate never took, and a write given up
+    mid-burst leaves an accepted AW short of its W beats. That is the watchdog's purpose (a
+    subordinate that stopped answering cannot be waited for); the formal proof
+    (``testbench/formal_dma.py``) holds every AXI rule except at those expiries. No command
+    is taken on the cycle an engine's watchdog expires.
 
     Raises
     ------
@@ -273,8 +279,11 @@ class Dma(wiring.Component):
         live = rd_fifo.level > rd_orphans
 
         zero, unaligned, out_of_range = self._check(m, self.rd_cmd.payload, "rd")
-        m.d.comb += self.rd_cmd.ready.eq(~rd_active)
-        with m.If(self.rd_cmd.valid & ~rd_active):
+        # No command is taken on the cycle the watchdog gives up the previous one's bursts
+        # (its clearing of rd_active would drop the new command).
+        rd_giving_up = Signal()
+        m.d.comb += self.rd_cmd.ready.eq(~rd_active & ~rd_giving_up)
+        with m.If(self.rd_cmd.valid & ~rd_active & ~rd_giving_up):
             self._refuse(m, set_err, "rd", zero, unaligned, out_of_range)
             with m.Else():
                 m.d.sync += [rd_active.eq(1), rd_addr.eq(self.rd_cmd.payload.addr),
@@ -321,7 +330,8 @@ class Dma(wiring.Component):
                 m.d.sync += rd_err_addr.eq(head_addr + (rd_beat << s))
         # the watchdog: owed an address handshake or beats, and the subordinate offers none
         rd_wait = (rd_active | live) & ~ar_fire & ~axi.rvalid
-        with m.If(self._watchdog(m, rd_wait, "rd")):
+        m.d.comb += rd_giving_up.eq(self._watchdog(m, rd_wait, "rd"))
+        with m.If(rd_giving_up):
             m.d.comb += set_err[ERR_BITS["rd_timeout"]].eq(1)
             m.d.sync += [rd_active.eq(0),
                          rd_orphans.eq(rd_fifo.level + rd_fifo.w_en - rd_fifo.r_en)]
