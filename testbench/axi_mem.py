@@ -48,15 +48,18 @@ class AxiMemory:
         Accept addresses and write data, never answer.
     late : int
         Cycles between a request and its answer (at least).
+    wrong_id : bool
+        Answer every request with an ID other than its own (``id ^ 1``).
     """
 
     def __init__(self, port, size, *, rng=None, stall=0.0, errors=None, dead=False, mute=False,
-                 late=0):
+                 late=0, wrong_id=False):
         if stall and rng is None:
             raise ValueError(f"stall={stall} needs an rng")
         self.port, self.mem = port, bytearray(size)
         self.rng, self.stall = rng, stall
         self.errors, self.dead, self.mute, self.late = dict(errors or {}), dead, mute, late
+        self.id_xor = int(wrong_id)
         self.bytes = len(port.wdata) // 8
         self.log = []
 
@@ -113,12 +116,13 @@ class AxiMemory:
                 for k in range(arlen + 1):
                     a = araddr + k * nb
                     word = int.from_bytes(self.mem[a:a + nb], "little") if a + nb <= len(self.mem) else 0
-                    reads.append((word, self._resp(a), int(k == arlen), arid, now + self.late))
+                    reads.append((word, self._resp(a), int(k == arlen), arid ^ self.id_xor,
+                                  now + self.late))
             if r_beat is not None and rready:
                 r_beat = None
             if awvalid and aw_rdy:
                 self.log.append(("write", awaddr, awlen + 1))
-                w_burst = [awaddr, awlen + 1, RESP_OKAY, awid]
+                w_burst = [awaddr, awlen + 1, RESP_OKAY, awid ^ self.id_xor]
             if w_burst is not None and wvalid and w_rdy:
                 a = w_burst[0]
                 resp = self._resp(a)

@@ -82,6 +82,21 @@ def test_a_write_error_reports_its_burst():
     run({"errors": {64 + 6 * BPB: RESP_SLVERR}, "stall": 0.2}, body)
 
 
+def test_responses_with_an_id_the_dma_did_not_issue_are_bus_errors():
+    """A memory answering with the wrong ID (rid, bid): rd_bus and wr_bus, with the address of
+    the first beat (burst) so answered; the data still moves."""
+    async def body(ctx, dma, mem):
+        assert await read(ctx, dma, 0, 4 * BPB) == list(range(4))
+        await put(ctx, dma.wr_cmd, [{"addr": 128, "length": 2 * BPB}], idle=0)
+        await put(ctx, dma.wr_data, [7, 8], idle=0)
+        while ctx.get(dma.wr_busy):
+            await ctx.tick()
+        assert errors_of(await settle(ctx, dma, 2)) == ["rd_bus", "wr_bus"]
+        assert ctx.get(dma.rd_err_addr) == 0 and ctx.get(dma.wr_err_addr) == 128
+        assert mem.get(128 + BPB, BPB) == (8).to_bytes(BPB, "little")
+    run({"wrong_id": True}, body)
+
+
 @pytest.mark.parametrize("kind", ["dead", "mute"])
 def test_a_memory_that_never_answers_ends_each_transfer_with_a_timeout(kind):
     """A memory that never takes an address (dead) or never answers one (mute): each engine

@@ -97,7 +97,7 @@ class Dma(wiring.Component):
         Sticky error bits, positions :data:`ERR_BITS`.
     rd_err_addr, wr_err_addr : :py:`Out(addr_width)`
         The address of the first read beat (the first write burst) answered with a
-        non-OKAY response since ``rd_bus`` (``wr_bus``) was last clear.
+        non-OKAY response (or a wrong ID) since ``rd_bus`` (``wr_bus``) was last clear.
     rd_busy, wr_busy : :py:`Out(1)`
         A command of that engine is being issued or has bursts outstanding.
     rd_bytes, wr_bytes : :py:`Out(64)`
@@ -121,7 +121,8 @@ class Dma(wiring.Component):
     A zero length, an address or a length that is not a multiple of the bus width in
     bytes, or a range that passes ``limit`` sets a sticky error bit and the command is
     dropped: nothing is issued, no write data is consumed, and the engine takes the next
-    command on the next cycle. A non-OKAY ``rresp``/``bresp`` sets a bus-error bit and
+    command on the next cycle. A non-OKAY ``rresp``/``bresp``, or a response whose
+    ``rid``/``bid`` is not the one ID the DMA issues (0), sets a bus-error bit and
     records its address (``rd_err_addr``, ``wr_err_addr``); the data is still
     delivered/written, so a consumer counting beats never waits for beats that will not
     come (the accelerator's command processor stops its program on the error). Errors
@@ -324,7 +325,7 @@ class Dma(wiring.Component):
         with m.If(rd_fire & axi.rlast & orphan):
             m.d.sync += rd_orphans.eq(rd_orphans - 1)
         rd_err_addr = Signal(self.addr_width)
-        with m.If(rd_fire & ~orphan & (axi.rresp != 0)):
+        with m.If(rd_fire & ~orphan & ((axi.rresp != 0) | (axi.rid != 0))):
             m.d.comb += set_err[ERR_BITS["rd_bus"]].eq(1)
             with m.If(~errors[ERR_BITS["rd_bus"]]):
                 m.d.sync += rd_err_addr.eq(head_addr + (rd_beat << s))
@@ -367,7 +368,7 @@ class Dma(wiring.Component):
         with m.If(b_fire & (wr_orphans != 0)):
             m.d.sync += wr_orphans.eq(wr_orphans - 1)
         wr_err_addr = Signal(self.addr_width)
-        with m.If(b_fire & (wr_orphans == 0) & (axi.bresp != 0)):
+        with m.If(b_fire & (wr_orphans == 0) & ((axi.bresp != 0) | (axi.bid != 0))):
             m.d.comb += set_err[ERR_BITS["wr_bus"]].eq(1)
             with m.If(~errors[ERR_BITS["wr_bus"]]):
                 m.d.sync += wr_err_addr.eq(wr_fifo.r_data)

@@ -64,11 +64,11 @@ _ERROR_DOCS = {
     "rd_zero": "a read of length 0",
     "rd_unaligned": "a read address or length that is not a multiple of the bus width",
     "rd_range": "a read past LIMIT, or one that wraps the address space",
-    "rd_bus": "a non-OKAY rresp",
+    "rd_bus": "a non-OKAY rresp, or an rid the DMA did not issue",
     "wr_zero": "a write of length 0",
     "wr_unaligned": "a write address or length that is not a multiple of the bus width",
     "wr_range": "a write past LIMIT, or one that wraps the address space",
-    "wr_bus": "a non-OKAY bresp",
+    "wr_bus": "a non-OKAY bresp, or a bid the DMA did not issue",
     "rd_timeout": "the memory stopped answering a read for the DMA's watchdog: the read was "
                   "given up",
     "wr_timeout": "the memory stopped answering a write for the DMA's watchdog: the write was "
