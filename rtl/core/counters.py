@@ -8,7 +8,7 @@ from amaranth.hdl import Array, Cat, Signal
 
 from .descriptor import Op
 from .intake import SETUP, WEIGHTS
-from .lane import axis_taps, pass_config_layout
+from .lane import AXIS_LAYOUT, axis_taps
 
 __all__ = ["work_counters", "cycle_counters", "popcount"]
 
@@ -22,7 +22,7 @@ def work_counters(m, st):
     """``macs_issued``, ``dense_macs``, ``zero_insertion_skipped`` (per retired pass, from
     the geometry unit), ``output_mask_skipped`` (word by word as a tile drains),
     ``input_zero_skipped`` (their difference), ``false_zero`` and ``missed_zero``."""
-    core, L, cb = st.core, st.core.lanes, st.core.cb
+    core, L = st.core, st.core.lanes
     lanes, rctx, rd, r_wg = st.lanes, st.rctx, st.rd, st.r_wg
     issues = Cat(*[ln.issue for ln in lanes])
     m.d.sync += core.macs_issued.eq(core.macs_issued + popcount(issues))
@@ -36,7 +36,7 @@ def work_counters(m, st):
                                                     n_en * Array(st.geo_zi)[rctx])]
     # Masked outputs, word by word as they drain: enabled lanes whose mask bit is off,
     # times the dense taps of that output (row taps · column taps · the tile's cin).
-    d_cfg = Signal(pass_config_layout(cb))
+    d_cfg = Signal(AXIS_LAYOUT)
     m.d.comb += [d_cfg.transposed.eq(rd.op == Op.TCONV), d_cfg.kernel.eq(rd.kernel),
                  d_cfg.stride.eq(rd.stride), d_cfg.padding.eq(rd.padding)]
     d_rt = axis_taps(m, "d_row", st.d_oh, rd.in_h, d_cfg, core.kmax)

@@ -17,7 +17,7 @@ once its figures are in (``geo_done``).
 from amaranth.hdl import Array, Mux, Signal
 
 from .descriptor import Op
-from .lane import NCTX, axis_taps, pass_config_layout
+from .lane import AXIS_LAYOUT, NCTX, axis_taps
 
 __all__ = ["geometry"]
 
@@ -38,7 +38,7 @@ def geometry(m, st):
     g_t1 = Signal(40)
     g_t2 = Signal(40)
     gd = Array(st.desc)[g_ctx]
-    g_cfg = Signal(pass_config_layout(cb))
+    g_cfg = Signal(AXIS_LAYOUT)
     m.d.comb += [g_cfg.transposed.eq((gd.op == Op.TCONV) | (gd.op == Op.TCONV_WG)),
                  g_cfg.kernel.eq(gd.kernel), g_cfg.stride.eq(gd.stride),
                  g_cfg.padding.eq(gd.padding)]

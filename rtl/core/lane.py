@@ -104,6 +104,12 @@ def pass_config_layout(coord_bits):
     })
 
 
+#: What :func:`axis_taps` needs of a pass: the fields of :func:`pass_config_layout` that
+#: define an axis's tap relation.
+AXIS_LAYOUT = data.StructLayout({"transposed": unsigned(1), "kernel": unsigned(3),
+                                 "stride": unsigned(2), "padding": unsigned(3)})
+
+
 def _bit_index(m, n):
     """Index of the single set bit of one-hot ``n`` (0 when none)."""
     idx = Signal(range(max(2, len(n))))
@@ -117,7 +123,8 @@ def axis_taps(m, name, pos, in_size, cfg, kmax):
     """Taps of one axis that reach output (or operand-map) coordinate ``pos`` from a real
     input coordinate in ``[0, in_size)``: a count, the output-side view of the relation.
 
-    conv: ``i = pos·s + k − p``; transposed: ``pos + p − k = i·s``.
+    conv: ``i = pos·s + k − p``; transposed: ``pos + p − k = i·s``. ``cfg``: a view with
+    the fields of :data:`AXIS_LAYOUT`.
     """
     count = 0
     for k in range(kmax):

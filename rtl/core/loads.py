@@ -41,8 +41,9 @@ def loads(m, st):
     m.d.comb += st.abandon.eq(st.loads_short & ((is_load & ~write) | is_desc))
     with m.If(st.abandon):
         m.d.sync += cmode.eq(Mux(is_desc, NONE, DROP))
-    with m.Elif(is_load & ~write & (cmode == NONE)):
-        m.d.comb += st.load_error.eq(1)          # a load no pass announced: dropped
+    # a load no pass announced (never while abandoning, which needs SETUP or WEIGHTS): dropped
+    with m.If(is_load & ~write & (cmode == NONE)):
+        m.d.comb += st.load_error.eq(1)
     with m.If(is_load & setup_ok):
         cnt = Array(st.pre_cnt)[cctx]
         m.d.sync += cnt.eq(cnt + 1)
