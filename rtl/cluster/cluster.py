@@ -52,8 +52,10 @@ __all__ = ["Cluster", "cluster_regmap", "CLUSTER_ID", "TAG_LOAD"]
 TAG_LOAD = 0
 
 
-def cluster_regmap(cores):
-    """The cluster's registers for ``cores`` cores."""
+def cluster_regmap(cores, max_positions):
+    """The cluster's registers for ``cores`` cores whose store adapters take tiles of at most
+    ``max_positions`` positions (``POSITIONS_c`` holds 0..``max_positions``: its width is
+    ``max_positions.bit_length()``, the store adapter's ``positions`` input's)."""
     regs = [
         Register("id", 0x000, "ro", doc='constant 0x434C5331 ("CLS1")'),
         Register("control", 0x004, "rw", 1, doc="switches", fields=[
@@ -74,7 +76,8 @@ def cluster_regmap(cores):
     for c in range(cores):
         base = 0x040 + 0x10 * c
         regs += [
-            Register(f"positions_{c}", base, "rw", 16, doc=f"core {c}'s tile: out_h*out_w"),
+            Register(f"positions_{c}", base, "rw", max_positions.bit_length(),
+                     doc=f"core {c}'s tile: out_h*out_w, at most {max_positions}"),
             Register(f"ld_blocked_{c}", base + 4, "ro", 32,
                      doc=f"cycles the load path waited for core {c}"),
             Register(f"st_waiting_{c}", base + 8, "ro", 32,
@@ -194,7 +197,7 @@ class Cluster(wiring.Component):
         self.n, self.words, self.addr_width = cores, words, addr_width
         self.max_positions = max_positions
         self.queue_depth = queue_depth
-        self.regmap = cluster_regmap(cores)
+        self.regmap = cluster_regmap(cores, max_positions)
         self.cmd_shape = cmd_layout(c0.lanes, c0.addr_bits, c0.lw, c0.cb, c0.out_depth)
         self.cmd_width = self.cmd_shape.size
         self.coord_bits, self.data_width = c0.cb, c0.dw
@@ -317,12 +320,13 @@ class Cluster(wiring.Component):
         # ---- counters ----
         ld_bytes, mcast_bytes = Signal(64), Signal(64)
         stored = Signal(32)
-        copies = Signal(range(n + 1))
-        m.d.comb += copies.eq(sum(head.mask[c] for c in range(n)))
         with m.If(ld_fire):
             m.d.sync += ld_bytes.eq(ld_bytes + word_bytes)
-            with m.If(copies > 1):
-                m.d.sync += mcast_bytes.eq(mcast_bytes + (copies - 1) * word_bytes)
+            if n > 1:                   # one core: no multicast, MCAST_BYTES stays 0
+                copies = Signal(range(n + 1))
+                m.d.comb += copies.eq(sum(head.mask[c] for c in range(n)))
+                with m.If(copies > 1):
+                    m.d.sync += mcast_bytes.eq(mcast_bytes + (copies - 1) * word_bytes)
         with m.If(arb.tile_done):
             m.d.sync += stored.eq(stored + 1)
         zero = csr.counter_clear_stb & csr.counter_clear[0]

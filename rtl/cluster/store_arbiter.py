@@ -17,6 +17,8 @@ follow in turn; no core waits more than ``cores − 1`` tiles.
 See :class:`StoreArbiter` for its parameters, ports and timing.
 """
 
+from contextlib import nullcontext
+
 from amaranth.hdl import Module, Mux, Signal, unsigned
 from amaranth.lib import stream, wiring
 from amaranth.lib.fifo import SyncFIFOBuffered
@@ -124,37 +126,48 @@ class StoreArbiter(wiring.Component):
         for c, q in enumerate(queues):
             m.d.comb += ready[c].eq(q.r_rdy & self.tiles[c].valid)
 
-        # round-robin: the first ready core after the last one granted
-        last = Signal(range(n))
-        pick, found = Signal(range(n)), Signal()
-        for k in reversed(range(n)):       # the lowest k wins
-            c = Signal(range(n), name=f"rr{k}")
-            m.d.comb += c.eq(Mux(last + 1 + k >= n, last + 1 + k - n, last + 1 + k))
-            with m.If(ready.bit_select(c, 1)):
-                m.d.comb += [pick.eq(c), found.eq(1)]
+        # round-robin: the first ready core after the last one granted. One core has no
+        # choice to make: it is granted whenever it is ready, with no pointer nor grant register.
+        if n == 1:
+            found = ready[0]
 
-        grant = Signal(range(n))
+            def granted(c):
+                return nullcontext()
+        else:
+            last = Signal(range(n))
+            pick, found = Signal(range(n), name="pick"), Signal(name="found")
+            for k in reversed(range(n)):       # the lowest k wins
+                c = Signal(range(n), name=f"rr{k}")
+                m.d.comb += c.eq(Mux(last + 1 + k >= n, last + 1 + k - n, last + 1 + k))
+                with m.If(ready.bit_select(c, 1)):
+                    m.d.comb += [pick.eq(c), found.eq(1)]
+            grant = Signal(range(n))
+
+            def granted(c):
+                return m.If(grant == c)
+
         left = Signal(aw)           # words of the granted tile still to pass
         head = Signal(cmd_shape)
         with m.FSM() as fsm:
             with m.State("PICK"):
                 with m.If(found):
-                    m.d.sync += [grant.eq(pick), last.eq(pick)]
+                    if n > 1:
+                        m.d.sync += [grant.eq(pick), last.eq(pick)]
                     m.next = "CMD"
             with m.State("CMD"):
                 for c, q in enumerate(queues):
-                    with m.If(grant == c):
+                    with granted(c):
                         m.d.comb += head.eq(q.r_data)
                 m.d.comb += [self.wr_cmd.valid.eq(1), self.wr_cmd.p.eq(head)]
                 with m.If(self.wr_cmd.ready):
                     for c, q in enumerate(queues):
-                        with m.If(grant == c):
+                        with granted(c):
                             m.d.comb += q.r_en.eq(1)
                     m.d.sync += left.eq(head.length >> lg)
                     m.next = "DATA"
             with m.State("DATA"):
                 for c, t in enumerate(self.tiles):
-                    with m.If(grant == c):
+                    with granted(c):
                         m.d.comb += [self.st.valid.eq(t.valid), self.st.payload.eq(t.payload),
                                      t.ready.eq(self.st.ready)]
                 with m.If(self.st.valid & self.st.ready):
@@ -163,7 +176,10 @@ class StoreArbiter(wiring.Component):
                         m.d.comb += self.tile_done.eq(1)
                         m.next = "PICK"
 
-        active = ~fsm.ongoing("PICK")
-        for c in range(n):
-            m.d.comb += self.waiting[c].eq(ready[c] & ~(active & (grant == c)))
+        if n == 1:
+            m.d.comb += self.waiting[0].eq(ready[0] & fsm.ongoing("PICK"))
+        else:
+            active = ~fsm.ongoing("PICK")
+            for c in range(n):
+                m.d.comb += self.waiting[c].eq(ready[c] & ~(active & (grant == c)))
         return m

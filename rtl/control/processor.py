@@ -142,11 +142,13 @@ class CommandProcessor(wiring.Component):
     ---------
     A program stops at its first error (:class:`~ganforge.rtl.control.isa.Error`):
     ``STATUS.error`` holds the code, ``ERROR_PC`` the instruction's address, and the
-    interrupt rises. Before it stops, the processor finishes what is in flight: a beat it
-    offers on an output stays offered until taken, a register access until answered, its
-    own reads are received and dropped, and a snapshot's remaining words are written as
-    zero. If that takes more than ``BUDGET`` cycles without progress, it stops anyway and
-    sets ``STATUS.stuck``. Nothing it issues is ever withdrawn.
+    interrupt rises. Read data with a tag the processor never issued (all its reads have tag
+    0) stops it with ``BUS``, like an error response. Before it stops, the processor
+    finishes what is in flight: a beat it offers on an output stays offered until taken, a
+    register access until answered, its own reads are received and dropped, and a snapshot's
+    remaining words are written as zero. If that takes more than ``BUDGET`` cycles without
+    progress, it stops anyway and sets ``STATUS.stuck``. Nothing it issues is ever
+    withdrawn.
 
     Raises
     ------
@@ -344,7 +346,10 @@ class CommandProcessor(wiring.Component):
             m.d.comb += [w_fail.eq(1), w_code.eq(Error.CORE)]
         with m.Elif(self.fault):
             m.d.comb += [w_fail.eq(1), w_code.eq(Error.FAULT)]
-        with m.Elif(dma.errors.any()):
+        # every read the processor issues has tag 0 (its DMA's tag is the narrowest, 1 bit):
+        # a beat with another tag is not its data
+        bad_tag = dma.rd_data.valid & (dma.rd_data.p.tag != 0)
+        with m.Elif(dma.errors.any() | bad_tag):
             m.d.comb += [w_fail.eq(1), w_code.eq(Error.BUS)]
         with m.Elif(expired):
             m.d.comb += [w_fail.eq(1), w_code.eq(Error.TIMEOUT)]
@@ -493,8 +498,9 @@ class CommandProcessor(wiring.Component):
                              buf.r_en.eq(1)]
                 with m.If(dma.wr_data.valid & dma.wr_data.ready):
                     m.d.sync += snap.eq(0)
-                settled = ~(self.cmd.valid | o_rd | o_wr | o_geom | regs_pending
-                            | dma.rd_busy | dma.wr_busy | buf.r_rdy)
+                settled = Signal()      # one net: the If and STATUS.stuck read the same
+                m.d.comb += settled.eq(~(self.cmd.valid | o_rd | o_wr | o_geom | regs_pending
+                                         | dma.rd_busy | dma.wr_busy | buf.r_rdy))
                 with m.If(settled | expired):
                     m.d.sync += [self.flush.eq(1), irq.eq(1), stuck.eq(~settled),
                                  gear_n.eq(0), r_got.eq(0)]
@@ -527,13 +533,16 @@ class CommandProcessor(wiring.Component):
                     stop(Error.ALIGN)
                 with m.Elif(~in_window):
                     stop(Error.WINDOW)
-                with m.Elif(c.beats == 0):
-                    retire()
                 with m.Else():
-                    m.d.sync += [r["cmd_mask"].eq(c.mask), r["cmd_left"].eq(c.beats),
-                                 r["core_addr"].eq(c.addr),
-                                 r["core_bytes"].eq(c.beats * self.beat_bytes)]
-                    m.next = "CORE"
+                    # (nested, not an Elif: this choice drives no comb signal, so the comb
+                    # chain above holds no test whose branches are all empty)
+                    with m.If(c.beats == 0):
+                        retire()
+                    with m.Else():
+                        m.d.sync += [r["cmd_mask"].eq(c.mask), r["cmd_left"].eq(c.beats),
+                                     r["core_addr"].eq(c.addr),
+                                     r["core_bytes"].eq(c.beats * self.beat_bytes)]
+                        m.next = "CORE"
             with m.Case(Opcode.LOAD, Opcode.STORE):
                 # LOAD and STORE share the positions of addr and length
                 m.d.comb += [chk_addr.eq(ins.load.addr), chk_len.eq(ins.load.length)]
@@ -567,12 +576,13 @@ class CommandProcessor(wiring.Component):
                 bad = ~fits(reg, self.reg_addr_width) | (reg[:2] != 0)
                 with m.If(bad | ((op == Opcode.POLL) & (ins.poll.cond > Cond.GE))):
                     stop(Error.OPCODE)
-                with m.Elif(op == Opcode.REG):
-                    m.d.sync += [r["r_aw"].eq(1), r["r_w"].eq(1), r["r_b"].eq(1)]
-                    m.next = "REG"
-                with m.Else():
-                    m.d.sync += r["r_ar"].eq(1)
-                    m.next = "POLL"
+                with m.Else():          # nested, as in CORE: sync only
+                    with m.If(op == Opcode.REG):
+                        m.d.sync += [r["r_aw"].eq(1), r["r_w"].eq(1), r["r_b"].eq(1)]
+                        m.next = "REG"
+                    with m.Else():
+                        m.d.sync += r["r_ar"].eq(1)
+                        m.next = "POLL"
             with m.Case(Opcode.WAIT):
                 m.next = "WAIT"
             with m.Case(Opcode.SNAPSHOT):

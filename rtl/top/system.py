@@ -45,9 +45,12 @@ BANKS = (("cp", 0x0000), ("engine", 0x1000), ("cluster", 0x2000))
 _ADDR_WIDTH = 14
 
 
-def system_regmap(cores):
-    """Every register of the system, named ``<bank>_<register>`` at its system address."""
-    maps = {"cp": CP_REGMAP, "engine": ENGINE_REGMAP, "cluster": cluster_regmap(cores)}
+def system_regmap(cores, max_positions):
+    """Every register of the system, named ``<bank>_<register>`` at its system address, for
+    ``cores`` cores and tiles of at most ``max_positions`` positions
+    (:func:`~ganforge.rtl.cluster.cluster.cluster_regmap`)."""
+    maps = {"cp": CP_REGMAP, "engine": ENGINE_REGMAP,
+            "cluster": cluster_regmap(cores, max_positions)}
     regs = [replace(r, name=f"{bank}_{r.name}", addr=base + r.addr)
             for bank, base in BANKS for r in maps[bank]]
     return RegisterMap("System", regs, addr_width=_ADDR_WIDTH,
@@ -123,7 +126,7 @@ class System(wiring.Component):
         except ValueError as exc:
             refuse(self, str(exc))
         self.cores = cores
-        self.regmap = system_regmap(cores)
+        self.regmap = system_regmap(cores, max_positions)
         self.addr_width, self.data_width = e.axi_addr_width, e.axi_data_width
         super().__init__({
             "axi": Out(AxiSignature(e.axi_addr_width, e.axi_data_width, id_width=1)),
