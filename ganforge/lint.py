@@ -97,7 +97,9 @@ _ASSIGN = re.compile(rf"^\s*assign ({_IDENT})\s*(?:\[\d+(?::\d+)?\])?\s*=\s*(.*)
 _WIRING = re.compile(rf"^(?:\s|{_IDENT}|\[\d+(?::\d+)?\]|\d*'[sS]?[bodhBODH][0-9a-fA-FxzXZ_?]+"
                      rf"|[{{}},])*$")
 _INSTANCE = re.compile(rf"^\s*({_IDENT})\s+({_IDENT})\s*\($")
-_ONGOING = re.compile(rf"^\s*assign \\(\$\d+)\s*=\s*({_IDENT}_state)\s*==\s*\d+'h[0-9a-f]+;\s*$")
+# Yosys writes "state == 0" as "! X_state".
+_ONGOING = re.compile(rf"^\s*assign \\(\$\d+)\s*=\s*(?:({_IDENT}_state)\s*==\s*\d+'h[0-9a-f]+"
+                      rf"|!\s*({_IDENT}_state));\s*$")
 _CONNECTION = re.compile(rf"^\s*\.({_IDENT})\((.*)\),?\s*$")
 
 
@@ -267,14 +269,14 @@ class VerilogFile:
 
     def fsm_ongoing(self, module, name):
         """True if ``name`` is a temporary ``$N`` whose one driver is ``assign $N =
-        X_state == K;`` with ``X_state`` a register of ``module``: the "state K is
+        X_state == K;`` (``! X_state`` for K = 0) with ``X_state`` a register of ``module``: the "state K is
         ongoing" signal Amaranth's ``m.FSM()`` makes for every state, used or not."""
         if not re.fullmatch(r"\$\d+", name) or module.kind.get(name) != {"wire"}:
             return False
         drivers = [_ONGOING.match(line) for _, line in module.lines
                    if _ASSIGN.match(line) and _name(_ASSIGN.match(line).group(1)) == name]
         return (len(drivers) == 1 and drivers[0] is not None
-                and module.kind.get(_name(drivers[0].group(2))) == {"reg"})
+                and module.kind.get(_name(drivers[0].group(2) or drivers[0].group(3))) == {"reg"})
 
     def output_only(self, module, name):
         """True if non-port wire ``name`` of ``module`` is named only by its declaration
