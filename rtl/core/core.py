@@ -120,6 +120,10 @@ class SparseCore(wiring.Component):
     product : callable or None
         How a lane forms a tap's product (see :class:`~.lane.ScatterLane`); None, a
         multiplier.
+    weight_width : int or None
+        Bits of an operand word as the lanes store it, 2..``data_width`` (None:
+        ``data_width``); a ``product`` whose words are narrower (the EORS unit's) saves
+        the rest of the operand memory.
 
     Members
     -------
@@ -218,11 +222,14 @@ class SparseCore(wiring.Component):
 
     def __init__(self, *, lanes=16, data_width=16, acc_width=48, max_kernel=5, max_stride=2,
                  weight_depth=2048, out_depth=1024, coord_bits=8, fifo_depth=32,
-                 product=None):
+                 product=None, weight_width=None):
         _check_parameters(self, lanes=lanes, data_width=data_width, acc_width=acc_width,
                           max_kernel=max_kernel, max_stride=max_stride, weight_depth=weight_depth,
                           out_depth=out_depth, coord_bits=coord_bits, fifo_depth=fifo_depth)
-        self.product = product
+        if weight_width is not None:
+            Params(self, "SparseCore").int("weight_width", weight_width, 2, data_width,
+                                           " (an operand word is at most data_width bits)")
+        self.product, self.weight_width = product, weight_width
         self.lanes, self.dw, self.aw, self.kmax, self.smax = lanes, data_width, acc_width, max_kernel, max_stride
         self.weight_depth, self.out_depth, self.cb, self.fifo_depth = weight_depth, out_depth, coord_bits, fifo_depth
         self.addr_bits = max((weight_depth - 1).bit_length(), (out_depth - 1).bit_length(), 1)
@@ -248,7 +255,8 @@ class SparseCore(wiring.Component):
             lane = ScatterLane(data_width=self.dw, acc_width=self.aw, max_kernel=self.kmax,
                                load_width=self.lw,
                                weight_depth=self.weight_depth, out_depth=self.out_depth,
-                               coord_bits=self.cb, product=self.product)
+                               coord_bits=self.cb, product=self.product,
+                               weight_width=self.weight_width)
             q = fifo.SyncFIFOBuffered(width=element_layout(self.dw, self.cb).as_shape().width,
                                       depth=self.fifo_depth)
             m.submodules[f"lane{l}"] = lane

@@ -182,6 +182,9 @@ class ScatterLane(wiring.Component):
     load_width : int or None
         Bits of a load beat's value (None: ``max(data_width, 16)``); a bias arrives in
         ``ceil(acc_width / load_width)`` pieces.
+    weight_width : int or None
+        Bits of an operand word as stored, 2..``data_width`` (None: ``data_width``): a
+        ``product`` with narrower words; an operand load keeps its low bits.
 
     Members
     -------
@@ -254,7 +257,7 @@ class ScatterLane(wiring.Component):
     """
 
     def __init__(self, *, data_width=16, acc_width=48, max_kernel=5, weight_depth=1024,
-                 out_depth=256, coord_bits=8, product=None, load_width=None):
+                 out_depth=256, coord_bits=8, product=None, load_width=None, weight_width=None):
         p = Params(self, "ScatterLane")
         check_lane_parameters(p, data_width=data_width, acc_width=acc_width,
                               max_kernel=max_kernel, weight_depth=weight_depth,
@@ -262,9 +265,13 @@ class ScatterLane(wiring.Component):
         if load_width is not None:
             p.int("load_width", load_width, max(data_width, MASK_WORD), 64,
                   " (a beat holds an operand word or a mask word)")
+        if weight_width is not None:
+            p.int("weight_width", weight_width, 2, data_width,
+                  " (an operand word is at most data_width bits)")
         if product is not None and not callable(product):
             p.fail(f"product must be None or callable, got {product!r}")
         self.product = product
+        self.ww = data_width if weight_width is None else weight_width
         self.dw, self.aw, self.kmax = data_width, acc_width, max_kernel
         self.lw = max(data_width, MASK_WORD) if load_width is None else load_width
         self.weight_depth, self.out_depth, self.cb = weight_depth, out_depth, coord_bits
@@ -331,7 +338,7 @@ class ScatterLane(wiring.Component):
     def _storage(self, m, s):
         """Operand memory (two banks in one), ``NBANK`` accumulator memories, and the
         per-context mask, enable and bias registers."""
-        m.submodules.wmem = wmem = memory.Memory(shape=signed(self.dw), depth=2 * self.weight_depth,
+        m.submodules.wmem = wmem = memory.Memory(shape=signed(self.ww), depth=2 * self.weight_depth,
                                                  init=[])
         w_wr, w_rd = wmem.write_port(), wmem.read_port()
         s.w_wr, s.w_rd = w_wr, w_rd

@@ -76,7 +76,9 @@ class EorsUnit(SparseCore):
     Members
     -------
     The ports of :class:`~ganforge.rtl.core.SparseCore`, with ``acc_width + 1``-bit command
-    values. Operand words are EORS weight words (:func:`~.arith.eors_weight_word`); a
+    values. Operand words are EORS weight words (:func:`~.arith.eors_weight_word`), stored
+    in ``2 + shift bits + mantissa_bits`` bits of operand memory (the core's
+    ``weight_width``); a
     pass's BIAS beat carries ``bias + margin``. On ``o``, each lane's ``mask`` is 0 for a
     predicted zero (``estimate ≤ −margin``); the firmware reads only the mask bits. The
     counters are the core's: ``macs_issued`` counts the speculation products,
@@ -105,7 +107,7 @@ class EorsUnit(SparseCore):
         refusals (:class:`~ganforge.rtl.core.SparseCore`) of the other parameters.
     """
 
-    def __init__(self, *, lanes=16, data_width=16, acc_width=24, mantissa_bits=0, max_kernel=5,
+    def __init__(self, *, lanes=16, data_width=16, acc_width=36, mantissa_bits=0, max_kernel=5,
                  max_stride=2, weight_depth=2048, out_depth=1024, coord_bits=8, fifo_depth=32):
         p = Params(self, "EorsUnit")
         p.choice("data_width", data_width, (8, 16))
@@ -123,6 +125,7 @@ class EorsUnit(SparseCore):
                              weight_depth=weight_depth, out_depth=out_depth,
                              coord_bits=coord_bits, fifo_depth=fifo_depth,
                              product=partial(eors_product, mantissa_bits=mantissa_bits,
-                                             data_width=data_width))
+                                             data_width=data_width),
+                             weight_width=2 + shift_bits(data_width) + mantissa_bits)
         except ValueError as exc:          # the core's rules, under this unit's name
             refuse(self, "EorsUnit: " + str(exc).removeprefix("SparseCore: "))
