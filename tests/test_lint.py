@@ -11,8 +11,8 @@ from ganforge.lint import CHECKS, VerilogFile, classify, read_waivers, run_lint
 #: The design's own warnings (after lint/waivers.txt) on preset tiny, as measured when the
 #: ratchet was last lowered. Lower these as warnings are fixed; a change that adds any fails
 #: here; a top at 0 must stay at 0.
-CEILING = {"core": 3, "lane": 0, "output-stage": 0, "eors-unit": 7, "eors-pipeline": 10,
-           "accelerator": 47, "core-engine": 23, "dma": 2, "rolin-engine": 18,
+CEILING = {"core": 0, "lane": 0, "output-stage": 0, "eors-unit": 0, "eors-pipeline": 0,
+           "accelerator": 4, "core-engine": 3, "dma": 0, "rolin-engine": 1,
            "rolin-stats": 0, "rolin-params": 0, "rolin-norm": 0}
 #: The tops linted at every `make test` (fast); the big ones are `slow` (make regress).
 FAST = ("core", "lane", "output-stage", "dma", "rolin-stats", "rolin-params", "rolin-norm",
