@@ -26,7 +26,10 @@ checks below, which read the Verilog itself (:class:`VerilogFile`); the top of
     removed counts as one waived UNUSEDSIGNAL (Verilator reports every such wire):
     ``@view-alias`` if its name holds ``.`` or ``[`` (the field and element wires the
     backend writes for a ``lib.data`` View), ``@alias`` otherwise. Without these two lines
-    in the waiver file, no alias is removed.
+    in the waiver file, no alias is removed. A wire whose name holds ``unused`` is never
+    removed: it is a value the design declares it does not need
+    (:func:`ganforge.rtl.unused.declare_unused`), which Verilator's own convention
+    (``--unused-regexp``, default ``*unused*``) does not report.
 ``@library-module``
     The warning lies (by its line) in a module that an Amaranth standard-library
     elaboratable made: the first origin of the module's fragment is a class defined in
@@ -246,6 +249,8 @@ class VerilogFile:
                 for name, kinds in m.kind.items():
                     found = drivers.get(name, ())
                     if kinds != {"wire"} or not found or uses[name] != 1 + len(found):
+                        continue
+                    if "unused" in name:       # declared unused in the RTL (rtl/unused.py)
                         continue
                     if not all(_WIRING.match(rhs) and name not in _names(rhs) for _, rhs in found):
                         continue

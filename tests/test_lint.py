@@ -12,7 +12,7 @@ from ganforge.lint import CHECKS, VerilogFile, classify, read_waivers, run_lint
 #: ratchet was last lowered. Lower these as warnings are fixed; a change that adds any fails
 #: here; a top at 0 must stay at 0.
 CEILING = {"core": 0, "lane": 0, "output-stage": 0, "eors-unit": 0, "eors-pipeline": 0,
-           "accelerator": 4, "core-engine": 3, "dma": 0, "rolin-engine": 1,
+           "accelerator": 0, "core-engine": 0, "dma": 0, "rolin-engine": 0,
            "rolin-stats": 0, "rolin-params": 0, "rolin-norm": 0}
 #: The tops linted at every `make test` (fast); the big ones are `slow` (make regress).
 FAST = ("core", "lane", "output-stage", "dma", "rolin-stats", "rolin-params", "rolin-norm",

@@ -35,6 +35,7 @@ from amaranth.lib.wiring import In, Out
 
 from ..core import beat_layout
 from ..refuse import Params
+from ..unused import declare_unused
 
 __all__ = ["LoadToElements", "geom_layout", "load_layout"]
 
@@ -177,6 +178,9 @@ class LoadToElements(wiring.Component):
         take = Signal()
         m.d.comb += take.eq(self.i.valid & self.geom.valid & ~bad & free)
         m.d.comb += self.i.ready.eq(self.geom.valid & ~bad & free)
+        # The core needs values only: the IN backward applies the ReLU mask itself, in the
+        # engine, so the word's mask bits are not read here.
+        declare_unused(m, "mask", self.i.payload.mask)
 
         with m.If(fire):
             m.d.sync += pend.eq(left)

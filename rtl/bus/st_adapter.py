@@ -32,6 +32,7 @@ from amaranth.lib.wiring import In, Out
 
 from ..core.output_stage import output_layout
 from ..refuse import Params
+from ..unused import declare_unused
 
 __all__ = ["OutputsToMaps"]
 
@@ -141,6 +142,9 @@ class OutputsToMaps(wiring.Component):
         m.d.comb += self.i.ready.eq(bad | Mux(one, ~held, ~full.bit_select(wbuf, 1)))
         wtake = self.i.valid & self.i.ready & ~bad & ~one
         beat = Cat(*[self.i.payload[l].value for l in range(L)])
+        # The store path writes values only: the output masks are for the consumers of the
+        # core's stream that want them (the host-driven benches read them).
+        declare_unused(m, "masks", *[self.i.payload[l].mask for l in range(L)])
         for b, (wp, _) in enumerate(banks):
             m.d.comb += [wp.addr.eq(Mux(wbuf, D, 0) + (wpos >> s)), wp.data.eq(beat),
                          wp.en.eq(wtake & ((wpos[:s] == b) if s else 1))]

@@ -32,6 +32,7 @@ from amaranth.lib.fifo import SyncFIFOBuffered
 from amaranth.lib.wiring import In, Out, connect
 
 from ..refuse import Params, refuse
+from ..unused import declare_unused
 from ..bus.axi import AxiLiteSignature
 from ..bus.csr import AxiLiteCsr
 from ..bus.dma import rd_cmd_layout, wr_cmd_layout
@@ -266,6 +267,8 @@ class Cluster(wiring.Component):
         m.d.comb += [ld_fan.i.valid.eq(self.ld.valid & routes.r_rdy),
                      self.ld.ready.eq(ld_fan.i.ready & routes.r_rdy),
                      ld_fan.i.p.mask.eq(head.mask), ld_fan.i.p.data.eq(self.ld.p.data)]
+        # the load adapters read values only (see LoadToElements): the ld mask is not routed
+        declare_unused(m, "ld_mask", self.ld.p.mask)
         ld_fire = self.ld.valid & self.ld.ready
         with m.If(ld_fire):
             m.d.sync += sent.eq(sent + 1)

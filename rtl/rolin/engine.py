@@ -47,6 +47,7 @@ from .norm import RolinNorm
 from .params import RolinParams
 from .stats import MAX_COUNT_BITS, RolinStats
 from ..refuse import Params
+from ..unused import declare_unused
 
 __all__ = ["RolinEngine", "REGMAP", "ENGINE_ID", "ERROR_BITS", "TAG_LOAD", "TAG_LOAD_AUX",
            "TAG_STORE_AUX"]
@@ -343,6 +344,9 @@ class RolinEngine(wiring.Component):
                          f.w_en.eq(dma.rd_data.valid & (tag == t))]
         m.d.comb += dma.rd_data.ready.eq(Mux(tag == 0, ld_f.w_rdy,
                                              Mux(tag == 1, ld_aux_f.w_rdy, st_aux_f.w_rdy)))
+        # The engine routes read data by tag alone; a command's end (``last``) matters to the
+        # command processor's DMA, not here.
+        declare_unused(m, "rd_last", dma.rd_data.payload.last)
 
         # ---- store path: st (+ stored IN input in EP) -> stats -> write engine ----
         st_ep_mode = st_mode == 2
