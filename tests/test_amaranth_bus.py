@@ -156,6 +156,36 @@ def test_table_addresses_past_the_tables_set_the_table_error():
     _run(bench)
 
 
+def test_more_maps_than_the_tables_hold_set_the_table_error():
+    """The store path gathering maps of one beat each from entry 6 of 8: two maps end at
+    entry 7, a third would wrap to entry 0, and sets ``table``."""
+    async def bench(ctx, bus, host, dut, now):
+        await host.mode(st="fp", discard=True)
+        await bus.write("st_count", 4)                # one beat of 4 elements per map
+        await bus.write("channels", 1)
+        await bus.write("st_base", 6)
+        await host.restart(store=True)
+
+        async def beat():
+            ctx.set(dut.st.payload, 0x0001_0002_0003_0004)
+            ctx.set(dut.st.valid, 1)
+            for _ in range(200):
+                _, _, ready = await ctx.tick().sample(dut.st.ready)
+                if ready:
+                    break
+            else:
+                raise TimeoutError("waited 200 cycles for the store path to take a beat")
+            ctx.set(dut.st.valid, 0)
+            await bus.wait_cycles(60)                 # the parameter unit's 45 cycles a map
+        for _ in range(2):
+            await beat()
+        assert await bus.read("st_maps") == 2 and await host.errors() == []
+        await beat()
+        assert await host.errors() == ["table"]
+
+    _run(bench)
+
+
 def test_a_limit_past_the_address_space_allows_all_of_it():
     """LIMIT is 64 bits and the DMA's addresses 32: a LIMIT of 2**32 or more must allow the
     whole 32-bit space (not wrap to a small limit), so a read at the top is not refused."""

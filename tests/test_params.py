@@ -18,6 +18,7 @@ from ganforge.rtl.cluster.store_arbiter import StoreArbiter
 from ganforge.rtl.control.processor import CommandProcessor
 from ganforge.rtl.core.lane import ScatterLane
 from ganforge.rtl.core.output_stage import OutputStage
+from ganforge.rtl.eors.pipeline import EorsPipeline
 from ganforge.rtl.eors.unit import EorsUnit
 from ganforge.rtl.refuse import unused
 from ganforge.rtl.rolin.engine import REGMAP as ENGINE_REGMAP, RolinEngine
@@ -30,7 +31,8 @@ from ganforge.rtl.top.system import System
 #: Keyword arguments a component needs besides the one under test.
 BASE = {
     AxiLiteCsr: dict(regmap=ENGINE_REGMAP),
-    EorsUnit: dict(acc_width=36),                 # its default, 24, is below 2*16 - 1
+    EorsPipeline: dict(core=dict(lanes=4, weight_depth=128, out_depth=64),
+                       unit=dict(lanes=4, weight_depth=128, out_depth=64)),
     Fanout: dict(outputs=2, shape=8),
     StoreArbiter: dict(cores=2),
     AxiLiteXbar: dict(managers=2, addr_width=14, banks=[(0x0000, 8), (0x1000, 12)]),
@@ -45,6 +47,8 @@ BASE = {
 CASES = [
     # ScatterLane
     (ScatterLane, dict(data_width=3), "data_width must be 8 or 16"),
+    (ScatterLane, dict(weight_width=17), r"weight_width must be in 2\.\.16"),
+    (ScatterLane, dict(weight_width=1), "weight_width"),
     (ScatterLane, dict(data_width=10**6), "data_width"),
     (ScatterLane, dict(acc_width=0), r"acc_width must be in 32\.\.64"),
     (ScatterLane, dict(acc_width=-1), "acc_width"),
@@ -177,6 +181,9 @@ CASES = [
     (EorsUnit, dict(acc_width=64), "acc_width"),
     (EorsUnit, dict(lanes=3), "lanes must be a power of two"),          # the core's rule
     (EorsUnit, dict(coord_bits=3), r"coord_bits must be in 4\.\.16"),   # the core's rule
+    # EorsPipeline
+    (EorsPipeline, dict(core=4), "core must be a dict of SparseCore"),
+    (EorsPipeline, dict(unit=None), "unit must be a dict of EorsUnit"),
     # System, Accelerator: their own rules (a part's refusal carries the part's name)
     (System, dict(cores=0), r"cores must be in 1\.\.16"),
     (System, dict(cores=17), "cores"),

@@ -22,6 +22,7 @@ from amaranth.lib import wiring
 from amaranth.lib.wiring import In
 
 from ..core import SparseCore
+from ..refuse import Params
 from .unit import EorsUnit
 
 __all__ = ["EorsPipeline"]
@@ -61,10 +62,15 @@ class EorsPipeline(wiring.Component):
     Bad input
     ---------
     Each half's own, in its own ``error`` register (``c_error``, ``u_error``).
-    Parameters either half refuses raise its ``ValueError`` at construction.
+    Parameters either half refuses raise its ``ValueError`` at construction; ``core`` or
+    ``unit`` not a dict is refused, naming it.
     """
 
     def __init__(self, *, core, unit):
+        p = Params(self, "EorsPipeline")
+        for name, value, cls in (("core", core, "SparseCore"), ("unit", unit, "EorsUnit")):
+            if not isinstance(value, dict):
+                p.fail(f"{name} must be a dict of {cls} keyword arguments, got {value!r}")
         self._core = SparseCore(**core)
         self._unit = EorsUnit(**unit)
         members = {}

@@ -79,8 +79,9 @@ _ERROR_DOCS = {
     "param_domain": "D <= 0, or a left shift over 32 bits",
     "count": "a restart with a map size of 0, or one that is not a whole number of beats",
     "table": "a restart whose base entry is past the tables (table_depth), a store restart "
-             "with CHANNELS 0 or past max_channels, or GB_DATA written with GB_ADDR past "
-             "max_channels; the restart (the write) is done with the address wrapped",
+             "with CHANNELS 0 or past max_channels, GB_DATA written with GB_ADDR past "
+             "max_channels (each done with the address wrapped), or a path that has run "
+             "more maps than the tables hold from its base",
 }
 
 
@@ -220,8 +221,8 @@ class RolinEngine(wiring.Component):
     A bad DMA command (length 0, unaligned, past ``LIMIT``, wrapping) is dropped
     and sets its sticky bit in ``ERRORS``; a restart (``START``) with a map size
     that is 0 or not a whole number of beats sets ``count``; a base entry past the
-    tables, ``CHANNELS`` 0 or past ``max_channels``, or a ``GB_ADDR`` past
-    ``max_channels`` sets ``table``; a coefficient that
+    tables, ``CHANNELS`` 0 or past ``max_channels``, a ``GB_ADDR`` past ``max_channels``,
+    or more maps on a path than the tables hold from its base sets ``table``; a coefficient that
     overflows sets a ``param_*`` bit and is never saturated in silence. ``irq``
     rises with any of them; writing 1s to ``ERROR_CLEAR`` clears them. An unmapped
     CSR address answers SLVERR. A ``LIMIT`` past the DMA's address space allows the
@@ -383,6 +384,10 @@ class RolinEngine(wiring.Component):
         s = (L - 1).bit_length()
         def bad(count):             # a map must be a whole number of beats, and not empty
             return (count == 0) | ((count[:s] != 0) if s else 0)
+        def past_end(maps, base, mode):    # a map has just ended past the tables' end
+            before = Signal.like(maps)
+            m.d.sync += before.eq(maps)
+            return (mode != 0) & (maps != before) & (base + maps > self.table_depth)
         bad_count, bad_table = Signal(), Signal()
         m.d.comb += bad_count.eq((start_st & (st_mode != 0) & bad(csr.st_count))
                                  | (start_ld & (ld_mode != 0) & bad(csr.ld_count)))
@@ -391,7 +396,8 @@ class RolinEngine(wiring.Component):
             (start_st & (st_mode != 0) & ((csr.st_base >= depth) | (csr.channels == 0)
                                           | (csr.channels > chans)))
             | (start_ld & (ld_mode != 0) & (csr.ld_base >= depth))
-            | (csr.gb_data_stb & (csr.gb_addr >= chans)))
+            | (csr.gb_data_stb & (csr.gb_addr >= chans))
+            | past_end(stats.maps, csr.st_base, st_mode) | past_end(norm.maps, csr.ld_base, ld_mode))
         m.d.comb += set_err.eq(params.overflow << ERROR_BITS["param_coef"]
                                | bad_count << ERROR_BITS["count"]
                                | bad_table << ERROR_BITS["table"])
