@@ -14,7 +14,8 @@ from ganforge.lint import CHECKS, VerilogFile, classify, read_waivers, run_lint
 CEILING = {"core": 0, "lane": 0, "output-stage": 0, "eors-unit": 0, "eors-pipeline": 0,
            "accelerator": 0, "core-engine": 0, "dma": 0, "rolin-engine": 0,
            "rolin-stats": 0, "rolin-params": 0, "rolin-norm": 0}
-#: The tops linted at every `make test` (fast); the big ones are `slow` (make regress).
+#: The small tops, linted in one test; the big ones (about 90 s) in another, so that
+#: `make test`'s two workers share them.
 FAST = ("core", "lane", "output-stage", "dma", "rolin-stats", "rolin-params", "rolin-norm",
         "rolin-engine")
 
@@ -186,7 +187,6 @@ def test_the_design_warnings_do_not_grow(tmp_path):
     _ratchet(FAST, tmp_path)
 
 
-@pytest.mark.slow
 @pytest.mark.skipif(shutil.which("verilator") is None, reason="needs verilator")
 def test_the_design_warnings_of_the_big_tops_do_not_grow(tmp_path):
     _ratchet([t for t in CEILING if t not in FAST], tmp_path)
