@@ -15,7 +15,7 @@ DEMO_ARGS ?=
 BENCH_ARGS ?=
 AREA_ARGS ?=
 
-.PHONY: help venv .venv test regress demo workloads area bench-core bench-rolin bench-eors bench-system train-rtl bad-inputs lint clean distclean
+.PHONY: help venv .venv test regress demo workloads area bench-core bench-rolin bench-eors bench-system train-rtl bad-inputs lint formal clean distclean
 
 help:
 	@echo "ganforge make targets:"
@@ -37,6 +37,8 @@ help:
 	@echo "                 it: refused in one line, or counted as a hang, traceback or silent run"
 	@echo "  make lint      Verilator -Wall on every top of CONFIG: the design's warnings by category, and"
 	@echo "                 those lint/waivers.txt waives (Amaranth's Verilog backend); writes build/lint/"
+	@echo "  make formal    the SymbiYosys proofs (k-induction) and covers: the AXI4-Lite register bank,"
+	@echo "                 the DMA's AXI4 master, the core's streams; with their mutants (a few minutes)"
 	@echo "  make area      Yosys area of the components for CONFIG (generic, iCE40, ECP5); writes build/area/"
 	@echo "  make venv      create/update .venv (also done on demand by the targets above)"
 	@echo "  make clean     remove build outputs and caches (keeps .venv)"
@@ -81,6 +83,9 @@ train-rtl: $(STAMP)
 
 lint: $(STAMP)
 	@$(ENV) python scripts/lint.py --config $(CONFIG)
+
+formal: $(STAMP)
+	@$(ENV) pytest -q -m "" -p no:cacheprovider tests/test_formal_csr.py tests/test_formal_dma.py tests/test_formal_core.py
 
 bad-inputs: $(STAMP)
 	@$(ENV) python scripts/bad_inputs.py $(BENCH_ARGS)
