@@ -4,6 +4,8 @@ external memory with every AXI channel throttled, the registers over AXI-Lite, b
 against the golden model (testbench/tb_system.py; tests/test_system.py is the same check
 in the Amaranth simulator)."""
 
+import random
+
 import pytest
 
 from ganforge.config import get_preset, system_from_config
@@ -64,13 +66,18 @@ def test_system_layers_verilator(tmp_path, memory):
     """Four cores, T3 cut to 16 output channels, multicast and unicast on all four, then a
     layer of 8 input channels on two of them named out of order; the memory is
     cocotbext-axi's with every channel paused at random, or the one inside the design at a
-    third of the rate with a latency of 7."""
+    third of the rate with a latency of 7. With the model memory, the program is then reset
+    at three points drawn at random (seeded) over its first run, each followed by a
+    bit-exact run that writes nothing outside its outputs."""
     layers = [t3([0, 1, 2, 3], "multicast", cout=16), t3([0, 1, 2, 3], "unicast", cout=16),
               t3([3, 1], "multicast", samples=1, cin=8)]
     slow_memory = dict(throttle=0.3) if memory == "model" else dict(rate=(1, 3), latency=7)
+    resets = sorted(random.Random(7).sample(range(20, 8000), 3)) if memory == "model" else ()
     res = run_system_layers(layers, tiny(4), sim="verilator", seed=2, memory=memory,
-                            build_root=str(tmp_path), **slow_memory)
+                            build_root=str(tmp_path), resets=resets, **slow_memory)
     check_interconnect(res, layers, 4)
+    assert [r["cycle"] for r in res.get("resets", [])] == list(resets), res.get("resets")
+    assert all(r["busy"] for r in res.get("resets", [])), res.get("resets")
 
 
 def test_memory_inside_the_design_icarus(tmp_path):
