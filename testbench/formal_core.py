@@ -60,8 +60,9 @@ from ganforge.rtl.core.descriptor import CmdKind, Error
 from ganforge.rtl.core.intake import descriptor_error
 from ganforge.rtl.core.lane import NCTX, OUT_FIFO_DEPTH
 from ganforge.rtl.core.retire import DRAIN_CREDITS
+from ganforge.testbench.formal import held
 
-__all__ = ["CoreFormal", "SMALL", "SBY", "CONE_YS", "MUTATIONS"]
+__all__ = ["CoreFormal", "SMALL", "PROVE_DEPTH", "COVER_DEPTH", "CONE_YS", "MUTATIONS"]
 
 #: The smallest core the constructor accepts.
 SMALL = dict(lanes=1, data_width=8, acc_width=16, max_kernel=1, max_stride=1, weight_depth=16,
@@ -73,26 +74,8 @@ SMALL = dict(lanes=1, data_width=8, acc_width=16, max_kernel=1, max_stride=1, we
 #: ``"no_x_assume"``: the harness does not assume the stream rule on ``x_in`` and ``cmd``.
 MUTATIONS = ("o_hold", "credits", "no_x_assume")
 
-SBY = """[tasks]
-prove
-cover
-
-[options]
-prove: mode prove
-prove: depth {prove_depth}
-cover: mode cover
-cover: depth {cover_depth}
-
-[engines]
-smtbmc {solver}
-
-[script]
-read_rtlil design.il
-prep -flatten -top top
-
-[files]
-design.il
-"""
+#: The proof's depths (``make formal``; :func:`~ganforge.testbench.formal.run_sby`).
+PROVE_DEPTH, COVER_DEPTH = 3, 30
 
 _STOP = "%ci*:-$dff,$adff,$sdff,$dffe,$sdffe,$adffe,$ff,$mem_v2,$anyseq"
 
@@ -162,14 +145,8 @@ def _open_core(core, platform, mutate):
 
 
 def _held(m, stream, check, name):
-    """``check`` the stream rule on ``stream``: once ``valid & ~ready``, next cycle ``valid``
-    and the same ``payload``."""
-    payload = stream.payload.as_value()
-    pv, pr = Signal(name=f"p_{name}_v"), Signal(name=f"p_{name}_r")
-    pp = Signal(len(payload), name=f"p_{name}_payload")
-    m.d.sync += [pv.eq(stream.valid), pr.eq(stream.ready), pp.eq(payload)]
-    with m.If(pv & ~pr):
-        m.d.comb += [check(stream.valid), check(payload == pp)]
+    """The stream rule on ``stream`` (:func:`~ganforge.testbench.formal.held`)."""
+    held(m, name, stream.valid, stream.ready, [stream.payload.as_value()], check)
 
 
 class CoreFormal(Elaboratable):

@@ -8,7 +8,7 @@ The manager's signals and every ``ro`` value are free (``AnySeq``); the manager 
 assumed to follow AXI: a ``valid`` stays up with its payload until ``ready``.
 
 Proven in every reachable state (``mode prove``: the base case and the induction step
-at depth 3; :data:`SBY`), through invariants that tie the harness's shadow state to the
+at depth 3; :data:`PROVE_DEPTH`), through invariants that tie the harness's shadow state to the
 bank's (:attr:`AxiLiteCsr.state`): the AWs (Ws) taken and not answered are the held AW
 (W) plus a pending B, the ARs not answered are a pending R, the held address, data and
 strobes are the last ones taken, and each 64-bit counter's latched high word is the
@@ -39,8 +39,9 @@ from amaranth.hdl import (Assert, Assume, Cat, Cover, Elaboratable, Module, Mux,
 
 from ganforge.rtl.bus.csr import AxiLiteCsr
 from ganforge.rtl.rolin.engine import REGMAP
+from ganforge.testbench.formal import held
 
-__all__ = ["CsrFormal", "MAPS", "SBY"]
+__all__ = ["CsrFormal", "MAPS", "PROVE_DEPTH", "COVER_DEPTH"]
 
 
 def _cluster_map():
@@ -56,44 +57,14 @@ def _processor_map():
 #: The real register maps the proof runs on: name -> a function giving the map.
 MAPS = {"engine": lambda: REGMAP, "processor": _processor_map, "cluster": _cluster_map}
 
-SBY = """[tasks]
-prove
-cover
-
-[options]
-prove: mode prove
-prove: depth {depth}
-cover: mode cover
-cover: depth {cover_depth}
-
-[engines]
-smtbmc z3
-
-[script]
-read_rtlil design.il
-prep -top top
-
-[files]
-design.il
-"""
+#: The proof's depths (``make formal``; :func:`~ganforge.testbench.formal.run_sby`).
+PROVE_DEPTH, COVER_DEPTH = 3, 12
 
 
-def _held_until_ready(m, bus, ch, fields, check):
-    """``check`` (``Assume`` for the manager's channels, ``Assert`` for the bank's) that
-    channel ``ch`` keeps ``valid`` and ``fields`` stable while ``valid & ~ready``; returns the
-    registered ``valid`` of the previous cycle."""
-    valid, ready = getattr(bus, f"{ch}valid"), getattr(bus, f"{ch}ready")
-    pv, pr = Signal(name=f"p_{ch}v"), Signal(name=f"p_{ch}r")
-    m.d.sync += [pv.eq(valid), pr.eq(ready)]
-    for name in fields:
-        sig = getattr(bus, name)
-        past = Signal(len(sig), name=f"p_{name}")
-        m.d.sync += past.eq(sig)
-        with m.If(pv & ~pr):
-            m.d.comb += check(sig == past)
-    with m.If(pv & ~pr):
-        m.d.comb += check(valid)
-    return pv
+def _channel(m, bus, ch, fields, check):
+    """:func:`~ganforge.testbench.formal.held` on AXI-Lite channel ``ch``."""
+    return held(m, ch, getattr(bus, f"{ch}valid"), getattr(bus, f"{ch}ready"),
+                [getattr(bus, f) for f in fields], check)
 
 
 class CsrFormal(Elaboratable):
@@ -118,12 +89,12 @@ class CsrFormal(Elaboratable):
             for name in payload:
                 sig = getattr(bus, name)
                 m.d.comb += sig.eq(AnySeq(len(sig)))
-            _held_until_ready(m, bus, ch, payload, Assume)
+            _channel(m, bus, ch, payload, Assume)
         m.d.comb += [bus.bready.eq(AnySeq(1)), bus.rready.eq(AnySeq(1))]
 
         # B and R hold until taken.
-        pbv = _held_until_ready(m, bus, "b", ("bresp",), Assert)
-        _held_until_ready(m, bus, "r", ("rresp", "rdata"), Assert)
+        pbv = _channel(m, bus, "b", ("bresp",), Assert)
+        _channel(m, bus, "r", ("rresp", "rdata"), Assert)
 
         # One response per request: AWs, Ws and ARs taken and not yet answered. Held in the
         # bank's registers (an AW or W waiting for its partner, a B or R not yet taken), so

@@ -81,34 +81,16 @@ from amaranth.hdl._dsl import resolve_statements
 
 from ganforge.rtl.bus.axi import BOUNDARY_4K, BURST_INCR
 from ganforge.rtl.bus.dma import Dma
+from ganforge.testbench.formal import held
 
-__all__ = ["DmaFormal", "PARAMS", "SBY"]
+__all__ = ["DmaFormal", "PARAMS", "PROVE_DEPTH", "COVER_DEPTH"]
 
 #: Small parameters: every case of the RTL, a tractable state space.
 PARAMS = dict(addr_width=32, data_width=32, max_burst=4, max_outstanding_reads=2,
               max_outstanding_writes=2, tag_width=1, watchdog=16)
 
-SBY = """[tasks]
-prove
-cover
-
-[options]
-prove: mode prove
-prove: depth {prove_depth}
-cover: mode cover
-cover: depth {cover_depth}
-
-[engines]
-smtbmc {solver}
-
-[script]
-read_rtlil design.il
-prep -flatten -top top
-opt_clean
-
-[files]
-design.il
-"""
+#: The proof's depths (``make formal``; :func:`~ganforge.testbench.formal.run_sby`).
+PROVE_DEPTH, COVER_DEPTH = 2, 24
 
 
 def _walk(node, out):
@@ -204,22 +186,6 @@ class _Queue:
         m.d.sync += self.n.eq(self.n + push - pop)
 
 
-def _held(m, ch, valid, ready, fields, check, excuse=None):
-    """``check`` (``Assume`` for the environment, ``Assert`` for the DMA) that ``valid`` and
-    ``fields`` stay while ``valid & ~ready`` -- unless ``excuse`` was high that cycle."""
-    pv, pr = Signal(name=f"p_{ch}_v"), Signal(name=f"p_{ch}_r")
-    pe = Signal(name=f"p_{ch}_excuse")
-    m.d.sync += [pv.eq(valid), pr.eq(ready), pe.eq(0 if excuse is None else excuse)]
-    cond = pv & ~pr & ~pe
-    for i, sig in enumerate(fields):
-        past = Signal(len(sig), name=f"p_{ch}_f{i}")
-        m.d.sync += past.eq(sig)
-        with m.If(cond):
-            m.d.comb += check(sig == past)
-    with m.If(cond):
-        m.d.comb += check(valid)
-
-
 class DmaFormal(Elaboratable):
     """A :class:`Dma` with free inputs, protocol assumptions and the properties above.
 
@@ -232,6 +198,17 @@ class DmaFormal(Elaboratable):
         # to show that the proof can fail: a mutant DMA, or an assumption left out
         # ("r_issued": R beats only for an AR taken, "b_issued": B only for an AW taken)
         self.dma_cls, self.drop_assume = dma_cls, drop_assume
+
+    def _watchdog(self, m, wait, count, expired, dut_expired):
+        """The harness's watchdog of one engine, as documented: ``count`` the cycles of
+        ``wait``; ``expired`` on the ``watchdog``-th; the DMA's own must agree. Without
+        ``timeouts``, assumed never to expire."""
+        limit = self.dma.watchdog
+        m.d.comb += expired.eq(wait & (count == limit - 1))
+        m.d.sync += count.eq(Mux(wait & ~expired, count + 1, 0))
+        if not self.timeouts:
+            m.d.comb += Assume(~expired)
+        m.d.comb += Assert(dut_expired == expired)
 
     def elaborate(self, platform):
         m = Module()
@@ -263,10 +240,10 @@ class DmaFormal(Elaboratable):
         # producers hold valid and payload until ready
         for name in ("rd_cmd", "wr_cmd", "wr_data"):
             port = getattr(dma, name)
-            _held(m, name, port.valid, port.ready, [Value.cast(port.payload)], Assume)
+            held(m, name, port.valid, port.ready, [Value.cast(port.payload)], Assume)
         # the subordinate holds R and B until taken
-        _held(m, "r", axi.rvalid, axi.rready, [axi.rdata, axi.rresp, axi.rlast, axi.rid], Assume)
-        _held(m, "b", axi.bvalid, axi.bready, [axi.bresp, axi.bid], Assume)
+        held(m, "r", axi.rvalid, axi.rready, [axi.rdata, axi.rresp, axi.rlast, axi.rid], Assume)
+        held(m, "b", axi.bvalid, axi.bready, [axi.bresp, axi.bid], Assume)
 
         def good(cmd):
             return ((cmd.length != 0) & (cmd.addr[:s] == 0) & (cmd.length[:s] == 0)
@@ -307,11 +284,7 @@ class DmaFormal(Elaboratable):
 
         # the watchdog as documented
         rd_wait = (h_rd_active | (rq.n > h_rd_orph)) & ~ar_fire & ~axi.rvalid
-        m.d.comb += h_rd_exp.eq(rd_wait & (h_rd_cnt == WD - 1))
-        m.d.sync += h_rd_cnt.eq(Mux(rd_wait & ~h_rd_exp, h_rd_cnt + 1, 0))
-        if not self.timeouts:
-            m.d.comb += Assume(~h_rd_exp)
-        m.d.comb += Assert(sig["rd_expired"] == h_rd_exp)
+        self._watchdog(m, rd_wait, h_rd_cnt, h_rd_exp, sig["rd_expired"])
 
         rd_take = dma.rd_cmd.valid & dma.rd_cmd.ready & good(dma.rd_cmd.payload)
         with m.If(rd_take):
@@ -330,7 +303,7 @@ class DmaFormal(Elaboratable):
 
         # -- read properties
         m.d.comb += Assert(dma.rd_cmd.ready == (~h_rd_active & ~h_rd_exp))
-        _held(m, "ar", axi.arvalid, axi.arready,
+        held(m, "ar", axi.arvalid, axi.arready,
               [axi.araddr, axi.arlen, axi.arsize, axi.arburst, axi.arid], Assert, excuse=h_rd_exp)
         with m.If(axi.arvalid):
             m.d.comb += burst_ok(axi.araddr, axi.arlen, axi.arsize, axi.arburst, axi.arid,
@@ -400,11 +373,7 @@ class DmaFormal(Elaboratable):
         in_w = h_w_left != 0
         owes = in_aw | (in_w & dma.wr_data.valid) | (wq.n > h_wr_orph)
         wr_wait = owes & ~aw_fire & ~w_fire & ~axi.bvalid
-        m.d.comb += h_wr_exp.eq(wr_wait & (h_wr_cnt == WD - 1))
-        m.d.sync += h_wr_cnt.eq(Mux(wr_wait & ~h_wr_exp, h_wr_cnt + 1, 0))
-        if not self.timeouts:
-            m.d.comb += Assume(~h_wr_exp)
-        m.d.comb += Assert(sig["wr_expired"] == h_wr_exp)
+        self._watchdog(m, wr_wait, h_wr_cnt, h_wr_exp, sig["wr_expired"])
 
         wr_take = dma.wr_cmd.valid & dma.wr_cmd.ready & good(dma.wr_cmd.payload)
         with m.If(wr_take):
@@ -438,9 +407,9 @@ class DmaFormal(Elaboratable):
             Assert(dma.wr_data.ready == Mux(dropping, 1, in_w & axi.wready)),
             Assert(dma.wr_busy == (h_wr_active | dropping | (wq.n > h_wr_orph))),
         ]
-        _held(m, "aw", axi.awvalid, axi.awready,
+        held(m, "aw", axi.awvalid, axi.awready,
               [axi.awaddr, axi.awlen, axi.awsize, axi.awburst, axi.awid], Assert, excuse=h_wr_exp)
-        _held(m, "w", axi.wvalid, axi.wready, [axi.wdata, axi.wstrb, axi.wlast], Assert,
+        held(m, "w", axi.wvalid, axi.wready, [axi.wdata, axi.wstrb, axi.wlast], Assert,
               excuse=h_wr_exp)
         with m.If(axi.awvalid):
             m.d.comb += burst_ok(axi.awaddr, axi.awlen, axi.awsize, axi.awburst, axi.awid,

