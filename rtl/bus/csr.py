@@ -63,8 +63,8 @@ class AxiLiteCsr(wiring.Component):
     Bad input
     ---------
     An access to an address that no register occupies, or to an address that is not a
-    multiple of 4, answers ``SLVERR`` (reads return 0) and changes nothing; a read of a ``wo`` register answers
-    ``OKAY`` with 0. The port has no ``awprot``/``arprot`` (see
+    multiple of 4, answers ``SLVERR`` (reads return 0) and changes nothing; a read of a
+    ``wo`` register answers ``OKAY`` with 0. The port has no ``awprot``/``arprot`` (see
     :class:`~ganforge.rtl.bus.axi.AxiLiteSignature`).
 
     Raises
@@ -133,11 +133,10 @@ class AxiLiteCsr(wiring.Component):
             if r.access == "wo":
                 m.d.sync += getattr(self, r.name + "_stb").eq(0)
 
-        with m.If(do_write & st.aw_unaligned):
+        with m.If(do_write):
+            # SLVERR unless a register holds the (aligned) word
             m.d.sync += [aw_full.eq(0), w_full.eq(0), bus.bvalid.eq(1), bus.bresp.eq(RESP_SLVERR)]
-        with m.Elif(do_write):
-            m.d.sync += [aw_full.eq(0), w_full.eq(0), bus.bvalid.eq(1), bus.bresp.eq(RESP_SLVERR)]
-            with m.Switch(aw_word):
+            with m.If(~st.aw_unaligned), m.Switch(aw_word):
                 for r, w, port in self._words(m):
                     m.d.sync += bus.bresp.eq(RESP_OKAY)
                     if r.access == "rw":
@@ -157,11 +156,10 @@ class AxiLiteCsr(wiring.Component):
         with m.If(bus.rvalid & bus.rready):
             m.d.sync += bus.rvalid.eq(0)
         shadows = st.hi
-        with m.If(bus.arvalid & bus.arready & (bus.araddr[:2] != 0)):
+        with m.If(bus.arvalid & bus.arready):
+            # 0 with SLVERR unless a register holds the (aligned) word
             m.d.sync += [bus.rvalid.eq(1), bus.rresp.eq(RESP_SLVERR), bus.rdata.eq(0)]
-        with m.Elif(bus.arvalid & bus.arready):
-            m.d.sync += [bus.rvalid.eq(1), bus.rresp.eq(RESP_SLVERR), bus.rdata.eq(0)]
-            with m.Switch(bus.araddr[2:]):
+            with m.If(bus.araddr[:2] == 0), m.Switch(bus.araddr[2:]):
                 for r, w, port in self._words(m):
                     m.d.sync += bus.rresp.eq(RESP_OKAY)
                     if r.access == "wo":

@@ -385,9 +385,9 @@ class RolinEngine(wiring.Component):
         def bad(count):             # a map must be a whole number of beats, and not empty
             return (count == 0) | ((count[:s] != 0) if s else 0)
         def past_end(maps, base, mode):    # a map has just ended past the tables' end
-            before = Signal.like(maps)
-            m.d.sync += before.eq(maps)
-            return (mode != 0) & (maps != before) & (base + maps > self.table_depth)
+            lsb = Signal()                  # maps counts up by one: its low bit toggles
+            m.d.sync += lsb.eq(maps[0])
+            return (mode != 0) & (maps[0] != lsb) & (base + maps > self.table_depth)
         bad_count, bad_table = Signal(), Signal()
         m.d.comb += bad_count.eq((start_st & (st_mode != 0) & bad(csr.st_count))
                                  | (start_ld & (ld_mode != 0) & bad(csr.ld_count)))
