@@ -25,6 +25,8 @@ from ganforge.testbench.axi_mem import AxiMemory
 from ganforge.rtl.bus.axi import RESP_SLVERR
 
 CORES, CMD_WIDTH, COUNTERS = 3, 100, 3
+#: Event counters of the harness (threads are per test).
+THREAD_EVENTS = 4
 PROG, DATA, SNAP, MEM = 0x0000, 0x1000, 0x3000, 0x4000
 
 #: The register bank on the processor's register port in these tests.
@@ -37,10 +39,11 @@ TEST_MAP = RegisterMap("Probe", [
 class Harness(Elaboratable):
     """A processor with a register bank on its register port."""
 
-    def __init__(self, data_width):
+    def __init__(self, data_width, threads=1, events=1):
         self.cp = CommandProcessor(addr_width=32, data_width=data_width, max_burst=4,
                                    cores=CORES, cmd_width=CMD_WIDTH, coord_bits=8,
-                                   counters=COUNTERS, reg_addr_width=12)
+                                   counters=COUNTERS, reg_addr_width=12, threads=threads,
+                                   events=events)
         self.bank = AxiLiteCsr(TEST_MAP)
 
     def elaborate(self, platform):
@@ -51,14 +54,14 @@ class Harness(Elaboratable):
 
 
 def simulate(program, *, data_width=64, seed=0, stall=0.3, memory=None, setup=None,
-             check=None, events=None, cycles=40_000, cmd_stall=None):
+             check=None, events=None, cycles=40_000, cmd_stall=None, threads=1):
     """Run ``program`` (instructions) on a harness; returns what left each port.
 
     ``memory(mem)`` fills the memory first; ``setup(host)`` runs before GO (default: a
     window over the memory); ``check(host, bus, out)`` replaces the default wait-and-expect-
     done; ``events(ctx, h)`` is a background process driving the sideband inputs."""
     rng = random.Random(seed)
-    h = Harness(data_width)
+    h = Harness(data_width, threads=threads, events=THREAD_EVENTS)
     cp = h.cp
     mem = AxiMemory(cp.axi, MEM, rng=rng, stall=stall)
     if memory:
@@ -208,7 +211,7 @@ def _layout(program):
 
 
 def run_failing(program, code, at, *, setup=None, events=None, base=PROG, stall=0.3,
-                memory=None):
+                memory=None, threads=1):
     """Run ``program``, expect it to stop with ``code`` at instruction ``at`` (an index, or
     an address when ``base`` is odd-aligned), then run a good program on the same
     processor and expect it to end normally."""
@@ -231,7 +234,7 @@ def run_failing(program, code, at, *, setup=None, events=None, base=PROG, stall=
         await host.setup(window=(0, MEM))
 
     simulate([], setup=setup or default_setup, check=check, events=events, stall=stall,
-             memory=memory)
+             memory=memory, threads=threads)
     err = got["error"]
     assert err.code == code, str(err)
     assert err.pc == (at if base != PROG else PROG + INSTR_BYTES * at), str(err)
@@ -420,6 +423,123 @@ def test_abort_in_the_middle_of_a_core_stream_drains_it():
     assert got["second"] == [(2, b) for b in second]
 
 
+# --- threads and events ----------------------------------------------------------------------
+
+def at(index):
+    """The address of a program's instruction ``index``."""
+    return PROG + INSTR_BYTES * index
+
+
+def geoms(out):
+    return [int(g.cin) for g in out["geom"]]
+
+
+def test_threads_take_turns_instruction_by_instruction():
+    """Thread 0 forks thread 1; from then on their instructions alternate, and the program
+    ends when the last thread ends."""
+    program = [instr("FORK", thread=1, addr=at(5)),
+               *[instr("GEOM", mask=1, cin=c, in_h=1, in_w=1) for c in (10, 11, 12)],
+               instr("END"),
+               *[instr("GEOM", mask=2, cin=c, in_h=1, in_w=1) for c in (20, 21, 22)],
+               instr("END")]
+    out = simulate(program, threads=2)
+    assert geoms(out) == [10, 20, 11, 21, 12, 22]
+    assert out["retired"] == 7          # FORK and the GEOMs (END does not retire)
+
+
+def test_an_event_orders_two_threads():
+    """Thread 0 waits for event 2 to reach 2, which thread 1 raises twice."""
+    program = [instr("FORK", thread=1, addr=at(4)), instr("WAITEV", event=2, count=2),
+               instr("GEOM", mask=1, cin=1, in_h=1, in_w=1), instr("END"),
+               instr("GEOM", mask=2, cin=2, in_h=1, in_w=1), instr("SIGNAL", event=2),
+               instr("GEOM", mask=2, cin=3, in_h=1, in_w=1), instr("SIGNAL", event=2),
+               instr("END")]
+    for seed in range(3):
+        assert geoms(simulate(program, threads=2, seed=seed)) == [2, 3, 1]
+
+
+def test_a_waiting_thread_lets_the_others_run():
+    """Thread 0 WAITs for idle input 0, which rises only after thread 1's two GEOMs have
+    left: thread 1 ran while thread 0 waited."""
+    program = [instr("FORK", thread=1, addr=at(4)), instr("WAIT", mask=0b1),
+               instr("GEOM", mask=1, cin=1, in_h=1, in_w=1), instr("END"),
+               instr("GEOM", mask=2, cin=2, in_h=1, in_w=1),
+               instr("GEOM", mask=2, cin=3, in_h=1, in_w=1), instr("END")]
+    seen, out = {}, {}
+
+    async def check(host, bus, o):
+        await host.start(PROG)
+        await bus.wait_cycles(300)
+        seen["regs"] = await bus.read_fields("threads")
+        out["retired"] = await host.wait(cycles=20_000)
+        out["geom"] = o["geom"]
+
+    async def events(ctx, h):
+        ctx.set(h.cp.idle, 0)
+        await ticks(ctx, 600)
+        ctx.set(h.cp.idle, 1)
+
+    simulate(program, threads=2, events=events, check=check)
+    assert geoms(out) == [2, 3, 1]
+    # at cycle 300 thread 1 has ended (it ran last) and thread 0 waits
+    assert seen["regs"] == {"alive": 0b01, "waiting": 0b01, "current": 1}
+
+
+def test_threads_that_all_wait_end_with_timeout():
+    """Two threads each wait for an event only the other would raise: no progress, so the
+    program stops with TIMEOUT at the instruction of the thread that ran last."""
+    async def setup(host):
+        await host.setup(window=(0, MEM), budget=300)
+    program = [instr("FORK", thread=1, addr=at(3)), instr("WAITEV", event=0, count=1),
+               instr("END"), instr("WAITEV", event=1, count=1), instr("END")]
+    run_failing(program, Error.TIMEOUT, 3, setup=setup, threads=2)
+
+
+@pytest.mark.parametrize("bad, code", [
+    (instr("FORK", thread=2, addr=at(0)), Error.OPCODE),      # thread 2 of 2
+    (instr("FORK", thread=0, addr=at(0)), Error.OPCODE),      # itself: running
+    (instr("FORK", thread=1, addr=at(0) + 8), Error.ALIGN),
+    (instr("SIGNAL", event=THREAD_EVENTS), Error.OPCODE),
+    (instr("WAITEV", event=THREAD_EVENTS, count=0), Error.OPCODE),
+], ids=["fork-thread", "fork-running", "fork-align", "signal-event", "waitev-event"])
+def test_bad_thread_and_event_fields(bad, code):
+    run_failing([instr("NOP"), bad], code, 1, threads=2)
+
+
+def test_fork_of_a_thread_still_running_is_refused():
+    """Thread 1 runs (it waits for an event): a second FORK of it stops the program."""
+    program = [instr("FORK", thread=1, addr=at(3)), instr("FORK", thread=1, addr=at(3)),
+               instr("END"), instr("WAITEV", event=0, count=1), instr("END")]
+    run_failing(program, Error.OPCODE, 1, threads=2)
+
+
+def test_abort_while_every_thread_waits():
+    """ABORT reaches a program whose threads all wait; the next program runs normally and
+    its event counters start from zero (a WAITEV for 1 waits for its own SIGNAL)."""
+    got = {}
+
+    async def check(host, bus, out):
+        await host.load(0x800, [instr("SIGNAL", event=3), instr("WAITEV", event=3, count=1),
+                                instr("END")])
+        await host.start(PROG)
+        await bus.wait_cycles(300)
+        got["regs"] = await bus.read_fields("threads")
+        await host.abort()
+        with pytest.raises(ProgramError) as info:
+            await host.wait(cycles=2_000)
+        got["err"] = info.value
+        got["after"] = await bus.read_fields("threads")
+        got["retired"] = await host.run(0x800, cycles=20_000)
+
+    program = [instr("FORK", thread=1, addr=at(3)), instr("WAITEV", event=3, count=1),
+               instr("END"), instr("WAITEV", event=3, count=2), instr("END")]
+    simulate(program, threads=2, check=check)
+    assert got["regs"]["alive"] == 0b11 and got["regs"]["waiting"] == 0b11
+    assert got["err"].code == Error.ABORTED
+    assert got["after"]["alive"] == 0 and got["after"]["waiting"] == 0
+    assert got["retired"] == 2
+
+
 def test_encoder_refuses_what_does_not_fit():
     with pytest.raises(ValueError, match="field beats = 16777216 does not fit 24 bits"):
         instr("CORE", mask=1, beats=1 << 24, addr=0)
@@ -434,7 +554,8 @@ def test_encoder_refuses_what_does_not_fit():
 def test_processor_refuses_bad_parameters():
     for kw, name in ((dict(cores=0), "cores"), (dict(cores=17), "cores"),
                      (dict(counters=0), "counters"), (dict(tag_width=5), "tag_width"),
-                     (dict(data_width=48), "axi_data_width")):
+                     (dict(data_width=48), "axi_data_width"), (dict(threads=0), "threads"),
+                     (dict(threads=9), "threads"), (dict(events=17), "events")):
         with pytest.raises(ValueError, match=name):
             CommandProcessor(**kw)
 

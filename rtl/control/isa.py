@@ -74,7 +74,8 @@ _MASK = Arg("mask", 8, 16, "the cores it goes to, one bit per core (bit c: core 
 #: The instruction set, in opcode order.
 ISA = (
     Instr("NOP", 0, "does nothing"),
-    Instr("END", 1, "ends the program: STATUS.done, the interrupt"),
+    Instr("END", 1, "ends its thread; the last thread to end ends the program: STATUS.done, "
+          "the interrupt"),
     Instr("CORE", 2, "streams ``beats`` core command beats (descriptors, setup, weights) from "
           "``addr`` to the cores of ``mask``; each beat takes ``beat_bytes`` bytes "
           "(the command width rounded up to whole bus words)",
@@ -99,11 +100,20 @@ ISA = (
            Arg("reg", 16, 16, "byte address on the register port"),
            Arg("value", 32, 32, "compared with the register's masked bits"),
            Arg("mask", 64, 32, "the bits compared"))),
-    Instr("WAIT", 8, "waits until every ``idle`` input selected by ``mask`` is 1 "
-          "(within the wait budget)",
+    Instr("WAIT", 8, "its thread waits until every ``idle`` input selected by ``mask`` is 1; "
+          "the other threads run meanwhile (within the wait budget)",
           (Arg("mask", 8, 16, "the ``idle`` inputs waited for"),)),
     Instr("SNAPSHOT", 9, "writes the ``counters`` inputs (64 bits each, in order) to ``addr``",
           (_ADDR,)),
+    Instr("FORK", 10, "starts thread ``thread`` (one that is not running) at ``addr``",
+          (Arg("thread", 8, 4, "the thread started"),
+           Arg("addr", 64, 64, "its first instruction (16-byte aligned)"))),
+    Instr("SIGNAL", 11, "adds 1 to event counter ``event``",
+          (Arg("event", 8, 8, "the event counter"),)),
+    Instr("WAITEV", 12, "its thread waits until event counter ``event`` is at least ``count``; "
+          "the other threads run meanwhile (within the wait budget)",
+          (Arg("event", 8, 8, "the event counter"),
+           Arg("count", 32, 32, "the count waited for"))),
 )
 
 
@@ -118,6 +128,9 @@ class Opcode(enum.IntEnum):
     POLL = 7
     WAIT = 8
     SNAPSHOT = 9
+    FORK = 10
+    SIGNAL = 11
+    WAITEV = 12
 
 
 class Cond(enum.IntEnum):
@@ -147,16 +160,18 @@ class Error(enum.IntEnum):
 ERROR_DOCS = {
     Error.NONE: "no error",
     Error.OPCODE: "an opcode the processor does not know, or a field beyond what it was built "
-                  "for (a core, an ``idle`` input, a tag, a coordinate, a register address)",
+                  "for (a core, an ``idle`` input, a tag, a coordinate, a register address, a "
+                  "thread, an event counter), or a ``FORK`` of a thread that is running",
     Error.WINDOW: "an access (an instruction fetch, or an instruction's memory range) outside "
                   "[``WIN_LO``, ``WIN_HI``) or the address space",
-    Error.ALIGN: "``BASE`` not 16-byte aligned, or a ``CORE`` or ``SNAPSHOT`` address not "
-                 "aligned to the bus width",
+    Error.ALIGN: "``BASE`` or a ``FORK`` address not 16-byte aligned, or a ``CORE`` or "
+                 "``SNAPSHOT`` address not aligned to the bus width",
     Error.BUS: "an AXI error response to the processor's own reads or writes",
     Error.REG: "an error response on the register port (``REG``, ``POLL``)",
     Error.CORE: "a core reported an error (it refused a descriptor or a load)",
     Error.FAULT: "the ``fault`` input: the engine or an adapter reported an error",
-    Error.TIMEOUT: "an instruction made no progress for ``BUDGET`` cycles",
+    Error.TIMEOUT: "an instruction made no progress for ``BUDGET`` cycles (every thread "
+                   "waiting counts as one instruction)",
     Error.ABORTED: "the host wrote ``CTRL.abort``",
 }
 

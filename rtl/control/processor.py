@@ -14,13 +14,18 @@
 The host writes ``BASE`` (the program's first instruction), the address
 window every access must stay in, and ``CTRL.go``; it then waits for the
 interrupt and reads ``STATUS``. The instructions (:mod:`.isa`) run one at a
-time, in order: fetch (16 bytes through the processor's own
+time: fetch (16 bytes through the processor's own
 :class:`~ganforge.rtl.bus.dma.Dma`), check, execute, next.
+
+A program may have several *threads* (``FORK``), one per group of cores: the
+processor takes their instructions in round-robin order, one at a time, and a
+thread that waits (``WAIT`` for idle cores, ``WAITEV`` for an event counter
+another thread raises with ``SIGNAL``) lets the others run.
 
 See :class:`CommandProcessor` for its parameters, ports, timing and errors.
 """
 
-from amaranth.hdl import Cat, Const, Module, Mux, Signal
+from amaranth.hdl import Array, Cat, Const, Module, Mux, Signal
 from amaranth.lib import data, stream, wiring
 from amaranth.lib.fifo import SyncFIFOBuffered
 from amaranth.lib.wiring import In, Out, connect
@@ -65,6 +70,13 @@ REGMAP = RegisterMap("CommandProcessor", [
         Field("counters", 8, 8, doc="64-bit counters a SNAPSHOT writes"),
         Field("beat_bytes", 16, 16, doc="bytes of a core command beat in memory")]),
     Register("rd_bytes", 0x48, "ro", 64, doc="bytes the processor read (program, commands)"),
+    Register("threads", 0x50, "ro", 24, doc="the program's threads", fields=[
+        Field("alive", 0, 8, doc="bit t: thread t runs (started and not ended)"),
+        Field("waiting", 8, 8, doc="bit t: thread t waits (WAIT, WAITEV)"),
+        Field("current", 16, 3, doc="the thread whose instruction runs (or ran last)")]),
+    Register("info2", 0x54, "ro", 16, doc="build parameters", fields=[
+        Field("threads", 0, 4, doc="threads a program may run"),
+        Field("events", 8, 5, doc="event counters")]),
 ], addr_width=8, doc="The command processor's registers.")
 
 
@@ -93,6 +105,11 @@ class CommandProcessor(wiring.Component):
         64-bit counters a ``SNAPSHOT`` writes, 1..255.
     reg_addr_width : int
         Byte address width of the register port, 4..16.
+    threads : int
+        Threads a program may run at once, 1..8 (thread 0 starts at ``BASE``, ``FORK``
+        starts the others).
+    events : int
+        Event counters (32 bits each, cleared by ``GO``) of ``SIGNAL`` and ``WAITEV``, 1..16.
 
     Members
     -------
@@ -129,7 +146,9 @@ class CommandProcessor(wiring.Component):
 
     Latency and throughput
     ----------------------
-    One instruction at a time. An instruction costs its fetch (a 16-byte read: one AXI
+    One instruction at a time. After each, the next thread in round-robin order that can run
+    takes its turn (a thread that waits runs again once its condition holds); switching
+    threads costs nothing. An instruction costs its fetch (a 16-byte read: one AXI
     round trip) and a decode cycle, then its work: ``CORE`` streams one core beat per
     ``beat_bytes / (data_width/8)`` bus beats. Its reads go into a buffer of
     ``max(2·max_burst, 2·beat words, 8)`` bus words, half a buffer at a time and only
@@ -157,11 +176,11 @@ class CommandProcessor(wiring.Component):
         outside 32..64, ``data_width`` not 32, 64 or 128, ``max_burst`` outside 1..256,
         ``cores`` outside 1..16, ``cmd_width`` outside 1..4096, ``coord_bits`` outside
         1..16, ``tag_width`` outside 1..4, ``counters`` outside 1..255,
-        ``reg_addr_width`` outside 4..16.
+        ``reg_addr_width`` outside 4..16, ``threads`` outside 1..8, ``events`` outside 1..16.
     """
 
     def __init__(self, *, addr_width=32, data_width=64, max_burst=16, cores=1, cmd_width=64,
-                 coord_bits=8, tag_width=2, counters=1, reg_addr_width=12):
+                 coord_bits=8, tag_width=2, counters=1, reg_addr_width=12, threads=1, events=1):
         p = Params(self, "CommandProcessor")
         p.int("addr_width", addr_width, 32, 64)
         if data_width not in (32, 64, 128) or isinstance(data_width, bool):
@@ -174,6 +193,8 @@ class CommandProcessor(wiring.Component):
         p.int("tag_width", tag_width, 1, 4, " (the 4-bit tag of LOAD)")
         p.int("counters", counters, 1, 255, " (the 8-bit INFO.counters)")
         p.int("reg_addr_width", reg_addr_width, 4, 16)
+        p.int("threads", threads, 1, 8, " (the 8 bits of THREADS.alive)")
+        p.int("events", events, 1, 16)
         try:
             self._dma = Dma(addr_width=addr_width, data_width=data_width, max_burst=max_burst,
                             max_outstanding_reads=2, max_outstanding_writes=1, tag_width=1)
@@ -183,6 +204,7 @@ class CommandProcessor(wiring.Component):
         self.addr_width, self.data_width, self.cores = addr_width, data_width, cores
         self.cmd_width, self.coord_bits, self.tag_width = cmd_width, coord_bits, tag_width
         self.n_counters, self.reg_addr_width = counters, reg_addr_width
+        self.threads, self.events = threads, events
         self.bus_bytes = data_width // 8
         #: bus beats per core command beat, and the bytes it takes in memory
         self.beat_words = -(-cmd_width // data_width)
@@ -241,6 +263,33 @@ class CommandProcessor(wiring.Component):
         m.d.sync += self.flush.eq(0)
         with m.If(csr.ctrl_stb & csr.ctrl.irq_clear):
             m.d.sync += irq.eq(0)
+
+        # ---- threads: ``pc`` is the current thread's; the others' wait in ``pcs`` ----
+        T, E = self.threads, self.events
+        alive, waiting = Signal(T), Signal(T)
+        cur = Signal(range(T))
+        pcs = Array(Signal(64, name=f"pc_t{t}") for t in range(T))
+        on_event = Signal(T)                    # what thread t waits for: an event counter
+        w_mask = Array(Signal(16, name=f"wait_mask_t{t}") for t in range(T))   # or idle inputs
+        w_event = Array(Signal(range(E), name=f"wait_event_t{t}") for t in range(T))
+        w_count = Array(Signal(32, name=f"wait_count_t{t}") for t in range(T))
+        counts = Array(Signal(32, name=f"event{e}") for e in range(E))
+        ready = Signal(T)                       # alive and not waiting, or its wait is over
+        for t in range(T):
+            over = Mux(on_event[t], counts[w_event[t]] >= w_count[t],
+                       (self.idle & w_mask[t]) == w_mask[t])
+            m.d.comb += ready[t].eq(alive[t] & (~waiting[t] | over))
+        # the next thread: the first ready one after the current, in round-robin order (the
+        # current one last)
+        nxt, found = Signal(range(T)), Signal()
+        for k in reversed(range(T)):            # the lowest k wins
+            c = Signal(range(T), name=f"rr{k}")
+            m.d.comb += c.eq(Mux(cur + 1 + k >= T, cur + 1 + k - T, cur + 1 + k))
+            with m.If(ready.bit_select(c, 1)):
+                m.d.comb += [nxt.eq(c), found.eq(1)]
+        m.d.comb += [csr.threads.alive.eq(alive), csr.threads.waiting.eq(waiting),
+                     csr.threads.current.eq(cur), csr.info2.threads.eq(T),
+                     csr.info2.events.eq(E)]
 
         # ---- the window check of one access [chk_addr, chk_addr + chk_len) ----
         chk_addr, chk_len = Signal(64), Signal(64)
@@ -365,9 +414,29 @@ class CommandProcessor(wiring.Component):
                              timer.eq(0)]
                 m.next = "DRAIN"
 
+        def switch(retiring=0):
+            """The next ready thread (``found``) takes its turn: its instruction is fetched
+            next, or, for a thread whose wait is over, the one after its wait (the wait
+            retires; ``retiring``: instructions retired this cycle already)."""
+            m.d.sync += [cur.eq(nxt), pc.eq(pcs[nxt])]
+            with m.If(waiting.bit_select(nxt, 1)):
+                m.d.sync += [pc.eq(pcs[nxt] + INSTR_BYTES), retired.eq(retired + retiring + 1),
+                             waiting.eq(waiting & ~(1 << nxt))]
+            m.next = "FETCH"
+
         def retire():
             m.d.sync += [pc.eq(pc + INSTR_BYTES), retired.eq(retired + 1)]
             m.next = "FETCH"
+            if T > 1:
+                # the current thread is ready: ``found`` holds, and the next may be another
+                m.d.sync += pcs[cur].eq(pc + INSTR_BYTES)
+                with m.If(nxt != cur):
+                    switch(retiring=1)
+
+        def wait():
+            """The current thread waits (its condition is set): the others run meanwhile."""
+            m.d.sync += [waiting.eq(waiting | (1 << cur)), pcs[cur].eq(pc)]
+            m.next = "SCHED"
 
         def fits(value, width):
             """``value``'s bits from ``width`` up are all 0."""
@@ -379,10 +448,12 @@ class CommandProcessor(wiring.Component):
                 with m.If(go):
                     m.d.comb += dma.clear_errors.eq(-1)
                     m.d.sync += [pc.eq(csr.base), error.eq(0), done.eq(0), stuck.eq(0),
-                                 irq.eq(0), retired.eq(0), timer.eq(0)]
+                                 irq.eq(0), retired.eq(0), timer.eq(0), cur.eq(0),
+                                 waiting.eq(0), *[c.eq(0) for c in counts]]
                     with m.If(csr.base[:4] != 0):
                         m.d.sync += [error.eq(Error.ALIGN), error_pc.eq(csr.base), irq.eq(1)]
                     with m.Else():
+                        m.d.sync += alive.eq(1)
                         m.next = "FETCH"
 
             with m.State("FETCH"):
@@ -413,7 +484,9 @@ class CommandProcessor(wiring.Component):
                                           cmd_left=cmd_left, core_addr=core_addr,
                                           core_bytes=core_bytes, r_aw=r_aw, r_w=r_w, r_b=r_b,
                                           r_ar=r_ar, snap=snap, snap_n=snap_n, done=done,
-                                          irq=irq))
+                                          irq=irq, alive=alive, cur=cur, pcs=pcs,
+                                          on_event=on_event, w_mask=w_mask, w_event=w_event,
+                                          w_count=w_count, counts=counts, wait=wait))
                 running()
 
             with m.State("CORE"):
@@ -473,9 +546,10 @@ class CommandProcessor(wiring.Component):
                         m.d.sync += r_ar.eq(1)      # read again
                 running()
 
-            with m.State("WAIT"):
-                with m.If((self.idle & ins.wait.mask) == ins.wait.mask):
-                    retire()
+            with m.State("SCHED"):
+                # the current thread waits or has ended: the next one that can run
+                with m.If(found):
+                    switch()
                 running()
 
             with m.State("SNAP_CMD"):
@@ -503,7 +577,7 @@ class CommandProcessor(wiring.Component):
                                          | dma.rd_busy | dma.wr_busy | buf.r_rdy))
                 with m.If(settled | expired):
                     m.d.sync += [self.flush.eq(1), irq.eq(1), stuck.eq(~settled),
-                                 gear_n.eq(0), r_got.eq(0)]
+                                 gear_n.eq(0), r_got.eq(0), alive.eq(0), waiting.eq(0)]
                     m.next = "IDLE"
 
         in_core = fsm.ongoing("CORE")
@@ -522,8 +596,14 @@ class CommandProcessor(wiring.Component):
             with m.Case(Opcode.NOP):
                 retire()
             with m.Case(Opcode.END):
-                m.d.sync += [r["done"].eq(1), r["irq"].eq(1)]
-                m.next = "IDLE"
+                # the thread ends; the last one ends the program
+                alive, cur = r["alive"], r["cur"]
+                m.d.sync += alive.eq(alive & ~(1 << cur))
+                with m.If((alive & ~(1 << cur)) == 0):
+                    m.d.sync += [r["done"].eq(1), r["irq"].eq(1)]
+                    m.next = "IDLE"
+                with m.Else():
+                    m.next = "SCHED"
             with m.Case(Opcode.CORE):
                 c = ins.core
                 m.d.comb += [chk_addr.eq(c.addr), chk_len.eq(c.beats * self.beat_bytes)]
@@ -584,7 +664,32 @@ class CommandProcessor(wiring.Component):
                         m.d.sync += r["r_ar"].eq(1)
                         m.next = "POLL"
             with m.Case(Opcode.WAIT):
-                m.next = "WAIT"
+                m.d.sync += [r["on_event"].bit_select(r["cur"], 1).eq(0),
+                             r["w_mask"][r["cur"]].eq(ins.wait.mask)]
+                r["wait"]()
+            with m.Case(Opcode.FORK):
+                f = ins.fork
+                with m.If((f.thread >= self.threads) | r["alive"].bit_select(f.thread, 1)):
+                    stop(Error.OPCODE)
+                with m.Elif(f.addr[:4] != 0):
+                    stop(Error.ALIGN)
+                with m.Else():
+                    m.d.sync += [r["alive"].bit_select(f.thread, 1).eq(1),
+                                 r["pcs"][f.thread].eq(f.addr)]
+                    retire()
+            with m.Case(Opcode.SIGNAL, Opcode.WAITEV):
+                # SIGNAL and WAITEV share the position of event
+                e = ins.signal.event
+                with m.If(e >= self.events):
+                    stop(Error.OPCODE)
+                with m.Elif(op == Opcode.SIGNAL):
+                    m.d.sync += r["counts"][e].eq(r["counts"][e] + 1)
+                    retire()
+                with m.Else():
+                    m.d.sync += [r["on_event"].bit_select(r["cur"], 1).eq(1),
+                                 r["w_event"][r["cur"]].eq(e),
+                                 r["w_count"][r["cur"]].eq(ins.waitev.count)]
+                    r["wait"]()
             with m.Case(Opcode.SNAPSHOT):
                 m.d.comb += [chk_addr.eq(ins.snapshot.addr), chk_len.eq(self.snap_bytes)]
                 with m.If(~bus_aligned):
