@@ -15,7 +15,7 @@ DEMO_ARGS ?=
 BENCH_ARGS ?=
 AREA_ARGS ?=
 
-.PHONY: help venv .venv test regress demo workloads area bench-core bench-rolin bench-eors bench-system train-rtl bad-inputs lint formal clean distclean
+.PHONY: help venv .venv test regress demo workloads area bench-core bench-rolin bench-eors bench-system train-rtl bad-inputs lint formal clean distclean device-quality
 
 help:
 	@echo "ganforge make targets:"
@@ -40,6 +40,8 @@ help:
 	@echo "  make formal    the SymbiYosys proofs (k-induction) and covers: the AXI4-Lite register bank,"
 	@echo "                 the DMA's AXI4 master, the core's streams; with their mutants (a few minutes)"
 	@echo "  make area      Yosys area of the components for CONFIG (generic, iCE40, ECP5); writes build/area/"
+	@echo "  make device-quality the device arithmetic's training quality (1500 DCGAN steps, i2i) beside"
+	@echo "                 float and host-scaled fixed point, seeds 0 and 1; writes build/device/quality.json"
 	@echo "  make venv      create/update .venv (also done on demand by the targets above)"
 	@echo "  make clean     remove build outputs and caches (keeps .venv)"
 	@echo "  make distclean clean, and remove .venv"
@@ -92,6 +94,10 @@ bad-inputs: $(STAMP)
 
 area: $(STAMP)
 	@$(ENV) ganforge area --config $(CONFIG) $(AREA_ARGS)
+
+# The device arithmetic's training quality against float and host-scaled fixed point (issue 17).
+device-quality: $(STAMP)
+	@$(ENV) python scripts/device_quality.py
 
 clean:
 	@echo "clean: build outputs, simulator builds and caches (.venv kept)"

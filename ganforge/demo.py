@@ -24,10 +24,10 @@ import numpy as np
 from ganforge.errors import UserError
 from ganforge.outputs import writable_folder
 
-__all__ = ["run_demo", "run_workloads", "show_workload", "sparsity_table"]
+__all__ = ["run_demo", "run_workloads", "show_workload", "sparsity_table", "progress_bar"]
 
 
-def _progress(desc):
+def progress_bar(desc):
     """A tqdm progress callback ``(i, n, info)`` for the training loops."""
     from tqdm import tqdm
     state = {}
@@ -112,7 +112,7 @@ def run_demo(args):
     results = {}
     for label, ar in runs:
         res = train_dcgan(ar, iterations=iterations, seed=args.seed, data=data,
-                          progress=_progress(f"train DCGAN ({label})"))
+                          progress=progress_bar(f"train DCGAN ({label})"))
         imgs, _ = generate(res["G"], z, ar)
         results[label] = {"result": res, "images": imgs, "score": scorer.score(imgs)}
 
@@ -166,7 +166,7 @@ def run_workloads(args):
     data = load_digits16()
     ar = Arith(fixed=True)
     res = train_dcgan(ar, iterations=args.dcgan_iterations, data=data,
-                      progress=_progress("train DCGAN (fixed)"))
+                      progress=progress_bar("train DCGAN (fixed)"))
     imgs, _ = generate(res["G"], np.random.default_rng(1000).normal(size=(1000, NZ)), ar)
     score = DigitScorer(*data).score(imgs)
     layers = dcgan_workload(res["G"], res["D"], ar)
@@ -174,7 +174,7 @@ def run_workloads(args):
                   {"iterations": args.dcgan_iterations, "score": score})
     print(f"dcgan: score {score:.3f}; wrote {os.path.join(out_dir, 'dcgan.npz')}")
     res = train_i2i(ar, iterations=args.i2i_iterations, data=data,
-                    progress=_progress("train image-to-image (fixed)"))
+                    progress=progress_bar("train image-to-image (fixed)"))
     layers = i2i_workload(res["net"], ar)
     l1 = float(np.mean(res["losses"][-50:]))
     save_workload(os.path.join(out_dir, "i2i.npz"), layers,

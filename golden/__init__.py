@@ -12,6 +12,10 @@ public API that testbenches, the firmware and outside tools call.
 * :mod:`.eors` — exponent-only ReLU speculation: the rule, its effect on FP, its rates.
 * :mod:`.work` — MAC counters: dense, effective, skipped by cause, zero-insertion.
 * :mod:`.ops` — the six layer ops as one table, and what each must return and count.
+* :mod:`.device_math` — the tanh/loss unit (tanh, σ, the loss gradients) and the
+  vector reciprocal square root, in exact integers.
+* :mod:`.scaling` — delayed per-tensor scaling from max/saturation monitors.
+* :mod:`.device_optim` — Adam in fixed point on 32-bit master weights.
 * :mod:`.nn`, :mod:`.train`, :mod:`.score`, :mod:`.data` — the reference GANs
   trained in this arithmetic, and the quality score.
 """
@@ -28,6 +32,9 @@ from .eors import (eors_operand, eors_estimate, eors_predict, eors_apply, eors_f
                    eors_rates, EorsKnobs)
 from .work import conv2d_work, conv_transpose2d_work, taps_per_output, weight_grad_work
 from .ops import OPS, OpSpec, op_spec, reference_result, work_counts, audit_counts
+from .device_math import (tanh_fixed, tanh_grad_fixed, sigmoid_fixed, logistic_loss_grad,
+                          l1_loss_grad, rsqrt_vec)
+from .scaling import ScaleState, Scaler
 
 __all__ = [
     "ACTIVATIONS", "shift_round", "saturate", "quantize", "dequantize", "requantize", "relu",
@@ -41,4 +48,6 @@ __all__ = [
     "eors_counts", "eors_rates", "EorsKnobs",
     "conv2d_work", "conv_transpose2d_work", "weight_grad_work", "taps_per_output",
     "OPS", "OpSpec", "op_spec", "reference_result", "work_counts", "audit_counts",
+    "tanh_fixed", "tanh_grad_fixed", "sigmoid_fixed", "logistic_loss_grad", "l1_loss_grad",
+    "rsqrt_vec", "ScaleState", "Scaler",
 ]

@@ -14,7 +14,10 @@ speculated mask (:func:`.eors.eors_apply`), as the hardware's would.
 
 Fraction bits are chosen per tensor the way a firmware would: the largest
 count for which the tensor fits ``width`` bits (:func:`auto_frac`,
-:func:`auto_shift`). Tensors are :class:`QT` (integer codes and their
+:func:`auto_shift`). In device mode (:func:`to_device`) nothing of this is on the
+host: the parameters are integer masters updated by :mod:`.device_optim`, every
+shift comes from the tensor's delayed scaling (:mod:`.scaling`), and the gradients
+are 16-bit :class:`QT`. Tensors are :class:`QT` (integer codes and their
 fraction-bit count); in float mode ``frac`` is 0 and ``q`` holds floats.
 """
 
@@ -28,7 +31,7 @@ from . import instnorm as IN
 from .eors import eors_apply, eors_counts, eors_predict
 
 __all__ = ["QT", "Arith", "ConvLayer", "InstanceNormReLU", "Sequential", "Adam", "auto_frac",
-           "auto_shift"]
+           "auto_shift", "to_device"]
 
 QT = namedtuple("QT", "q frac")
 QT.__doc__ = "A tensor: integer codes ``q`` with ``frac`` fraction bits (float mode: floats, frac 0)."
@@ -128,6 +131,10 @@ class ConvLayer:
         #: :func:`~ganforge.golden.reference_result` takes them; ``expect``: the golden
         #: result). The shifts stay the golden model's choice.
         self.device = None
+        #: Device mode (:func:`to_device`): the network's :class:`~.scaling.Scaler`, and the
+        #: 16-bit weights derived from the integer masters in ``params``.
+        self.scaler = None
+        self.w16 = {}
 
     # --- the device operations -------------------------------------------------
     def _fp(self, x, w):
@@ -148,7 +155,9 @@ class ConvLayer:
     def forward(self, x, ar):
         """FP of the layer on ``x`` (a :class:`QT`); returns the activated output."""
         w = self.params["w"]
-        if ar.fixed:
+        if ar.fixed and self.scaler is not None:
+            out, mask = self._forward_device(x, ar)
+        elif ar.fixed:
             wq = ar.from_float(w)
             acc = self._fp(x.q, wq.q)
             facc = x.frac + wq.frac
@@ -159,13 +168,7 @@ class ConvLayer:
             if self.eors is not None:
                 y, mask = self._eors(x.q, wq.q, bias, shift, y, mask, ar)
             elif self.device is not None:
-                params = dict(stride=self.stride, padding=self.padding, shift=shift,
-                              activation=self.activation, slope_shift=self.slope_shift)
-                if bias is not None:
-                    params["bias"] = bias
-                y = self.device.run(self, "FP", "conv_transpose" if self.transposed else "conv",
-                                    {"x": x.q, "w": wq.q}, params, y)
-                mask = y > 0            # the output stage's mask: pre > 0, so y > 0
+                y, mask = self._fp_on_device(x.q, wq.q, shift, bias, y)
             out = QT(y, facc - shift)
             self.cache = (x, wq, mask)
             self.record.update(shift=shift, w_frac=wq.frac, x_frac=x.frac, y_frac=out.frac)
@@ -181,6 +184,76 @@ class ConvLayer:
         self.record["fp_in_zero"] = float(np.mean(x.q == 0))
         self.record["fp_out_zero"] = float(np.mean(~mask)) if self.activation == "relu" else 0.0
         return out
+
+    def refresh_device_params(self, name, state):
+        """Device mode: derive the 16-bit weights from the master after an update
+        (``state``: the optimizer's :class:`~.device_optim.TensorState` of ``name``)."""
+        from .device_optim import derive16
+        if name == "w":
+            self.w16["w"] = derive16(self.params["w"], state.w16, frozen=self.scaler.frozen)
+
+    def _forward_device(self, x, ar):
+        """Device-mode FP: 16-bit weights from the masters, the bias from its master, the
+        shift from the ``FP`` tensor's delayed scaling (:mod:`.scaling`)."""
+        from .device_optim import MASTER_FRAC
+        wq = self.w16["w"]
+        acc = self._fp(x.q, wq.q)
+        facc = x.frac + wq.frac
+        bias = None
+        full = acc
+        if "b" in self.params:
+            bias = F.saturate(F.shift_round(self.params["b"], MASTER_FRAC - facc), ar.acc_width)
+            full = acc + bias[None, :, None, None]
+        st = self.scaler.state(self.name + ".FP")
+        shift = st.shift(facc, ar.width, full)
+        y, mask = F.output_stage(acc, shift, ar.width, self.activation, self.slope_shift, bias)
+        if not self.scaler.frozen:
+            st.observe(F.shift_round(full, shift), facc - shift, ar.width)
+        if self.device is not None:
+            y, mask = self._fp_on_device(x.q, wq.q, shift, bias, y)
+        out = QT(y, facc - shift)
+        self.cache = (x, wq, mask)
+        self.record.update(shift=shift, w_frac=wq.frac, x_frac=x.frac, y_frac=out.frac)
+        return out, mask
+
+    def _backward_device(self, dy, ar, need_input_grad):
+        """Device-mode EP and WG: gradients are 16-bit :class:`QT`, every shift from the
+        tensor's delayed scaling (``WG``, ``dB`` the bias gradient, ``EP``)."""
+        x, wq, mask = self.cache
+        in_hw = x.q.shape[2:]
+        sc = self.scaler
+        dpre = F.activation_backward(dy.q, mask, self.activation, self.slope_shift)
+        geo = dict(stride=self.stride, padding=self.padding)
+        f_wg = x.frac + dy.frac
+        y, f, _ = sc.requantize(self.name + ".WG", self._wg(x.q, dpre), f_wg, ar.width)
+        self.grads["w"] = self._on_device(
+            "WG", QT(y, f), "conv_transpose_weight_grad" if self.transposed else "conv_weight_grad",
+            {"x": x.q, "dy": dpre}, dict(geo, kernel_size=self.k), f_wg)
+        if "b" in self.params:
+            y, f, _ = sc.requantize(self.name + ".dB", dpre.sum(axis=(0, 2, 3)), dy.frac, ar.width)
+            self.grads["b"] = QT(y, f)
+        dx = None
+        if need_input_grad:
+            f_ep = dy.frac + wq.frac
+            y, f, _ = sc.requantize(self.name + ".EP", self._ep(dpre, wq.q, in_hw), f_ep, ar.width)
+            ep = dict(geo) if self.transposed else dict(geo, input_hw=tuple(in_hw))
+            dx = self._on_device("EP", QT(y, f),
+                                 "conv_transpose_input_grad" if self.transposed else "conv_input_grad",
+                                 {"dy": dpre, "w": wq.q}, ep, f_ep)
+        self.last_dpre = QT(dpre, dy.frac)
+        self.record["ep_in_zero"] = float(np.mean(dpre == 0))
+        return dx
+
+    def _fp_on_device(self, xq, wq, shift, bias, y):
+        """The device's FP output (``y``: the golden one) and its mask: the output stage's
+        mask is ``pre > 0``, so ``y > 0``."""
+        params = dict(stride=self.stride, padding=self.padding, shift=shift,
+                      activation=self.activation, slope_shift=self.slope_shift)
+        if bias is not None:
+            params["bias"] = bias
+        y = self.device.run(self, "FP", "conv_transpose" if self.transposed else "conv",
+                            {"x": xq, "w": wq}, params, y)
+        return y, y > 0
 
     def _eors(self, xq, wq, bias, shift, y, mask, ar):
         """Speculate on this FP, count against the true ``mask``; the EORS output and mask."""
@@ -202,6 +275,8 @@ class ConvLayer:
 
     def backward(self, dy, ar, need_input_grad=True):
         """EP and WG: returns the error at the layer input (or None); fills ``grads``."""
+        if ar.fixed and self.scaler is not None:
+            return self._backward_device(dy, ar, need_input_grad)
         x, wq, mask = self.cache
         in_hw = x.q.shape[2:]
         if ar.fixed:
@@ -242,21 +317,46 @@ class InstanceNormReLU:
     FRAC_GAMMA = 12
     SCALE_FRAC = 16
 
+    #: Device mode: epsilon is the program constant ``round(eps·2**60)``.
+    EPS_FRAC = 60
+
     def __init__(self, name, channels, eps=1e-5):
         self.name, self.channels, self.eps = name, channels, eps
         self.params = {"gamma": np.ones(channels), "beta": np.zeros(channels)}
         self.grads, self.cache, self.record = {}, None, {}
+        #: Device mode (:func:`to_device`): the network's :class:`~.scaling.Scaler`;
+        #: ``params`` then hold integer masters.
+        self.scaler = None
+
+    def refresh_device_params(self, name, state):
+        """Device mode: γ and β are read from their masters at each use; nothing to derive."""
+
+    def _device_gamma_beta_eps(self, frac_x, width):
+        """Device mode: ``(γ, β)`` with ``FRAC_GAMMA`` bits from the masters,
+        ``saturate(shift_round(master, 28 − 12), width)``, and
+        ``eps_q = max(1, shift_round(round(eps·2**60), 60 − 2·frac_x))``."""
+        from .device_optim import MASTER_FRAC
+        sh = MASTER_FRAC - self.FRAC_GAMMA
+        gq = F.saturate(F.shift_round(self.params["gamma"], sh), width)
+        bq = F.saturate(F.shift_round(self.params["beta"], sh), width)
+        eps_c = int(F.quantize(self.eps, self.EPS_FRAC, 63))
+        eps_q = max(1, int(F.shift_round(np.int64(eps_c), self.EPS_FRAC - 2 * frac_x)))
+        return gq, bq, eps_q
 
     def forward(self, x, ar):
         g, b = self.params["gamma"], self.params["beta"]
         if ar.fixed:
             fg = self.FRAC_GAMMA
-            gq, bq = F.quantize(g, fg, ar.width), F.quantize(b, fg, ar.width)
+            if self.scaler is not None:
+                gq, bq, eps_q = self._device_gamma_beta_eps(x.frac, ar.width)
+            else:
+                gq, bq = F.quantize(g, fg, ar.width), F.quantize(b, fg, ar.width)
+                eps_q = IN.eps_to_fixed(self.eps, x.frac)
             s1, s2 = IN.in_stats(x.q)
             count = x.q.shape[2] * x.q.shape[3]
             fy = ar.width - 5
             p = IN.in_params(s1, s2, count, gq, bq, frac_x=x.frac, frac_y=fy, frac_gamma=fg,
-                             eps_q=IN.eps_to_fixed(self.eps, x.frac), scale_frac=self.SCALE_FRAC)
+                             eps_q=eps_q, scale_frac=self.SCALE_FRAC)
             y, mask = IN.in_apply(x.q, p, ar.width, "relu")
             self.cache = (x, gq, s1, p, mask, count)
             out = QT(y, fy)
@@ -268,7 +368,45 @@ class InstanceNormReLU:
         self.record["fp_out_zero"] = float(np.mean(~mask))
         return out
 
+    def _backward_device(self, dy, ar):
+        """Device-mode backward: ``dγ``, ``dβ`` to 16 bits and ``dx``'s fraction bits by
+        the delayed scaling of the ``dgamma``, ``dbeta`` and ``EP`` tensors (:mod:`.scaling`;
+        the first step measures ``dx`` at a trial ``frac_dx = frac_dy``)."""
+        x, gq, s1, p, mask, count = self.cache
+        fg, fxh = self.FRAC_GAMMA, ar.width - 6
+        sc = self.scaler
+        dpre = np.where(mask, dy.q, 0)
+        xhat = IN.in_xhat(x.q, s1, count, p.rs, p.k, fxh, ar.width)
+        t1, t2 = IN.in_backward_stats(dpre, xhat)
+        dg, db = IN.in_param_grads(t1, t2)
+        y, f, _ = sc.requantize(self.name + ".dgamma", dg, dy.frac + fxh, ar.width)
+        self.grads["gamma"] = QT(y, f)
+        y, f, _ = sc.requantize(self.name + ".dbeta", db, dy.frac, ar.width)
+        self.grads["beta"] = QT(y, f)
+
+        def pre_at(frac_dx):
+            c = IN.in_backward_params(t1, t2, count, gq, p.rs, p.k, frac_x=x.frac, frac_dy=dy.frac,
+                                      frac_dx=frac_dx, frac_gamma=fg, frac_xhat=fxh,
+                                      coef_frac=self.SCALE_FRAC)
+            acc = c.c1[:, :, None, None] * dpre + c.c2[:, :, None, None] * xhat + c.c3[:, :, None, None]
+            return F.shift_round(acc, c.coef_frac)
+
+        st = sc.state(self.name + ".EP")
+        if st.exp is None:                      # calibration: measure a trial pass
+            m = int(np.max(np.abs(pre_at(dy.frac))))
+            frac_dx = st.frac_out(ar.width, m.bit_length() - dy.frac) if m else dy.frac
+        else:
+            frac_dx = st.frac_out(ar.width)
+        pre = pre_at(frac_dx)
+        if not sc.frozen:
+            st.observe(pre, frac_dx, ar.width)
+        self.last_dpre = QT(dpre, dy.frac)
+        self.record["ep_in_zero"] = float(np.mean(dpre == 0))
+        return QT(F.saturate(pre, ar.width), frac_dx)
+
     def backward(self, dy, ar, need_input_grad=True):
+        if ar.fixed and self.scaler is not None:
+            return self._backward_device(dy, ar)
         if ar.fixed:
             x, gq, s1, p, mask, count = self.cache
             fg, fxh = self.FRAC_GAMMA, ar.width - 6
@@ -320,6 +458,24 @@ class Sequential:
 
     def parameters(self):
         return [(layer, name) for layer in self.layers for name in layer.params]
+
+
+def to_device(net):
+    """Put a :class:`Sequential` in device mode: its parameters become integer masters
+    (the host's one-time load, :func:`~.device_optim.master_from_float`) and every layer
+    shares one :class:`~.scaling.Scaler`. Returns the scaler. The 16-bit weights are
+    derived when a :class:`~.device_optim.FixedAdam` is made on the network."""
+    from .device_optim import master_from_float
+    from .scaling import Scaler
+    scaler = Scaler()
+    for layer in net.layers:
+        if getattr(layer, "eors", None) is not None:
+            raise ValueError(f"{layer.name}: device mode does not run EORS")
+        layer.scaler = scaler
+        for name in list(layer.params):
+            layer.params[name] = master_from_float(layer.params[name])
+    net.scaler = scaler
+    return scaler
 
 
 class Adam:
