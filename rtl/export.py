@@ -74,7 +74,10 @@ def _convert_with_modules(component, name, modules):
                                                 else PortDirection.Output)
     design = Fragment.get(component, None).prepare(ports=ports, hierarchy=(name,))
     for fragment, info in design.fragments.items():
-        origins = fragment.origins or ()
+        # a transformer's wrapper (ResetInserter(...)(sub): a class of amaranth.hdl itself)
+        # is not what made the module: the component inside it is
+        origins = tuple(o for o in fragment.origins or ()
+                        if not type(o).__module__.startswith("amaranth.hdl."))
         modules[".".join(info.name)] = {
             "origins": tuple(f"{type(o).__module__}.{type(o).__qualname__}" for o in origins),
             "outputs": _outputs(origins[0]) if origins else {}}

@@ -6,105 +6,16 @@ every core command beat, load, store and register setting comes from the program
 memory stalls at random.
 """
 
-import random
-
 import numpy as np
 import pytest
-from amaranth.sim import Simulator
 
 from ganforge.config import core_from_config, engine_from_config, get_preset
 from ganforge.firmware.compiler.layer import SystemInfo
-from ganforge.firmware.runtime.system import SystemHost
 from ganforge.golden import reference_result, work_counts
 from ganforge.rtl.refuse import unused
 from ganforge.rtl.top.system import System
-from ganforge.testbench.amaranth_bus import AmaranthBus
-from ganforge.testbench.axi_mem import AxiMemory
-from ganforge.testbench.rolin_ref import i2i_layers
-
-MEM = 1 << 21
-
-
-def tiny_system(cores):
-    cfg = get_preset("tiny")
-    return System(cores=cores, core=core_from_config(cfg), engine=engine_from_config(cfg),
-                  max_positions=cfg.output_buffer_depth)
-
-
-def t3_cut(samples, cin, cout, hw):
-    """A cut of the image-to-image generator's T3 (conv 3×3, stride 1): its input after IN
-    and ReLU, as trained."""
-    rec = i2i_layers()["T3"]
-    x = rec["x"][:samples, :cin, :hw, :hw].astype(np.int64)
-    w = rec["w"][:cout, :cin].astype(np.int64)
-    params = dict(stride=int(rec["stride"]), padding=int(rec["padding"]), shift=int(rec["shift"]),
-                  activation="relu", slope_shift=int(rec["slope_shift"]))
-    return {"x": x, "w": w}, params
-
-
-def dcgan_case(layer, phase, *, samples, cut):
-    """A cut of a trained DCGAN layer's FP or EP (the bench's ``layer_ops``): the layer's
-    input channels cut to ``cut[0]`` and its output channels to ``cut[1]``."""
-    from ganforge.bench.core import layer_ops
-    from ganforge.golden.workloads import load_workload
-    rec = dict(load_workload("dcgan")[0][layer])
-    ci, co = cut
-    tconv = rec["op"] == "conv_transpose"
-    rec["w"] = rec["w"][:ci, :co] if tconv else rec["w"][:co, :ci]
-    rec["x"] = rec["x"][:, :ci]
-    for k in ("dy", "mask"):
-        rec[k] = rec[k][:, :co]
-    if "in_mask" in rec:
-        rec["in_mask"] = rec["in_mask"][:, :ci]
-    if "bias" in rec:
-        rec["bias"] = rec["bias"][:co]
-    for ph, op, tensors, params in layer_ops(rec, samples):
-        if ph == phase:
-            return op, tensors, params
-    raise ValueError(f"{layer} has no {phase}")
-
-
-def run_layers(system, layers, *, seed=0, stall=0.2, cycles=400_000, budget=20_000):
-    """Run ``layers`` (dicts of ``layer()``'s arguments and ``tensors``/``params``) as one
-    program; returns their outputs, the cores' counters and the cluster's counters."""
-    info = SystemInfo.of(system)
-    mem = AxiMemory(system.axi, MEM, rng=random.Random(seed), stall=stall)
-    bus = AmaranthBus(system, system.regmap, memory=mem, timeout=cycles)
-    got = {}
-
-    async def bench(ctx):
-        host = SystemHost(bus, info, mem_size=MEM)
-        plan = host.plan()
-        for k, L in enumerate(layers):
-            want = L["want"]
-            addrs = {}
-            for name in ("x", "dy"):
-                if name in L["tensors"]:
-                    await host.mem.put(f"{name}{k}", L["tensors"][name])
-                    addrs[name] = host.mem.regions[f"{name}{k}"]
-            oc = L.get("out_channels") or want.shape[1]
-            stored = (want.shape[0], oc, *want.shape[2:])
-            host.mem.region(f"out{k}", int(np.prod(stored)) * 2)
-            plan.layer(L["op"], L["tensors"], L["params"], addrs=addrs,
-                       out=host.mem.regions[f"out{k}"], out_shape=want.shape,
-                       group=L["group"], mode=L["mode"], out_channels=L.get("out_channels"))
-        got["retired"], got["counters"] = await host.run(plan, cycles=cycles, budget=budget)
-        got["out"] = []
-        for k, L in enumerate(layers):
-            shape = L["want"].shape
-            oc = L.get("out_channels") or shape[1]
-            full = await host.mem.get(f"out{k}", (shape[0], oc, *shape[2:]))
-            got["out"].append(full[:, :shape[1]])
-        got["cluster"] = {name: await bus.read(f"cluster_{name}")
-                          for name in ("ld_bytes", "mcast_bytes", "stored")}
-
-    sim = Simulator(system)
-    sim.add_clock(1e-8)
-    sim.add_process(mem.process)
-    bus.add_testbench(sim, bench)
-    sim.run()
-    got["mem"] = mem
-    return got
+from ganforge.bench.system_cases import dcgan_case, producer_consumer, t3_cut, tiny_system
+from ganforge.testbench.system_cases import run_layers
 
 
 @pytest.mark.parametrize("mode", ["multicast", "unicast"])
@@ -210,12 +121,56 @@ def test_one_by_one_maps(layer, cut, out_channels, mode):
     assert np.array_equal(got["out"][0], want)
 
 
+def test_two_groups_in_threads_with_an_event_between_them():
+    """The producer and consumer of :func:`producer_consumer`, each in a thread: every
+    result is exact, although the region core 1 reads holds garbage before the program
+    (without the event, core 1 reads the garbage); the same steps in one thread give the
+    same results."""
+    layers, branches = producer_consumer()
+    system = tiny_system(2)
+    for parallel in (True, False):
+        got = run_layers(system, layers, branches=branches, parallel=parallel, seed=3)
+        for k, L in enumerate(layers):
+            assert np.array_equal(got["out"][k], L["want"]), (parallel, k)
+
+
+def test_abort_in_the_middle_of_a_layer_and_the_next_program_runs():
+    """ABORT at three points of a two-core layer (loads, computes and stores in flight):
+    each program stops with ABORTED, and the same program then runs to its end, exact."""
+    op, tensors, params = dcgan_case("D2", "FP", samples=2, cut=(8, 8))
+    want, _ = reference_result(op, tensors, **params)
+    got = run_layers(tiny_system(2), [dict(op=op, tensors=tensors, params=params, want=want,
+                                           group=[0, 1], mode="multicast")],
+                     aborts=(300, 900, 1700))
+    assert len(got["aborted_at"]) == 3
+    assert np.array_equal(got["out"][0], want)
+
+
+def test_parallel_branches_and_events_are_checked():
+    from ganforge.firmware.compiler.layer import Blobs, LayerPlan
+    info = SystemInfo.of(unused(tiny_system(2)))
+    op, tensors, params = dcgan_case("G2", "FP", samples=1, cut=(8, 4))
+    want, _ = reference_result(op, tensors, **params)
+
+    def on(core):
+        return lambda p: p.layer(op, tensors, params, addrs={"x": 0x20000}, out=0x40000,
+                                 out_shape=want.shape, group=[core])
+    plan = LayerPlan(info, Blobs(0x10000, info.bus_bytes), scratch=0x8000)
+    with pytest.raises(ValueError, match=r"branches share cores \[1\]"):
+        plan.parallel(on(1), on(1))
+    with pytest.raises(ValueError, match="1 to 2 branches"):
+        plan.parallel(on(0), on(1), on(0))
+    with pytest.raises(ValueError, match=r"event must be 0..2 \(the processor's 4 counters"):
+        plan.signal(3)
+
+
 def test_bad_configurations_are_refused_naming_the_parameter():
     """The system refuses what a part refuses, naming the parameter."""
     cfg = get_preset("tiny")
     core, engine = core_from_config(cfg), engine_from_config(cfg)
     for kw, name in ((dict(max_positions=10_000), "max_positions"), (dict(cores=17), "cores"),
-                     (dict(engine=dict(engine, data_width=8)), "data_width")):
+                     (dict(engine=dict(engine, data_width=8)), "data_width"),
+                     (dict(threads=9), "threads")):
         with pytest.raises(ValueError, match=name):
             System(**dict(dict(cores=2, core=core, engine=engine, max_positions=64), **kw))
 
@@ -224,7 +179,6 @@ def test_multicast_keeps_each_channel_groups_weights_for_every_sample():
     """Multicast FP compiles a run per group of lanes output channels over every sample:
     the weights are loaded once per group, whatever the batch, and the other samples'
     passes reuse them from the core's banks (``wload = 0``)."""
-    from ganforge.firmware.compiler.encode import hardware_loads
     from ganforge.firmware.compiler.layer import Blobs, LayerPlan
     from ganforge.rtl.core.descriptor import CmdKind
     info = SystemInfo.of(unused(tiny_system(2)))      # read, never simulated

@@ -22,6 +22,11 @@ Each core's passes are interleaved pass by pass across the cores, so the cores
 work at the same time. Drained tiles are stored with one ``STORE`` per tile,
 naming its core; the program waits for all of them (``POLL`` on the cluster's
 ``stored`` counter, then on the engine's idle DMA).
+
+:meth:`LayerPlan.parallel` runs layers on disjoint groups at the same time: each
+group's instructions in a thread of its own (``FORK``), which raises an event
+(``SIGNAL``) once it has issued them all; the first thread waits for those events
+(``WAITEV``) before it waits for the stores.
 """
 
 from dataclasses import dataclass, field
@@ -29,7 +34,8 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from ganforge.firmware.registers import encode as reg_encode
-from ganforge.rtl.control.isa import Cond
+from ganforge.rtl.control.isa import INSTR_BYTES, Cond
+from ganforge.rtl.top.system import IDLE_WRITES
 
 from ganforge.golden.ops import op_spec
 from ganforge.rtl.core.descriptor import Op
@@ -76,6 +82,8 @@ class SystemInfo:
     regmap: object
     max_positions: int
     counter_names: tuple = ()
+    threads: int = 1          # the command processor's threads
+    events: int = 2           # its event counters
 
     @property
     def snapshot_bytes(self):
@@ -86,7 +94,8 @@ class SystemInfo:
     def of(cls, system):
         return cls(system.cluster.core, system.cluster.cmd_width, system.cores,
                    system.data_width, system.regmap, system.cluster.max_positions,
-                   tuple(system.cluster.counter_names))
+                   tuple(system.cluster.counter_names), system.processor.threads,
+                   system.processor.events)
 
     @property
     def bus_bytes(self):
@@ -154,14 +163,19 @@ class LayerPlan:
     scratch : int or None
         A byte address with room for one lane's drain (``max_positions`` elements): where
         the words of idle lanes go (a layer with fewer output channels than lanes).
+    base : int
+        The byte address the program is loaded at (``FORK`` names its threads' addresses).
     """
 
-    def __init__(self, info, blobs, scratch=None):
-        self.info, self.blobs, self.scratch = info, blobs, scratch
+    def __init__(self, info, blobs, scratch=None, base=0):
+        self.info, self.blobs, self.scratch, self.base = info, blobs, scratch, base
         self.program = []
         self.stores = 0         # STOREs issued by the program so far
         self.scratch_bytes = 0  # bytes written for idle lanes
         self._positions = {}    # core -> its store adapter's tile size
+        self.cores_used = set()             # cores its layers ran on
+        self._threads = []      # (index of the FORK in program, thread, its instructions)
+        self._signals = {}      # thread -> SIGNALs its bodies raise so far
 
     def _reg(self, name, value=None, **fields):
         r = self.info.regmap[name]
@@ -330,6 +344,7 @@ class LayerPlan:
         if not group or len(set(group)) != len(group) or not all(0 <= c < info.cores for c in group):
             raise ValueError(f"group must be distinct core indices below {info.cores}, got {group!r}")
         stored = dict(in_channels or {})
+        self.cores_used |= set(group)
         G = len(group)
         if mode == "multicast" and op_spec(op).kind != "wg":
             # a run per channel group, its weights kept for every sample: runs have the same
@@ -363,8 +378,8 @@ class LayerPlan:
             for core, unit in zip(cores, work):
                 positions = unit[0].positions
                 if self._positions.get(core) != positions:
-                    if core in self._positions:
-                        self._wait_stores()       # its earlier tiles are out first
+                    if core in self._positions:   # its earlier tiles are out first
+                        self.wait_idle([core])
                     self._reg(f"cluster_positions_{core}", positions)
                     self._positions[core] = positions
             flat = [[(t, s) for t in unit for s in t.steps] for unit in work]
@@ -396,9 +411,70 @@ class LayerPlan:
                     self.program.append(instr("STORE", core=core, length=nbytes, addr=addr))
                 self.stores += len(t.stores)
 
+    # --- waits and events between groups ------------------------------------------------
+    def wait_idle(self, cores, *, writes=False):
+        """Its thread waits (the others run) until every core of ``cores`` is done (its tiles
+        passed to the store path) and, with ``writes``, every write of the engine's DMA is
+        done in memory: what a group waits for before another reads its results."""
+        mask = sum(1 << c for c in cores) | ((1 << IDLE_WRITES) if writes else 0)
+        self.program.append(instr("WAIT", mask=mask))
+
+    def _event(self, event):
+        free = self.info.events - (self.info.threads - 1)
+        if not 0 <= event < free:
+            raise ValueError(f"event must be 0..{free - 1} (the processor's {self.info.events} "
+                             f"counters, {self.info.threads - 1} joining threads), got {event!r}")
+        return self.info.threads - 1 + event
+
+    def signal(self, event):
+        """Raise ``event`` (a free event counter, 0 up) by one."""
+        self.program.append(instr("SIGNAL", event=self._event(event)))
+
+    def wait_event(self, event, count):
+        """Its thread waits (the others run) until ``event`` has been raised ``count`` times
+        since the program started."""
+        self.program.append(instr("WAITEV", event=self._event(event), count=count))
+
+    def parallel(self, *branches):
+        """Run ``branches`` at the same time, each in a thread of its own: a branch is a
+        callable that takes a :class:`LayerPlan` and appends layers to it (on a group of
+        cores no other branch uses). The first runs in this program's thread; the program
+        goes on once every branch has issued all its instructions (their stores are waited
+        for by :meth:`finish`, or by a later layer on the same cores)."""
+        if not 1 <= len(branches) <= self.info.threads:
+            raise ValueError(f"parallel: 1 to {self.info.threads} branches (the command "
+                             f"processor's threads), got {len(branches)}")
+        subs = []
+        for branch in branches:
+            sub = LayerPlan(self.info, self.blobs, self.scratch, self.base)
+            sub._positions = self._positions            # the store adapters' tile sizes
+            branch(sub)
+            if sub._threads:
+                raise ValueError("parallel: a branch cannot run branches of its own")
+            for other in subs:
+                if sub.cores_used & other.cores_used:
+                    raise ValueError(f"parallel: branches share cores "
+                                     f"{sorted(sub.cores_used & other.cores_used)}")
+            subs.append(sub)
+        for t, sub in enumerate(subs[1:], 1):
+            # the FORK is written by finish(), once the thread's address is known; event
+            # t - 1 joins thread t
+            self._threads.append((len(self.program), t, sub.program + [
+                instr("SIGNAL", event=t - 1), instr("END")]))
+            self.program.append(None)
+        self.program += subs[0].program
+        for t in range(1, len(subs)):
+            self._signals[t] = self._signals.get(t, 0) + 1
+            self.program.append(instr("WAITEV", event=t - 1, count=self._signals[t]))
+        for sub in subs:
+            self.stores += sub.stores
+            self.scratch_bytes += sub.scratch_bytes
+            self.cores_used |= sub.cores_used
+
     def finish(self, snapshot=None):
         """Wait for every tile stored and the engine's DMA idle, write the counters to
-        ``snapshot`` (a byte address) if given, then END."""
+        ``snapshot`` (a byte address) if given, then END. The threads of :meth:`parallel`
+        follow the END."""
         self._wait_stores()
         status = self.info.regmap["engine_status"]
         busy = reg_encode(status, rd_busy=1, wr_busy=1)
@@ -406,4 +482,8 @@ class LayerPlan:
         if snapshot is not None:
             self.program.append(instr("SNAPSHOT", addr=snapshot))
         self.program.append(instr("END"))
+        for at, t, body in self._threads:
+            self.program[at] = instr("FORK", thread=t, addr=self.base + INSTR_BYTES * len(self.program))
+            self.program += body
+        self._threads = []
         return self.program

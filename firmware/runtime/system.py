@@ -66,7 +66,7 @@ class SystemHost:
         self.mem.region("snapshot_end", n)
         scratch = self.mem.region("scratch", 2 * self.info.max_positions)
         plan = LayerPlan(self.info, Blobs(self.blob_base, max(16, self.info.bus_bytes)),
-                         scratch=scratch)
+                         scratch=scratch, base=self.program_base)
         plan.start(snapshot=self.mem.regions["snapshot_start"])
         return plan
 
@@ -101,6 +101,10 @@ class SystemHost:
         change of every counter over the program (:class:`~.processor.ProgramError` if it
         stopped)."""
         await self.load(plan, budget=budget)
+        return await self.run_loaded(cycles=cycles)
+
+    async def run_loaded(self, *, cycles):
+        """Run the program :meth:`load` wrote (again); returns what :meth:`run` returns."""
         retired = await self.cp.run(self.program_base, cycles=cycles)
         a, b = await self.counters("snapshot_start"), await self.counters("snapshot_end")
         # the cluster's own counters restart at the program's start: their end values

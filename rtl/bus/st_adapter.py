@@ -68,6 +68,8 @@ class OutputsToMaps(wiring.Component):
         Sticky: a tile came with a bad ``positions``.
     error_clear : :py:`In(1)`
         Clears ``error``.
+    empty : :py:`Out(1)`
+        Nothing of a tile is held: no beat of a tile being written, no word left to send.
 
     Latency and throughput
     ----------------------
@@ -109,6 +111,7 @@ class OutputsToMaps(wiring.Component):
             "positions": In(range(max_positions + 1)),
             "error": Out(1),
             "error_clear": In(1),
+            "empty": Out(1),
         })
 
     def elaborate(self, platform):
@@ -187,6 +190,8 @@ class OutputsToMaps(wiring.Component):
             m.d.sync += hword.eq(hword + 1)
             with m.If(hword == L // R - 1):
                 m.d.sync += held.eq(0)
+
+        m.d.comb += self.empty.eq((full == 0) & ~b_valid & ~held & (wpos == 0))
 
         # Each buffer's full bit: set by its last write, cleared by its last read (a buffer
         # is written only while empty and read only while full, so never both at once).

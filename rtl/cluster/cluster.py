@@ -26,7 +26,7 @@ baseline switch, the error bits and the interconnect's counters.
 See :class:`Cluster` for its parameters, ports and timing.
 """
 
-from amaranth.hdl import Module, Signal, unsigned
+from amaranth.hdl import Module, ResetInserter, Signal, unsigned
 from amaranth.lib import data, stream, wiring
 from amaranth.lib.fifo import SyncFIFOBuffered
 from amaranth.lib.wiring import In, Out, connect
@@ -141,10 +141,20 @@ class Cluster(wiring.Component):
     fault : :py:`Out(1)`
         An error bit of the cluster is set.
     idle : :py:`Out(cores)`
-        Bit ``c``: core ``c`` is not busy.
+        Bit ``c``: core ``c`` has finished its work: it is not busy, and every word it
+        drained and every ``STORE`` naming it has passed to the engine's store path (the
+        writes to memory may still be in flight). What ``WAIT`` waits for.
     counters : :py:`Out(data.ArrayLayout(64, ...))`
         Every core's counters (:data:`~ganforge.rtl.core.COUNTERS`, core after core), then
         ``ld_bytes``, ``mcast_bytes``, ``stored``; :attr:`counter_names` names them.
+    flush : :py:`In(1)`
+        Clearing after a stopped program: load words are taken and dropped, no new store is
+        granted, and the store being served ends with zeros where its core has no words.
+    quiet : :py:`Out(1)`
+        No store is being served (with ``flush``, nothing more leaves the cluster).
+    flush_reset : :py:`In(1)`
+        Resets the datapath: the cores, the adapters, every queue and route, the store
+        arbiter (not the registers nor the counters).
 
     Latency and throughput
     ----------------------
@@ -218,6 +228,9 @@ class Cluster(wiring.Component):
             "fault": Out(1),
             "idle": Out(cores),
             "counters": Out(data.ArrayLayout(64, len(self.counter_names))),
+            "flush": In(1),
+            "quiet": Out(1),
+            "flush_reset": In(1),
         })
 
     @property
@@ -234,8 +247,13 @@ class Cluster(wiring.Component):
         clear = csr.error_clear_stb & csr.error_clear[0]
 
         # ---- command beats and geometries: fanned out by their masks ----
-        m.submodules.cmd_fan = cmd_fan = Fanout(outputs=n, shape=unsigned(self.cmd_width))
-        m.submodules.geom_fan = geom_fan = Fanout(outputs=n, shape=geom_layout(self.coord_bits))
+        def datapath(sub):
+            """``sub``, reset by ``flush_reset``."""
+            return ResetInserter(self.flush_reset)(sub)
+
+        cmd_fan = Fanout(outputs=n, shape=unsigned(self.cmd_width))
+        geom_fan = Fanout(outputs=n, shape=geom_layout(self.coord_bits))
+        m.submodules.cmd_fan, m.submodules.geom_fan = datapath(cmd_fan), datapath(geom_fan)
         connect(m, wiring.flipped(self.cmd), cmd_fan.i)
         m.d.comb += [geom_fan.i.valid.eq(self.geom.valid), self.geom.ready.eq(geom_fan.i.ready),
                      geom_fan.i.p.mask.eq(self.geom.p.mask), geom_fan.i.p.data.cin.eq(self.geom.p.cin),
@@ -246,8 +264,8 @@ class Cluster(wiring.Component):
         word_bytes = self.words * self.data_width // 8
         lg = (word_bytes - 1).bit_length()
         route_layout = data.StructLayout({"mask": unsigned(n), "beats": unsigned(self.addr_width)})
-        m.submodules.routes = routes = SyncFIFOBuffered(width=route_layout.size,
-                                                        depth=self.queue_depth)
+        routes = SyncFIFOBuffered(width=route_layout.size, depth=self.queue_depth)
+        m.submodules.routes = datapath(routes)
         routed = self.rd_cmd.p.tag == TAG_LOAD
         m.d.comb += [
             self.dma_rd.p.addr.eq(self.rd_cmd.p.addr), self.dma_rd.p.length.eq(self.rd_cmd.p.length),
@@ -261,25 +279,30 @@ class Cluster(wiring.Component):
                      w_route.beats.eq(self.rd_cmd.p.length >> lg)]
 
         # the router: the head route's mask on its beats
-        m.submodules.ld_fan = ld_fan = Fanout(outputs=n, shape=unsigned(self.words * self.data_width))
+        ld_fan = Fanout(outputs=n, shape=unsigned(self.words * self.data_width))
+        m.submodules.ld_fan = datapath(ld_fan)
         head = data.View(route_layout, routes.r_data)
         sent = Signal(self.addr_width)
-        m.d.comb += [ld_fan.i.valid.eq(self.ld.valid & routes.r_rdy),
-                     self.ld.ready.eq(ld_fan.i.ready & routes.r_rdy),
+        # (while flushing, load words are dropped)
+        m.d.comb += [ld_fan.i.valid.eq(self.ld.valid & routes.r_rdy & ~self.flush),
+                     self.ld.ready.eq((ld_fan.i.ready & routes.r_rdy) | self.flush),
                      ld_fan.i.p.mask.eq(head.mask), ld_fan.i.p.data.eq(self.ld.p.data)]
         # the load adapters read values only (see LoadToElements): the ld mask is not routed
         declare_unused(m, "ld_mask", self.ld.p.mask)
-        ld_fire = self.ld.valid & self.ld.ready
+        ld_fire = self.ld.valid & self.ld.ready & ~self.flush
         with m.If(ld_fire):
             m.d.sync += sent.eq(sent + 1)
             with m.If(sent + 1 >= head.beats):
                 m.d.sync += sent.eq(0)
                 m.d.comb += routes.r_en.eq(1)
+        with m.If(self.flush_reset):
+            m.d.sync += sent.eq(0)
 
         # ---- stores ----
-        m.submodules.arbiter = arb = StoreArbiter(cores=n, addr_width=self.addr_width,
-                                                  word_width=self.words * self.data_width,
-                                                  queue_depth=self.queue_depth)
+        arb = StoreArbiter(cores=n, addr_width=self.addr_width,
+                           word_width=self.words * self.data_width, queue_depth=self.queue_depth)
+        m.submodules.arbiter = datapath(arb)
+        m.d.comb += [arb.flush.eq(self.flush), self.quiet.eq(arb.quiet)]
         connect(m, wiring.flipped(self.wr_cmd), arb.cmd)
         connect(m, arb.wr_cmd, wiring.flipped(self.dma_wr))
         connect(m, arb.st, wiring.flipped(self.st))
@@ -289,11 +312,11 @@ class Cluster(wiring.Component):
         ld_err, st_err = Signal(n), Signal(n)
         for c in range(n):
             core, lda, sta = self._cores[c], self._ld[c], self._st[c]
-            m.submodules[f"core{c}"] = core
-            m.submodules[f"ld{c}"] = lda
-            m.submodules[f"st{c}"] = sta
+            m.submodules[f"core{c}"] = datapath(core)
+            m.submodules[f"ld{c}"] = datapath(lda)
+            m.submodules[f"st{c}"] = datapath(sta)
             q = SyncFIFOBuffered(width=len(geom_fan.o[c].payload.as_value()), depth=self.queue_depth)
-            m.submodules[f"geom_q{c}"] = q
+            m.submodules[f"geom_q{c}"] = datapath(q)
             o = cmd_fan.o[c]
             m.d.comb += [core.cmd.valid.eq(o.valid), o.ready.eq(core.cmd.ready),
                          core.cmd.payload.eq(o.payload)]
@@ -312,7 +335,8 @@ class Cluster(wiring.Component):
                 lda.keep_zero.eq(csr.control.keep_zero),
                 sta.positions.eq(getattr(csr, f"positions_{c}")),
                 core.error_clear.eq(clear), lda.error_clear.eq(clear), sta.error_clear.eq(clear),
-                self.core_error[c].eq(core.error != 0), self.idle[c].eq(~core.busy),
+                self.core_error[c].eq(core.error != 0),
+                self.idle[c].eq(~core.busy & sta.empty & ~arb.pending[c]),
                 ld_err[c].eq(lda.error), st_err[c].eq(sta.error),
             ]
 

@@ -63,6 +63,13 @@ class StoreArbiter(wiring.Component):
     error_clear : :py:`In(1)`
     tile_done : :py:`Out(1)`
         One cycle: a grant passed its last word.
+    pending : :py:`Out(cores)`
+        Bit ``c``: a command for core ``c`` is queued or being served.
+    flush : :py:`In(1)`
+        No new grant; the grant being served passes its remaining words, zeros where its
+        core has none to offer, so the write engine's command ends.
+    quiet : :py:`Out(1)`
+        No grant is being served.
 
     Latency and throughput
     ----------------------
@@ -94,6 +101,9 @@ class StoreArbiter(wiring.Component):
             "error": Out(1),
             "error_clear": In(1),
             "tile_done": Out(1),
+            "pending": Out(cores),
+            "flush": In(1),
+            "quiet": Out(1),
         })
 
     def elaborate(self, platform):
@@ -150,7 +160,7 @@ class StoreArbiter(wiring.Component):
         head = Signal(cmd_shape)
         with m.FSM() as fsm:
             with m.State("PICK"):
-                with m.If(found):
+                with m.If(found & ~self.flush):
                     if n > 1:
                         m.d.sync += [grant.eq(pick), last.eq(pick)]
                     m.next = "CMD"
@@ -168,7 +178,8 @@ class StoreArbiter(wiring.Component):
             with m.State("DATA"):
                 for c, t in enumerate(self.tiles):
                     with granted(c):
-                        m.d.comb += [self.st.valid.eq(t.valid), self.st.payload.eq(t.payload),
+                        m.d.comb += [self.st.valid.eq(t.valid | self.flush),
+                                     self.st.payload.eq(Mux(t.valid, t.payload, 0)),
                                      t.ready.eq(self.st.ready)]
                 with m.If(self.st.valid & self.st.ready):
                     m.d.sync += left.eq(left - 1)
@@ -176,10 +187,13 @@ class StoreArbiter(wiring.Component):
                         m.d.comb += self.tile_done.eq(1)
                         m.next = "PICK"
 
+        quiet = self.quiet
+        m.d.comb += quiet.eq(fsm.ongoing("PICK"))
         if n == 1:
-            m.d.comb += self.waiting[0].eq(ready[0] & fsm.ongoing("PICK"))
+            m.d.comb += [self.waiting[0].eq(ready[0] & quiet),
+                         self.pending[0].eq(queues[0].r_rdy | ~quiet)]
         else:
-            active = ~fsm.ongoing("PICK")
             for c in range(n):
-                m.d.comb += self.waiting[c].eq(ready[c] & ~(active & (grant == c)))
+                m.d.comb += [self.waiting[c].eq(ready[c] & (quiet | (grant != c))),
+                             self.pending[c].eq(queues[c].r_rdy | (~quiet & (grant == c)))]
         return m

@@ -102,7 +102,7 @@ ISA = (
            Arg("mask", 64, 32, "the bits compared"))),
     Instr("WAIT", 8, "its thread waits until every ``idle`` input selected by ``mask`` is 1; "
           "the other threads run meanwhile (within the wait budget)",
-          (Arg("mask", 8, 16, "the ``idle`` inputs waited for"),)),
+          (Arg("mask", 8, 32, "the ``idle`` inputs waited for"),)),
     Instr("SNAPSHOT", 9, "writes the ``counters`` inputs (64 bits each, in order) to ``addr``",
           (_ADDR,)),
     Instr("FORK", 10, "starts thread ``thread`` (one that is not running) at ``addr``",

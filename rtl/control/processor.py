@@ -74,9 +74,9 @@ REGMAP = RegisterMap("CommandProcessor", [
         Field("alive", 0, 8, doc="bit t: thread t runs (started and not ended)"),
         Field("waiting", 8, 8, doc="bit t: thread t waits (WAIT, WAITEV)"),
         Field("current", 16, 3, doc="the thread whose instruction runs (or ran last)")]),
-    Register("info2", 0x54, "ro", 16, doc="build parameters", fields=[
+    Register("info2", 0x54, "ro", 9, doc="build parameters", fields=[
         Field("threads", 0, 4, doc="threads a program may run"),
-        Field("events", 8, 5, doc="event counters")]),
+        Field("events", 4, 5, doc="event counters")]),
 ], addr_width=8, doc="The command processor's registers.")
 
 
@@ -127,7 +127,7 @@ class CommandProcessor(wiring.Component):
         ``GEOM``: pass geometries, with the cores they go to.
     regs : :py:`Out(AxiLiteSignature(reg_addr_width, 32))`
         The register port (``REG`` writes, ``POLL`` reads), one access at a time.
-    idle : :py:`In(16)`
+    idle : :py:`In(32)`
         Conditions ``WAIT`` waits for (bit i: idle input i).
     core_error : :py:`In(cores)`
         A core's error is set: the program stops with ``CORE``.
@@ -142,7 +142,11 @@ class CommandProcessor(wiring.Component):
         or ``CTRL.go``.
     flush : :py:`Out(1)`
         One-cycle pulse when a program stops on an error or an abort, after the transfers
-        in flight are finished: the top level resets what the program left half done.
+        in flight are finished: the top level clears what the program left half done.
+    flushing : :py:`In(1)`
+        The top level is still clearing (from the ``flush`` pulse on): the processor raises
+        its interrupt, and takes the next ``GO``, once it drops (within ``BUDGET`` cycles, or
+        it stops anyway with ``STATUS.stuck``). Tie to 0 when nothing needs clearing.
 
     Latency and throughput
     ----------------------
@@ -224,13 +228,14 @@ class CommandProcessor(wiring.Component):
             "wr_cmd": Out(stream.Signature(store_cmd_layout(addr_width, cores))),
             "geom": Out(stream.Signature(geom_out_layout(cores, coord_bits))),
             "regs": Out(AxiLiteSignature(reg_addr_width, 32)),
-            "idle": In(16),
+            "idle": In(32),
             "core_error": In(cores),
             "fault": In(1),
             "counters": In(data.ArrayLayout(64, counters)),
             "busy": Out(1),
             "irq": Out(1),
             "flush": Out(1),
+            "flushing": In(1),
         })
 
     def elaborate(self, platform):
@@ -266,12 +271,14 @@ class CommandProcessor(wiring.Component):
 
         # ---- threads: ``pc`` is the current thread's; the others' wait in ``pcs`` ----
         T, E = self.threads, self.events
+        tb = max(1, (T - 1).bit_length())       # a thread's number (one bit for one thread)
         alive, waiting = Signal(T), Signal(T)
-        cur = Signal(range(T))
+        cur = Signal(tb)
         pcs = Array(Signal(64, name=f"pc_t{t}") for t in range(T))
         on_event = Signal(T)                    # what thread t waits for: an event counter
-        w_mask = Array(Signal(16, name=f"wait_mask_t{t}") for t in range(T))   # or idle inputs
-        w_event = Array(Signal(range(E), name=f"wait_event_t{t}") for t in range(T))
+        w_mask = Array(Signal(32, name=f"wait_mask_t{t}") for t in range(T))   # or idle inputs
+        w_event = Array(Signal(max(1, (E - 1).bit_length()), name=f"wait_event_t{t}")
+                        for t in range(T))
         w_count = Array(Signal(32, name=f"wait_count_t{t}") for t in range(T))
         counts = Array(Signal(32, name=f"event{e}") for e in range(E))
         ready = Signal(T)                       # alive and not waiting, or its wait is over
@@ -281,9 +288,9 @@ class CommandProcessor(wiring.Component):
             m.d.comb += ready[t].eq(alive[t] & (~waiting[t] | over))
         # the next thread: the first ready one after the current, in round-robin order (the
         # current one last)
-        nxt, found = Signal(range(T)), Signal()
+        nxt, found = Signal(tb), Signal()
         for k in reversed(range(T)):            # the lowest k wins
-            c = Signal(range(T), name=f"rr{k}")
+            c = Signal(tb, name=f"rr{k}")
             m.d.comb += c.eq(Mux(cur + 1 + k >= T, cur + 1 + k - T, cur + 1 + k))
             with m.If(ready.bit_select(c, 1)):
                 m.d.comb += [nxt.eq(c), found.eq(1)]
@@ -576,8 +583,14 @@ class CommandProcessor(wiring.Component):
                 m.d.comb += settled.eq(~(self.cmd.valid | o_rd | o_wr | o_geom | regs_pending
                                          | dma.rd_busy | dma.wr_busy | buf.r_rdy))
                 with m.If(settled | expired):
-                    m.d.sync += [self.flush.eq(1), irq.eq(1), stuck.eq(~settled),
+                    m.d.sync += [self.flush.eq(1), stuck.eq(~settled), timer.eq(0),
                                  gear_n.eq(0), r_got.eq(0), alive.eq(0), waiting.eq(0)]
+                    m.next = "FLUSH"
+
+            with m.State("FLUSH"):
+                # the top level clears what the program left half done (``flushing``)
+                with m.If(~self.flushing | expired):
+                    m.d.sync += [irq.eq(1), stuck.eq(stuck | self.flushing)]
                     m.next = "IDLE"
 
         in_core = fsm.ongoing("CORE")
@@ -682,14 +695,15 @@ class CommandProcessor(wiring.Component):
                 e = ins.signal.event
                 with m.If(e >= self.events):
                     stop(Error.OPCODE)
-                with m.Elif(op == Opcode.SIGNAL):
-                    m.d.sync += r["counts"][e].eq(r["counts"][e] + 1)
-                    retire()
-                with m.Else():
-                    m.d.sync += [r["on_event"].bit_select(r["cur"], 1).eq(1),
-                                 r["w_event"][r["cur"]].eq(e),
-                                 r["w_count"][r["cur"]].eq(ins.waitev.count)]
-                    r["wait"]()
+                with m.Else():          # nested, as in CORE: sync only
+                    with m.If(op == Opcode.SIGNAL):
+                        m.d.sync += r["counts"][e].eq(r["counts"][e] + 1)
+                        retire()
+                    with m.Else():
+                        m.d.sync += [r["on_event"].bit_select(r["cur"], 1).eq(1),
+                                     r["w_event"][r["cur"]].eq(e),
+                                     r["w_count"][r["cur"]].eq(ins.waitev.count)]
+                        r["wait"]()
             with m.Case(Opcode.SNAPSHOT):
                 m.d.comb += [chk_addr.eq(ins.snapshot.addr), chk_len.eq(self.snap_bytes)]
                 with m.If(~bus_aligned):

@@ -31,7 +31,7 @@ The registers and their bit fields are :data:`REGMAP` (rendered in
 ``docs/registers.md``).
 """
 
-from amaranth.hdl import Module, Mux, Signal, unsigned
+from amaranth.hdl import Cat, Module, Mux, Signal, unsigned
 from amaranth.lib import stream, wiring
 from amaranth.lib.fifo import SyncFIFOBuffered
 from amaranth.lib.memory import Memory
@@ -205,6 +205,9 @@ class RolinEngine(wiring.Component):
         The load path: elements and their ReLU masks, to the core.
     irq : ``Out(1)``
         High while any bit of ``ERRORS`` is set.
+    dma_busy : ``Out(2)``
+        The DMA's read engine (bit 0) and write engine (bit 1) are busy: a write is done
+        in memory once bit 1 has dropped (``STATUS.rd_busy``, ``wr_busy``).
 
     Latency and throughput
     ----------------------
@@ -277,6 +280,7 @@ class RolinEngine(wiring.Component):
             "st": In(stream.Signature(unsigned(axi_data_width))),
             "ld": Out(stream.Signature(load_layout(data_width, self.lanes))),
             "irq": Out(1),
+            "dma_busy": Out(2),
         })
 
     def elaborate(self, platform):
@@ -406,6 +410,7 @@ class RolinEngine(wiring.Component):
             dma.clear_errors.eq(clear[:len(ERR_BITS)]),
             csr.id.eq(ENGINE_ID),
             csr.status.eq(dma.rd_busy | (dma.wr_busy << 1) | ((params.busy | stats.stats.valid) << 2)),
+            self.dma_busy.eq(Cat(dma.rd_busy, dma.wr_busy)),
             csr.errors.eq(dma.errors | errors),
             csr.rd_bytes.eq(dma.rd_bytes), csr.wr_bytes.eq(dma.wr_bytes),
             csr.rd_err_addr.eq(dma.rd_err_addr), csr.wr_err_addr.eq(dma.wr_err_addr),

@@ -14,6 +14,7 @@ cores, behind one memory port and one register port.
                     ── rd_cmd ─► Cluster ── dma_rd ─► engine DMA ── ld ─► Cluster (route, fan-out)
                     ── wr_cmd ─► Cluster (store queues) ── dma_wr, st ─► engine (stats, DMA)
    Cluster ── idle, core_error, fault, counters ─► CommandProcessor ── irq ─► host
+   engine ── dma_busy ─► CommandProcessor (idle inputs 16, 17)
 
 The host writes a program and its data into memory, the processor's ``BASE``,
 window and ``CTRL.go`` (registers :func:`system_regmap`), then waits for
@@ -25,7 +26,7 @@ See :class:`System` for its parameters and ports.
 
 from dataclasses import replace
 
-from amaranth.hdl import Module
+from amaranth.hdl import Module, Signal
 from amaranth.lib import wiring
 from amaranth.lib.wiring import In, Out, connect
 
@@ -38,7 +39,17 @@ from ..cluster.cluster import Cluster, cluster_regmap
 from ..control.processor import REGMAP as CP_REGMAP, CommandProcessor
 from ..rolin.engine import REGMAP as ENGINE_REGMAP, RolinEngine
 
-__all__ = ["System", "BANKS", "system_regmap"]
+__all__ = ["System", "BANKS", "system_regmap", "IDLE_WRITES", "IDLE_READS", "FLUSH_QUIET"]
+
+#: The processor's ``idle`` inputs (what ``WAIT`` waits for): bit ``c`` is core ``c``
+#: done (:attr:`Cluster.idle <ganforge.rtl.cluster.cluster.Cluster>`: its tiles passed to
+#: the store path), and these two bits the engine's DMA with no write (every write done in
+#: memory) and no read in flight.
+IDLE_WRITES, IDLE_READS = 16, 17
+
+#: Cycles the cluster and the engine's DMA stay quiet, after a program stopped, before the
+#: cluster's datapath is reset (longer than the engine's load pipeline).
+FLUSH_QUIET = 16
 
 #: The register banks: name, base address, the register names' prefix.
 BANKS = (("cp", 0x0000), ("engine", 0x1000), ("cluster", 0x2000))
@@ -76,6 +87,10 @@ class System(wiring.Component):
         The largest tile of a store adapter (at least 1, at most the cores' ``out_depth``).
     max_burst : int
         Longest burst of the command processor's fetches and reads, 1..256.
+    threads : int or None
+        Threads of the command processor's programs, 1..8 (one per group of cores that runs
+        at the same time as the others); None: one per core, at most 8. The processor has as
+        event counters as twice its threads (one per thread to join it, the others free).
 
     Members
     -------
@@ -91,16 +106,23 @@ class System(wiring.Component):
     Those of the parts; the memory port is shared between the two DMAs (reads of both in
     flight at once, writes one burst at a time).
 
+    After a program stops (an error, ``ABORT``), the cluster is cleared before the
+    processor's interrupt: its load words are dropped, the store being served ends (zeros
+    where its core has no words), and once the cluster and the engine's DMA have been quiet
+    for :data:`FLUSH_QUIET` cycles the cluster's datapath is reset. The engine's own state
+    (its ROLIN statistics and tables) is not cleared: the next program sets its modes.
+
     Raises
     ------
     ValueError
         At construction, naming the parameter: ``cores`` outside 1..16, ``core`` or
         ``engine`` not a dict (or None), ``max_positions`` below 1, ``max_burst`` outside
-        1..256, data widths of the cores and the engine that differ; and what a part
+        1..256, ``threads`` outside 1..8, data widths of the cores and the engine that differ; and what a part
         refuses, with the part's message (it names the part and its parameter).
     """
 
-    def __init__(self, *, cores=1, core=None, engine=None, max_positions=64, max_burst=16):
+    def __init__(self, *, cores=1, core=None, engine=None, max_positions=64, max_burst=16,
+                 threads=None):
         p = Params(self, "System")
         p.int("cores", cores, 1, 16)
         for name, value, cls in (("core", core, "SparseCore"), ("engine", engine, "RolinEngine")):
@@ -108,6 +130,9 @@ class System(wiring.Component):
                 p.fail(f"{name} must be a dict of {cls} keyword arguments or None, got {value!r}")
         p.int("max_positions", max_positions, 1)
         p.int("max_burst", max_burst, 1, 256, " (the AXI4 limit)")
+        if threads is None:
+            threads = min(cores, 8)
+        p.int("threads", threads, 1, 8)
         engine = dict(engine or {})
         try:
             self._engine = RolinEngine(**engine)
@@ -122,7 +147,8 @@ class System(wiring.Component):
                                         max_burst=max_burst, cores=cores, cmd_width=cl.cmd_width,
                                         coord_bits=cl.coord_bits, tag_width=2,
                                         counters=len(cl.counter_names),
-                                        reg_addr_width=_ADDR_WIDTH)
+                                        reg_addr_width=_ADDR_WIDTH, threads=threads,
+                                        events=2 * threads)
         except ValueError as exc:
             refuse(self, str(exc))
         self.cores = cores
@@ -171,8 +197,29 @@ class System(wiring.Component):
         connect(m, cp.wr_cmd, cluster.wr_cmd)
         connect(m, cluster.dma_wr, engine.wr_cmd)
         connect(m, cluster.st, engine.st)
+        # After a program stops (error, ABORT), the processor pulses ``flush``: the cluster
+        # drops load words and ends the store being served, and once nothing has moved for
+        # FLUSH_QUIET cycles (the engine's DMA idle, its load pipeline empty) its datapath is
+        # reset; the processor waits for that (``flushing``) before its interrupt.
+        flushing = Signal()
+        quiet_for = Signal(range(FLUSH_QUIET + 1))
+        quiet = cluster.quiet & (engine.dma_busy == 0)
+        m.d.comb += [cluster.flush.eq(flushing | cp.flush), cp.flushing.eq(flushing | cp.flush)]
+        with m.If(cp.flush):
+            m.d.sync += [flushing.eq(1), quiet_for.eq(0)]
+        with m.Elif(flushing):
+            with m.If(~quiet):
+                m.d.sync += quiet_for.eq(0)
+            with m.Elif(quiet_for == FLUSH_QUIET):
+                m.d.comb += cluster.flush_reset.eq(1)
+                m.d.sync += flushing.eq(0)
+            with m.Else():
+                m.d.sync += quiet_for.eq(quiet_for + 1)
+
         m.d.comb += [
-            cp.idle.eq(cluster.idle), cp.core_error.eq(cluster.core_error),
+            cp.idle.eq(cluster.idle | (~engine.dma_busy[1] << IDLE_WRITES)
+                       | (~engine.dma_busy[0] << IDLE_READS)),
+            cp.core_error.eq(cluster.core_error),
             cp.fault.eq(cluster.fault | engine.irq), cp.counters.eq(cluster.counters),
             self.irq.eq(cp.irq),
         ]
