@@ -173,7 +173,8 @@ def _system_design(system):
 
 def run_system_layers(layers, system, *, sim="icarus", throttle=0.3, seed=1,
                       build_root="build/sim", quiet=True, mem_size=1 << 21, cycles=2_000_000,
-                      budget=20_000, memory="model", rate=(1, 1), latency=1, resets=()):
+                      budget=20_000, memory="model", rate=(1, 1), latency=1, resets=(),
+                      aborts=()):
     """Run ``testbench/tb_system.py`` on ``System(**system)`` (the keyword arguments, e.g.
     :func:`~ganforge.config.system_from_config`'s): ``layers`` (specs ``{"layer": "T3", "samples", "cin", "cout", "hw", "group",
     "mode"}``, cuts of the i2i generator's layers) compiled into one program, every AXI
@@ -185,11 +186,13 @@ def run_system_layers(layers, system, *, sim="icarus", throttle=0.3, seed=1,
     :func:`run_train_steps` (``"model"``, throttled, by default). ``resets``: cycles after
     GO at which a second run of the program is reset (the model memory only), each followed
     by a bit-exact run (``resets`` in the result: the cycle, and whether the processor was
-    busy)."""
+    busy). ``aborts``: the same with ``CTRL.abort`` instead of the reset (``aborts`` in the
+    result)."""
     dut, toplevel, verilog = _system_top(system, memory, mem_size)
     args = {"system": system, "layers": [dict(L) for L in layers], "throttle": throttle,
             "seed": seed, "mem_size": mem_size, "cycles": cycles, "budget": budget,
-            "rate": list(rate), "latency": latency, "resets": [int(r) for r in resets]}
+            "rate": list(rate), "latency": latency, "resets": [int(r) for r in resets],
+            "aborts": [int(a) for a in aborts]}
     return run_bench(dut, toplevel, "ganforge.testbench.tb_system", args, sim=sim,
                      build_root=build_root, quiet=quiet, verilog=verilog)
 

@@ -35,6 +35,9 @@ Arguments (``GANFORGE_TB_ARGS``, :func:`~ganforge.testbench.runner.tb_args`):
     Optional: cycles after GO at which ``rst`` is asserted (4 cycles) in a second run of
     the program, one run each; after each, the program runs again and must be bit-exact,
     write nothing outside its outputs and retire as many instructions.
+``aborts``
+    Optional: the same with the host writing ``CTRL.abort`` instead of ``rst``: the run must
+    stop with ``ABORTED``, and the system clears itself for the next one.
 
 Every output is compared bit for bit with :func:`~ganforge.golden.reference_result`, the
 cores' MAC counters summed over cores with :func:`~ganforge.golden.work_counts` summed
@@ -52,8 +55,10 @@ import numpy as np
 from cocotb.triggers import ClockCycles, RisingEdge, Timer
 
 from ganforge.firmware.compiler.layer import SystemInfo
+from ganforge.firmware.runtime.processor import ProgramError
 from ganforge.firmware.runtime.system import SystemHost
 from ganforge.golden import reference_result, work_counts
+from ganforge.rtl.control.isa import Error
 from ganforge.rtl.refuse import unused
 from ganforge.rtl.top.system import System
 from ganforge.testbench.rolin_ref import i2i_layers
@@ -171,27 +176,40 @@ async def system_layers(dut):
     regs = {name: await bus.read(f"cluster_{name}") for name in CLUSTER}
     assert {k: counters[k] for k in CLUSTER} == regs, (regs, counters)
 
-    # Resets in the middle of the program: the outputs cleared, the program started, ``rst``
-    # for 4 cycles at the given cycle after GO, then the program again from the start.
-    resets = []
-    for at in args.get("resets", ()):
+    async def abort():
+        await host.cp.abort()
+        try:
+            await host.cp.wait(cycles=cycles)
+        except ProgramError as exc:
+            assert exc.code == Error.ABORTED, f"an ABORT stopped the program with {exc}"
+        else:
+            raise AssertionError("the program ended before its ABORT")
+
+    # Resets (``rst`` for 4 cycles) and ABORTs in the middle of the program: the outputs
+    # cleared, the program started, the interruption at the given cycle after GO, then the
+    # program again from the start.
+    resets, aborts = [], []
+    for kind, at, interrupt, done in (
+            [("reset", at, env.reset, resets) for at in args.get("resets", ())]
+            + [("ABORT", at, abort, aborts) for at in args.get("aborts", ())]):
         for k, L in enumerate(layers):
             await bus.put(host.mem.regions[f"out{k}"], bytes(L["want"].size * 2))
         await host.load(program(), budget=budget)
         await host.cp.start(host.program_base)
         await ClockCycles(dut.clk, at)
         busy = (await bus.read_fields("cp_status"))["busy"]
-        await env.reset()
+        await interrupt()
         retired_again, _ = await host.run(program(), cycles=cycles, budget=budget)
-        await no_errors(f"the program after a reset at cycle {at}")
-        await check_memory(f"the program after a reset at cycle {at}")
-        assert retired_again == retired, (at, retired_again, retired)
-        resets.append(dict(cycle=at, busy=busy))
-        log(f"reset at cycle {at} of the program (busy {busy}): the next run is bit-exact")
+        await no_errors(f"the program after a {kind} at cycle {at}")
+        await check_memory(f"the program after a {kind} at cycle {at}")
+        assert retired_again == retired, (kind, at, retired_again, retired)
+        done.append(dict(cycle=at, busy=busy))
+        log(f"{kind} at cycle {at} of the program (busy {busy}): the next run is bit-exact")
 
     if args.get("out"):
         with open(args["out"], "w") as f:
             json.dump({"cycles": ran, "counters": counters, "retired": retired, "resets": resets,
+                       "aborts": aborts,
                        "layers": [{"out_shape": list(L["want"].shape),
                                    "in_bytes": int(L["tensors"]["x"].size * 2)} for L in layers]},
                       f)

@@ -50,14 +50,15 @@ def check_interconnect(res, layers, cores):
 
 def test_system_layers_icarus(tmp_path):
     """Two cores, T3 cut to 2 samples, 4 → 8 channels, 8×8: multicast then unicast, one program.
-    Then the program reset in the middle, at three points, each followed by a bit-exact
-    run that writes nothing outside its outputs."""
+    Then the program reset in the middle, at three points, and aborted at one, each
+    followed by a bit-exact run that writes nothing outside its outputs."""
     layers = [t3([0, 1], "multicast"), t3([0, 1], "unicast")]
     # run_system_layers raises BenchError if the cocotb test fails or does not finish.
     res = run_system_layers(layers, tiny(2), sim="icarus", throttle=0.3, seed=1,
-                            build_root=str(tmp_path), resets=(25, 1500, 6000))
+                            build_root=str(tmp_path), resets=(25, 1500, 6000), aborts=(3000,))
     check_interconnect(res, layers, 2)
     assert [r["busy"] for r in res["resets"]] == [1, 1, 1], res["resets"]
+    assert [r["busy"] for r in res["aborts"]] == [1], res["aborts"]
 
 
 @pytest.mark.slow
@@ -67,17 +68,21 @@ def test_system_layers_verilator(tmp_path, memory):
     layer of 8 input channels on two of them named out of order; the memory is
     cocotbext-axi's with every channel paused at random, or the one inside the design at a
     third of the rate with a latency of 7. With the model memory, the program is then reset
-    at three points drawn at random (seeded) over its first run, each followed by a
-    bit-exact run that writes nothing outside its outputs."""
+    at three points drawn at random (seeded) over its first run, and aborted at three
+    others, each followed by a bit-exact run that writes nothing outside its outputs."""
     layers = [t3([0, 1, 2, 3], "multicast", cout=16), t3([0, 1, 2, 3], "unicast", cout=16),
               t3([3, 1], "multicast", samples=1, cin=8)]
     slow_memory = dict(throttle=0.3) if memory == "model" else dict(rate=(1, 3), latency=7)
     resets = sorted(random.Random(7).sample(range(20, 8000), 3)) if memory == "model" else ()
+    aborts = sorted(random.Random(8).sample(range(20, 8000), 3)) if memory == "model" else ()
     res = run_system_layers(layers, tiny(4), sim="verilator", seed=2, memory=memory,
-                            build_root=str(tmp_path), resets=resets, **slow_memory)
+                            build_root=str(tmp_path), resets=resets, aborts=aborts,
+                            **slow_memory)
     check_interconnect(res, layers, 4)
     assert [r["cycle"] for r in res.get("resets", [])] == list(resets), res.get("resets")
     assert all(r["busy"] for r in res.get("resets", [])), res.get("resets")
+    assert [r["cycle"] for r in res.get("aborts", [])] == list(aborts), res.get("aborts")
+    assert all(r["busy"] for r in res.get("aborts", [])), res.get("aborts")
 
 
 def test_memory_inside_the_design_icarus(tmp_path):

@@ -148,7 +148,8 @@ class Cluster(wiring.Component):
         Every core's counters (:data:`~ganforge.rtl.core.COUNTERS`, core after core), then
         ``ld_bytes``, ``mcast_bytes``, ``stored``; :attr:`counter_names` names them.
     flush : :py:`In(1)`
-        Clearing after a stopped program: load words are taken and dropped, no new store is
+        Clearing after a stopped program: what the processor offers (``cmd``, ``geom``,
+        ``rd_cmd``, ``wr_cmd``) and load words are taken and dropped, no new store is
         granted, and the store being served ends with zeros where its core has no words.
     quiet : :py:`Out(1)`
         No store is being served (with ``flush``, nothing more leaves the cluster).
@@ -254,8 +255,12 @@ class Cluster(wiring.Component):
         cmd_fan = Fanout(outputs=n, shape=unsigned(self.cmd_width))
         geom_fan = Fanout(outputs=n, shape=geom_layout(self.coord_bits))
         m.submodules.cmd_fan, m.submodules.geom_fan = datapath(cmd_fan), datapath(geom_fan)
-        connect(m, wiring.flipped(self.cmd), cmd_fan.i)
-        m.d.comb += [geom_fan.i.valid.eq(self.geom.valid), self.geom.ready.eq(geom_fan.i.ready),
+        # (while flushing, what the processor still offers is taken and dropped)
+        flush = self.flush
+        m.d.comb += [cmd_fan.i.valid.eq(self.cmd.valid & ~flush),
+                     self.cmd.ready.eq(cmd_fan.i.ready | flush), cmd_fan.i.p.eq(self.cmd.p)]
+        m.d.comb += [geom_fan.i.valid.eq(self.geom.valid & ~flush),
+                     self.geom.ready.eq(geom_fan.i.ready | flush),
                      geom_fan.i.p.mask.eq(self.geom.p.mask), geom_fan.i.p.data.cin.eq(self.geom.p.cin),
                      geom_fan.i.p.data.in_h.eq(self.geom.p.in_h),
                      geom_fan.i.p.data.in_w.eq(self.geom.p.in_w)]
@@ -270,9 +275,9 @@ class Cluster(wiring.Component):
         m.d.comb += [
             self.dma_rd.p.addr.eq(self.rd_cmd.p.addr), self.dma_rd.p.length.eq(self.rd_cmd.p.length),
             self.dma_rd.p.tag.eq(self.rd_cmd.p.tag),
-            self.dma_rd.valid.eq(self.rd_cmd.valid & (~routed | routes.w_rdy)),
-            self.rd_cmd.ready.eq(self.dma_rd.ready & (~routed | routes.w_rdy)),
-            routes.w_en.eq(self.rd_cmd.valid & self.rd_cmd.ready & routed),
+            self.dma_rd.valid.eq(self.rd_cmd.valid & (~routed | routes.w_rdy) & ~flush),
+            self.rd_cmd.ready.eq((self.dma_rd.ready & (~routed | routes.w_rdy)) | flush),
+            routes.w_en.eq(self.rd_cmd.valid & self.rd_cmd.ready & routed & ~flush),
         ]
         w_route = data.View(route_layout, routes.w_data)
         m.d.comb += [w_route.mask.eq(self.rd_cmd.p.mask),
@@ -303,7 +308,8 @@ class Cluster(wiring.Component):
                            word_width=self.words * self.data_width, queue_depth=self.queue_depth)
         m.submodules.arbiter = datapath(arb)
         m.d.comb += [arb.flush.eq(self.flush), self.quiet.eq(arb.quiet)]
-        connect(m, wiring.flipped(self.wr_cmd), arb.cmd)
+        m.d.comb += [arb.cmd.valid.eq(self.wr_cmd.valid & ~flush),
+                     self.wr_cmd.ready.eq(arb.cmd.ready | flush), arb.cmd.p.eq(self.wr_cmd.p)]
         connect(m, arb.wr_cmd, wiring.flipped(self.dma_wr))
         connect(m, arb.st, wiring.flipped(self.st))
         m.d.comb += arb.error_clear.eq(clear)

@@ -143,6 +143,9 @@ class CommandProcessor(wiring.Component):
     flush : :py:`Out(1)`
         One-cycle pulse when a program stops on an error or an abort, after the transfers
         in flight are finished: the top level clears what the program left half done.
+    stopping : :py:`Out(1)`
+        A stopped program's transfers in flight are being finished (before ``flush``): the
+        top level may take and drop what the processor still offers, so that this ends.
     flushing : :py:`In(1)`
         The top level is still clearing (from the ``flush`` pulse on): the processor raises
         its interrupt, and takes the next ``GO``, once it drops (within ``BUDGET`` cycles, or
@@ -235,6 +238,7 @@ class CommandProcessor(wiring.Component):
             "busy": Out(1),
             "irq": Out(1),
             "flush": Out(1),
+            "stopping": Out(1),
             "flushing": In(1),
         })
 
@@ -599,7 +603,7 @@ class CommandProcessor(wiring.Component):
         m.d.sync += inflight.eq(inflight + issued - arrived)
         with m.If(fsm.ongoing("DRAIN")):
             m.d.sync += inflight.eq(0)
-        m.d.comb += self.busy.eq(~fsm.ongoing("IDLE"))
+        m.d.comb += [self.busy.eq(~fsm.ongoing("IDLE")), self.stopping.eq(fsm.ongoing("DRAIN"))]
         return m
 
     def _decode(self, m, ins, op, chk_addr, chk_len, in_window, bus_aligned, stop, fits,

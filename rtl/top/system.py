@@ -197,14 +197,16 @@ class System(wiring.Component):
         connect(m, cp.wr_cmd, cluster.wr_cmd)
         connect(m, cluster.dma_wr, engine.wr_cmd)
         connect(m, cluster.st, engine.st)
-        # After a program stops (error, ABORT), the processor pulses ``flush``: the cluster
-        # drops load words and ends the store being served, and once nothing has moved for
+        # While a program stops (error, ABORT) and after, until its datapath is reset, the
+        # cluster takes and drops what the processor offers and the load words, and ends the
+        # store being served. After the processor's ``flush`` pulse, once nothing has moved for
         # FLUSH_QUIET cycles (the engine's DMA idle, its load pipeline empty) its datapath is
         # reset; the processor waits for that (``flushing``) before its interrupt.
         flushing = Signal()
         quiet_for = Signal(range(FLUSH_QUIET + 1))
         quiet = cluster.quiet & (engine.dma_busy == 0)
-        m.d.comb += [cluster.flush.eq(flushing | cp.flush), cp.flushing.eq(flushing | cp.flush)]
+        m.d.comb += [cluster.flush.eq(cp.stopping | flushing | cp.flush),
+                     cp.flushing.eq(flushing | cp.flush)]
         with m.If(cp.flush):
             m.d.sync += [flushing.eq(1), quiet_for.eq(0)]
         with m.Elif(flushing):
