@@ -10,7 +10,7 @@ import random
 import numpy as np
 from amaranth.sim import Simulator
 
-from ganforge.firmware.compiler.layer import SystemInfo
+from ganforge.firmware.compiler.layer import SystemInfo, result_elements, unpad
 from ganforge.firmware.runtime.processor import ProgramError
 from ganforge.firmware.runtime.system import SystemHost
 from ganforge.rtl.control.isa import Error
@@ -57,7 +57,8 @@ def run_layers(system, layers, *, branches=None, parallel=False, seed=0, stall=0
         for k, L in enumerate(layers):
             want = L["want"]
             oc = L.get("out_channels") or want.shape[1]
-            out_bytes.append(want.shape[0] * oc * int(np.prod(want.shape[2:])) * 2)
+            out_bytes.append(result_elements(L["op"], (want.shape[0], oc, *want.shape[2:]),
+                                             info.bus_bytes // 2) * 2)
             host.mem.region(f"out{k}", out_bytes[k])
             if "input_of" in L:
                 src = L["input_of"]
@@ -73,7 +74,7 @@ def run_layers(system, layers, *, branches=None, parallel=False, seed=0, stall=0
         def step(p, s):
             if isinstance(s, int):
                 L = layers[s]
-                p.layer(L["op"], L["tensors"], L["params"], addrs=addrs[s],
+                blocks[s] = p.layer(L["op"], L["tensors"], L["params"], addrs=addrs[s],
                         out=host.mem.regions[f"out{s}"], out_shape=L["want"].shape,
                         group=L["group"], mode=L.get("mode", "multicast"),
                         out_channels=L.get("out_channels"))
@@ -81,6 +82,8 @@ def run_layers(system, layers, *, branches=None, parallel=False, seed=0, stall=0
                 p.wait_idle(s[1], writes=s[2])
             else:
                 getattr(p, s[0])(*s[1:])
+
+        blocks = {}                 # layer -> its result's padded blocks (LayerPlan.blocks)
 
         def branch(steps):
             return lambda p: [step(p, s) for s in steps]
@@ -108,8 +111,9 @@ def run_layers(system, layers, *, branches=None, parallel=False, seed=0, stall=0
         for k, L in enumerate(layers):
             shape = L["want"].shape
             oc = L.get("out_channels") or shape[1]
-            full = await host.mem.get(f"out{k}", (shape[0], oc, *shape[2:]))
-            got["out"].append(full[:, :shape[1]])
+            full = (shape[0], oc, *shape[2:])
+            raw = await host.mem.get(f"out{k}", (out_bytes[k] // 2,))
+            got["out"].append(unpad(raw, blocks.get(k), full)[:, :shape[1]])
         got["cluster"] = {name: await bus.read(f"cluster_{name}")
                           for name in ("ld_bytes", "mcast_bytes", "stored")}
 

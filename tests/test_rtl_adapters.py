@@ -131,16 +131,27 @@ def test_load_adapter_refuses_bad_geometry():
     assert got == [(3, 5, 1)] and state == {"error": 1, "cleared": 0}
 
 
-@pytest.mark.parametrize("lanes,words,seed", [(4, 4, 1), (8, 4, 2), (2, 4, 3), (4, 1, 4), (3, 2, 5)])
-def test_store_adapter(lanes, words, seed):
-    """Tiles of core beats leave as the tile's maps, channel after channel, back to back."""
+def _padded_words(t, lanes, words):
+    """A tile's store words: each lane's map in words, the last one padded with zeros."""
+    positions = len(t)
+    return [_word(list(t[a:a + words, l]) + [0] * max(0, a + words - positions))
+            for l in range(lanes) for a in range(0, positions, words)]
+
+
+@pytest.mark.parametrize("lanes,words,seed,pad", [
+    (4, 4, 1, 0), (8, 4, 2, 0), (2, 4, 3, 0), (4, 1, 4, 0), (3, 2, 5, 0),
+    (16, 4, 6, 3), (4, 4, 7, 1), (3, 4, 8, 2), (8, 2, 9, 1)])
+def test_store_adapter(lanes, words, seed, pad):
+    """Tiles of core beats leave as the tile's maps, channel after channel, back to back;
+    with ``pad`` positions short of whole words (a 3×3 map on 4-element words) each map's
+    last word is padded with zeros, whatever the buffer held there before."""
     rng = random.Random(seed)
-    positions = words * rng.randint(1, 5)
+    positions = words * rng.randint(2, 5) - pad
     dut = OutputsToMaps(lanes=lanes, words=words, data_width=DW, max_positions=words * 6)
     tiles = [np.array([[rng.randint(-32768, 32767) for _ in range(lanes)] for _ in range(positions)])
              for _ in range(5)]
     beats = [[{"value": int(v), "mask": int(v > 0)} for v in row] for t in tiles for row in t]
-    want = [_word(t[a:a + words, l]) for t in tiles for l in range(lanes) for a in range(0, positions, words)]
+    want = [w for t in tiles for w in _padded_words(t, lanes, words)]
     got = []
 
     async def sink(ctx):
@@ -183,13 +194,41 @@ def test_store_adapter_one_position(lanes, words):
     assert got == want
 
 
-def test_store_adapter_bad_positions():
-    """Positions that are not a multiple of the word: beats dropped, nothing sent, error set."""
+def test_store_adapter_pads_with_zeros_not_stale_values():
+    """Two tiles of 12 positions fill both buffers; then tiles of 9 positions reuse them:
+    their maps' last words carry zeros, not the 12-position tiles' values behind them."""
+    lanes, words = 4, 4
+    rng = random.Random(11)
+    dut = OutputsToMaps(lanes=lanes, words=words, data_width=DW, max_positions=16)
+    full = [np.array([[rng.randint(1, 999) for _ in range(lanes)] for _ in range(12)]) for _ in range(2)]
+    short = [np.array([[rng.randint(1, 999) for _ in range(lanes)] for _ in range(9)]) for _ in range(2)]
+    got = []
+
+    async def bench(ctx):
+        ctx.set(dut.positions, 12)
+        await put(ctx, dut.i, [[{"value": int(v), "mask": 0} for v in row] for t in full for row in t],
+                  idle=0)
+        got.extend(int(p) for p in await take(ctx, dut.o, 2 * lanes * 3, stall=0))
+        ctx.set(dut.positions, 9)
+        await put(ctx, dut.i, [[{"value": int(v), "mask": 0} for v in row] for t in short for row in t],
+                  idle=0)
+        got.extend(int(p) for p in await take(ctx, dut.o, 2 * lanes * 3, stall=0))
+
+    simulate(dut, {"bench": bench}, budget=2000)
+    want = [w for t in full + short for w in _padded_words(t, lanes, words)]
+    assert got == want
+
+
+@pytest.mark.parametrize("positions", [0, 17, 1],
+                         ids=["zero", "above-max", "one-position-lanes-not-whole-words"])
+def test_store_adapter_bad_positions(positions):
+    """No positions, more than ``max_positions``, or 1×1 maps whose lanes are not whole
+    words: beats dropped, nothing sent, error set."""
     dut = OutputsToMaps(lanes=2, words=4, data_width=DW, max_positions=16)
     state = {}
 
     async def bench(ctx):
-        ctx.set(dut.positions, 6)
+        ctx.set(dut.positions, positions)
         ctx.set(dut.o.ready, 1)
         await put(ctx, dut.i, [0] * 12, idle=0)
         await ctx.tick().repeat(10)

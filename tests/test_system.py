@@ -95,6 +95,25 @@ def test_weight_gradients_on_two_cores(layer, cut):
     assert sum(got["counters"][f"core{c}.macs_issued"] for c in range(2)) == gold["effective_macs"]
 
 
+@pytest.mark.parametrize("cin,cout", [(8, 1), (1, 8)], ids=["T5-like", "T1-like"])
+def test_three_by_three_weight_gradients_are_stored_padded(cin, cout):
+    """A 3×3 kernel's weight gradient: each lane's map is 9 elements, not whole 4-element
+    bus words; the store adapter pads each map with zeros to 12 and the result is stored
+    in padded blocks (``LayerPlan.blocks``), read back without the padding. The
+    translator's T1 and T5 have such gradients."""
+    rng = np.random.default_rng(cin)
+    x = rng.integers(-300, 300, (2, cin, 8, 8)) * (rng.random((2, cin, 8, 8)) > 0.3)
+    dy = rng.integers(-300, 300, (2, cout, 8, 8))
+    tensors = {"x": x, "dy": dy}
+    params = dict(stride=1, padding=1, kernel_size=3, shift=6)
+    want, _ = reference_result("conv_weight_grad", tensors, **params)
+    got = run_layers(tiny_system(2), [dict(op="conv_weight_grad", tensors=tensors, params=params,
+                                           want=want, group=[0, 1], mode="multicast")])
+    assert np.array_equal(got["out"][0], want)
+    gold = work_counts("conv_weight_grad", tensors, **params)
+    assert sum(got["counters"][f"core{c}.macs_issued"] for c in range(2)) == gold["effective_macs"]
+
+
 @pytest.mark.parametrize("mode", ["multicast", "unicast"])
 def test_fewer_output_channels_than_lanes(mode):
     """A layer with 2 output channels on 4-lane cores: the idle lanes' words go to a

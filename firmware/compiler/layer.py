@@ -45,7 +45,7 @@ from .cp import instr, pack_beats
 from .encode import pass_beats
 from .ops import compile_op
 
-__all__ = ["sample_passes", "runs", "Tile", "LayerPlan", "Blobs", "SystemInfo"]
+__all__ = ["sample_passes", "runs", "padded_block", "result_elements", "unpad", "Tile", "LayerPlan", "Blobs", "SystemInfo"]
 
 
 def sample_passes(op, tensors, params, key, *, lanes, weight_depth, out_depth):
@@ -144,6 +144,33 @@ class Tile:
         return tuple((a, n) for a, n, *_ in self.steps)
 
 
+def padded_block(positions, words):
+    """Elements a lane's map of ``positions`` takes in memory behind the store adapter:
+    whole ``words``-element bus words (``positions`` itself when it is 1: 1×1 maps leave
+    unpadded)."""
+    return positions if positions == 1 else -(-positions // words) * words
+
+
+def result_elements(op, shape, words):
+    """Elements to reserve for ``op``'s result of ``shape`` (NCHW, as stored): a weight
+    gradient's maps may be stored in padded blocks (room for the most padding, one map a
+    block: a block of several maps pads no more)."""
+    n, positions = int(np.prod(shape)), int(np.prod(shape[2:]))
+    if op_spec(op).kind == "wg" and positions:
+        return n // positions * padded_block(positions, words)
+    return n
+
+
+def unpad(flat, blocks, shape):
+    """The result of ``shape`` from the ``flat`` elements a layer stored: as they are when
+    ``blocks`` (:attr:`LayerPlan.blocks`) is None, else each block's padding dropped."""
+    n = int(np.prod(shape))
+    if blocks is None:
+        return np.asarray(flat)[:n].reshape(shape)
+    positions, block = blocks
+    return np.asarray(flat)[:n // positions * block].reshape(-1, block)[:, :positions].reshape(shape)
+
+
 def runs(shape, index):
     """The contiguous runs ``[(first element, count)]``, in C order, of ``index`` (an index
     tuple of ``shape``), as the region's elements are laid out in the row-major tensor."""
@@ -175,6 +202,7 @@ class LayerPlan:
         self._positions = {}    # core -> its store adapter's tile size
         self.cores_used = set()             # cores its layers ran on
         self._threads = []      # (index of the FORK in program, thread, its instructions)
+        self.blocks = None      # the last layer's padded result layout (see layer())
         self._signals = {}      # thread -> SIGNALs its bodies raise so far
 
     def _reg(self, name, value=None, **fields):
@@ -199,11 +227,16 @@ class LayerPlan:
             self.program.append(instr("SNAPSHOT", addr=snapshot))
 
     # --- the tiles of a layer ---------------------------------------------------------
-    def _stores(self, p, out, shape, n0=0, c0=None, sample=0):
+    def _stores(self, p, out, shape, n0=0, c0=None, sample=0, padded=False):
         """Where pass ``p``'s drained words go: each lane's place in the result (of the
         stored ``shape``; places' samples shifted by ``n0``), as runs. An idle lane's words
         go to its padding channel ``c0 + lane`` of ``sample`` when the stored shape has one
-        (FP/EP), else to the scratch region."""
+        (FP/EP), else to the scratch region.
+
+        ``padded`` (weight gradients): when a lane's ``positions`` are not whole bus words
+        the store adapter pads each lane's map to whole words, so the result is stored in
+        blocks: every ``positions`` elements of the row-major result take
+        :func:`padded_block` elements (:attr:`LayerPlan.blocks`)."""
         bb, positions = self.info.bus_bytes, None
         stores = []
         for place in p.places:
@@ -211,6 +244,7 @@ class LayerPlan:
                 continue
             index, sub = place
             positions = int(np.prod(sub))
+        block = padded_block(positions, bb // 2) if padded else positions
         places = list(p.places)
         if c0 is not None:
             places = [(((sample, c0 + lane), None) if pl is None and c0 + lane < shape[1] else pl)
@@ -219,12 +253,17 @@ class LayerPlan:
             if place is None:
                 if self.scratch is None:
                     raise ValueError("a layer with idle lanes needs a scratch region")
-                stores.append((self.scratch, positions * 2))
-                self.scratch_bytes += positions * 2
+                stores.append((self.scratch, block * 2))
+                self.scratch_bytes += block * 2
                 continue
             index, _ = place
             index = (index[0] + n0, *index[1:]) if n0 else index
             for first, count in runs(shape, index):
+                if block != positions:          # whole blocks, each padded to ``block``
+                    if first % positions or count % positions:
+                        raise ValueError(f"a lane's {count} outputs at element {first} are not "
+                                         f"whole blocks of {positions}: cannot pad them")
+                    first, count = first // positions * block, count // positions * block
                 addr, nbytes = out + 2 * first, 2 * count
                 if stores and stores[-1][0] + stores[-1][1] == addr and stores[-1][0] != self.scratch:
                     stores[-1] = (stores[-1][0], stores[-1][1] + nbytes)     # one run
@@ -277,7 +316,7 @@ class LayerPlan:
                 nbytes, load = self._load(name, C, H, W, q0, p.desc["cin"], Cs)
                 steps = [(addrs[name] + (n * Cs + q0) * H * W * 2, nbytes, pp, load)
                          for n, pp in enumerate(cur)]
-                stores, positions = self._stores(p, out, prog.result_shape)
+                stores, positions = self._stores(p, out, prog.result_shape, padded=True)
                 tiles.append(Tile(steps, stores, positions))
                 cur = []
             return tiles
@@ -335,7 +374,11 @@ class LayerPlan:
         result when above ``out_shape``'s (padding channels, written with the idle lanes'
         words, so a tile of 1×1 maps is whole bus words). ``in_channels``: name to the
         channels a streamed tensor is stored with, when padded (1×1 maps are read in whole
-        bus words)."""
+        bus words). A weight gradient whose lanes' maps are not whole bus words (a 3×3
+        kernel's 9 elements on 4-element words) is stored in padded blocks: every
+        ``positions`` elements of the result take :func:`padded_block` elements, zeros
+        after them; :attr:`blocks` is then ``(positions, block)``, else None, and the call
+        returns it (reserve :func:`result_elements`, read back with :func:`unpad`)."""
         info = self.info
         if out_channels is not None:
             out_shape = (out_shape[0], max(out_channels, out_shape[1]), *out_shape[2:])
@@ -365,13 +408,20 @@ class LayerPlan:
         check_program([s[2] for work in rounds for unit in work for t in unit for s in t.steps],
                       info.core, bias=params.get("bias"))
         words, lanes = info.bus_bytes // 2, info.core.lanes
-        bad = {t.positions for work in rounds for unit in work for t in unit
-               if t.positions > info.max_positions
-               or (t.positions % words if t.positions != 1 else lanes % words)}
+        wg = op_spec(op).kind == "wg"
+        sizes = {t.positions for work in rounds for unit in work for t in unit}
+        bad = {n for n in sizes if n > info.max_positions
+               or (lanes % words if n == 1 else (n % words and not wg))}
         if bad:
             raise ValueError(f"{op}: a tile of {min(bad)} outputs per lane does not fit the store "
                              f"adapters (at most {info.max_positions}, 1 or a multiple of "
-                             f"{words})")
+                             f"{words}; only a weight gradient's maps are stored padded)")
+        padded = {n for n in sizes if padded_block(n, words) != n}
+        if padded and len(sizes) > 1:
+            raise ValueError(f"{op}: tiles of {sorted(sizes)} outputs per lane: a padded result "
+                             f"needs one block size")
+        #: ``(positions, block)`` when this layer's result is stored in padded blocks, else None
+        self.blocks = (sizes.pop(), padded_block(min(padded), words)) if padded else None
         self._reg("engine_mode", ld_mode="bypass", st_mode="off", st_discard=0, ld_relu=1)
         for work in rounds:                 # a unit (tiles run back to back) per core
             cores = group[:len(work)]
@@ -386,6 +436,7 @@ class LayerPlan:
             for j in range(max(map(len, flat))):
                 self._step([(core, *seq[j]) for core, seq in zip(cores, flat) if j < len(seq)],
                            mode, last=j)
+        return self.blocks
 
     def _step(self, step, mode, last):
         """One pass on each core of ``step`` (``(core, tile, (addr, nbytes, pass, channels))``)."""

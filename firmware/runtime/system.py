@@ -10,7 +10,7 @@ command beats (``blob_bytes``), then the tensors, each in a 4 KiB-aligned region
 import numpy as np
 
 from ganforge.firmware.compiler.cp import assemble
-from ganforge.firmware.compiler.layer import Blobs, LayerPlan
+from ganforge.firmware.compiler.layer import Blobs, LayerPlan, result_elements, unpad
 from ganforge.golden.ops import op_spec
 
 from .host import Regions
@@ -155,17 +155,20 @@ class SystemHost:
         self._count += 1
         name = f"t{self._count}"
         full = (out_shape[0], out_c, *out_shape[2:])
-        self.mem.region(name, int(np.prod(full)) * 2)
+        size = result_elements(op, full, words)     # WG maps may be stored padded
+        self.mem.region(name, size * 2)
         plan = self.plan()
-        plan.layer(op, tensors, params, addrs=addrs, out=self.mem.regions[name],
-                   out_shape=tuple(out_shape), group=list(range(self.info.cores)) if group is None
-                   else group, mode=mode, out_channels=out_c if out_c != out_shape[1] else None,
-                   in_channels=stored)
+        blocks = plan.layer(op, tensors, params, addrs=addrs, out=self.mem.regions[name],
+                            out_shape=tuple(out_shape),
+                            group=list(range(self.info.cores)) if group is None else group,
+                            mode=mode, out_channels=out_c if out_c != out_shape[1] else None,
+                            in_channels=stored)
         _, counters = await self.run(plan, cycles=cycles, budget=budget)
-        got = (await self.mem.get(name, full))[:, :out_shape[1]]
+        nread = int(np.prod(full)) if blocks is None else int(np.prod(full)) // blocks[0] * blocks[1]
+        got = unpad(await self.mem.get(name, (nread,)), blocks, full)[:, :out_shape[1]]
         result = np.ascontiguousarray(got)
         self.traffic.reads += 1
-        self.traffic.bytes_read += int(np.prod(full)) * 2
+        self.traffic.bytes_read += nread * 2
         if out_c == self._stored_channels(out_shape) and out_c == out_shape[1]:
             self._placed[id(result)] = (result, name, out_c)      # the next layer reads it there
         return result, counters

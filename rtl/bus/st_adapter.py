@@ -14,7 +14,8 @@ position by position into ``words`` banks (position ``p`` goes to bank
 values). It is then read map by map: for lane ``l`` and word ``w`` the
 ``words`` banks are read at once and lane ``l`` of each gives positions
 ``w·words .. w·words + words − 1`` of channel ``c0 + l``, one output word per
-cycle. The next tile is written into the other buffer meanwhile. A tile's
+cycle; positions past ``positions`` (the last word of a map whose size is not a multiple
+of ``words``, such as a 3×3 kernel's weight gradient) are zeros. The next tile is written into the other buffer meanwhile. A tile's
 ``lanes`` maps leave in channel order, so they are one contiguous run of
 NCHW memory, and the statistics unit sees whole maps in order.
 
@@ -60,8 +61,9 @@ class OutputsToMaps(wiring.Component):
         The core's output beats, one position each, in raster order; the mask bits are
         not stored.
     o : :py:`Out(stream.Signature(unsigned(words * data_width)))`
-        Store words: ``positions / words`` words per channel, the tile's ``lanes`` maps in
-        channel order.
+        Store words: ``⌈positions / words⌉`` words per channel, the tile's ``lanes`` maps
+        in channel order. When ``positions`` is not a multiple of ``words`` the last word
+        of each map is padded with zeros: the maps are stored padded to whole words.
     positions : :py:`In(range(max_positions + 1))`
         Positions per tile (``out_h·out_w``); static while tiles flow.
     error : :py:`Out(1)`
@@ -74,16 +76,15 @@ class OutputsToMaps(wiring.Component):
     Latency and throughput
     ----------------------
     A tile's first word leaves two cycles after its last beat is taken. The reader sends
-    ``lanes·positions/words`` words per tile and the writer takes ``positions`` beats,
+    ``lanes·⌈positions/words⌉`` words per tile and the writer takes ``positions`` beats,
     the next tile filling the other buffer; with ``lanes > words`` the reader sets the
     pace and the core's drain waits on it.
 
     Bad input
     ---------
-    A ``positions`` that is 0, not a multiple of ``words`` (except 1, for 1×1 maps, when
-    ``lanes`` is a multiple of ``words``: each beat then leaves as ``lanes/words`` words)
-    or above ``max_positions``: the beats are consumed and dropped, nothing is sent, and
-    ``error`` is set.
+    A ``positions`` that is 0, above ``max_positions``, or 1 (1×1 maps, which leave
+    unpadded: each beat as ``lanes/words`` words) when ``lanes`` is not a multiple of
+    ``words``: the beats are consumed and dropped, nothing is sent, and ``error`` is set.
 
     Raises
     ------
@@ -125,9 +126,10 @@ class OutputsToMaps(wiring.Component):
         m.d.comb += one.eq((self.positions == 1) & (R > 1))
         bad = Signal()
         m.d.comb += bad.eq((self.positions == 0) | (self.positions > self.max_positions) |
-                           Mux(one, L % R != 0, (self.positions[:s] != 0) if s else 0))
+                           (one & (L % R != 0)))
+        # words per map: positions / words, rounded up (the last word padded with zeros)
         last_word = Signal(range(D))
-        m.d.comb += last_word.eq((self.positions >> s) - 1)
+        m.d.comb += last_word.eq(((self.positions + (R - 1)) >> s) - 1)
 
         banks = []
         for b in range(R):
@@ -162,17 +164,19 @@ class OutputsToMaps(wiring.Component):
         rlane = Signal(range(L))
         rword = Signal(range(D))
         sel = Signal(range(L))            # the lane of the word in the read registers
+        sel_word = Signal(range(D))       # and its word: positions past the map's are zeros
         b_valid = Signal()           # the banked path's word is offered
         advance = ~b_valid | self.o.ready
         issue = advance & full.bit_select(rbuf, 1) & ~bad
         rdone = issue & (rlane == L - 1) & (rword == last_word)
         for _, rp in banks:
             m.d.comb += [rp.addr.eq(Mux(rbuf, D, 0) + rword), rp.en.eq(advance)]
+        padded = [Mux((sel_word << s) + b < self.positions, rp.data.word_select(sel, dw), 0)
+                  for b, (_, rp) in enumerate(banks)]
         m.d.comb += [self.o.valid.eq(Mux(one, held, b_valid)),
-                     self.o.payload.eq(Mux(one, hold.word_select(hword, R * dw),
-                                           Cat(*[rp.data.word_select(sel, dw) for _, rp in banks])))]
+                     self.o.payload.eq(Mux(one, hold.word_select(hword, R * dw), Cat(*padded)))]
         with m.If(advance):
-            m.d.sync += [b_valid.eq(issue), sel.eq(rlane)]
+            m.d.sync += [b_valid.eq(issue), sel.eq(rlane), sel_word.eq(rword)]
         with m.If(issue):
             with m.If(rword == last_word):
                 m.d.sync += rword.eq(0)
