@@ -138,6 +138,17 @@ class TensorState:
         self.w16 = ScaleState(h_init=0, h_min=0)
 
 
+def _selected(net, layers):
+    """``net.parameters()`` of the layers named in ``layers`` (all when None)."""
+    if layers is None:
+        return list(net.parameters())
+    names = [layer.name for layer in net.layers]
+    unknown = sorted(set(layers) - set(names))
+    if unknown:
+        raise ValueError(f"layers: no layer named {', '.join(unknown)} (layers: {', '.join(names)})")
+    return [(layer, name) for layer, name in net.parameters() if layer.name in layers]
+
+
 class FixedAdam:
     """Adam on the integer master weights of a network (the update unit).
 
@@ -145,10 +156,11 @@ class FixedAdam:
     ``params`` (:data:`MASTER_FRAC` fraction bits) and integer gradients in ``grads``
     (:class:`~.nn.QT`). ``lr``, ``beta1``, ``beta2``: Adam's hyperparameters, quantised
     once into the program's constants ``LR`` (40 fraction bits) and ``B1``, ``B2``
-    (24 fraction bits).
+    (24 fraction bits). ``layers`` (layer names, or None for every layer): the layers
+    it updates; the others are frozen, hold no optimizer state and need no gradients.
     """
 
-    def __init__(self, net, lr=2e-4, beta1=0.5, beta2=0.999):
+    def __init__(self, net, lr=2e-4, beta1=0.5, beta2=0.999, layers=None):
         for name, v, lo, hi in (("lr", lr, 0.0, 1.0), ("beta1", beta1, 0.0, 1.0),
                                 ("beta2", beta2, 0.0, 1.0)):
             if not lo < float(v) < hi:
@@ -159,8 +171,9 @@ class FixedAdam:
         self.b2_q = int(quantize(beta2, BETA_FRAC, 32))
         self.t = 0
         self.b1t = self.b2t = 1 << _POW_FRAC
+        self.params = _selected(net, layers)
         self.state = {}
-        for layer, name in net.parameters():
+        for layer, name in self.params:
             if not np.issubdtype(np.asarray(layer.params[name]).dtype, np.integer):
                 raise ValueError(f"FixedAdam: {layer.name}.{name} is not an integer master "
                                  "(put the network in device mode first: nn.to_device)")
@@ -173,7 +186,7 @@ class FixedAdam:
         self.b1t = int(shift_round(self.b1t * self.b1_q, BETA_FRAC))
         self.b2t = int(shift_round(self.b2t * self.b2_q, BETA_FRAC))
         alpha = adam_alpha(self.lr_q, self.b1t, self.b2t)
-        for layer, name in self.net.parameters():
+        for layer, name in self.params:
             st = self.state[(layer.name, name)]
             g = layer.grads[name]
             st.m, st.fm, st.v, st.fv = adam_moments(st.m, st.fm, st.m_max, st.v, st.fv, st.v_max,
@@ -205,8 +218,9 @@ class FixedSGDM:
         self.lr_q = int(quantize(lr, ALPHA_FRAC, 63))
         self.mu_q = int(quantize(momentum, BETA_FRAC, 32))
         self.t = 0
+        self.params = _selected(net, layers)
         self.state = {}
-        for layer, name in net.parameters():
+        for layer, name in self.params:
             self.state[(layer.name, name)] = TensorState(layer.params[name].shape)
             layer.refresh_device_params(name, self.state[(layer.name, name)])
 

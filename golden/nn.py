@@ -216,7 +216,7 @@ class ConvLayer:
         self.record.update(shift=shift, w_frac=wq.frac, x_frac=x.frac, y_frac=out.frac)
         return out, mask
 
-    def _backward_device(self, dy, ar, need_input_grad):
+    def _backward_device(self, dy, ar, need_input_grad, weight_grad=True):
         """Device-mode EP and WG: gradients are 16-bit :class:`QT`, every shift from the
         tensor's delayed scaling (``WG``, ``dB`` the bias gradient, ``EP``)."""
         x, wq, mask = self.cache
@@ -224,14 +224,15 @@ class ConvLayer:
         sc = self.scaler
         dpre = F.activation_backward(dy.q, mask, self.activation, self.slope_shift)
         geo = dict(stride=self.stride, padding=self.padding)
-        f_wg = x.frac + dy.frac
-        y, f, _ = sc.requantize(self.name + ".WG", self._wg(x.q, dpre), f_wg, ar.width)
-        self.grads["w"] = self._on_device(
-            "WG", QT(y, f), "conv_transpose_weight_grad" if self.transposed else "conv_weight_grad",
-            {"x": x.q, "dy": dpre}, dict(geo, kernel_size=self.k), f_wg)
-        if "b" in self.params:
-            y, f, _ = sc.requantize(self.name + ".dB", dpre.sum(axis=(0, 2, 3)), dy.frac, ar.width)
-            self.grads["b"] = QT(y, f)
+        if weight_grad:
+            f_wg = x.frac + dy.frac
+            y, f, _ = sc.requantize(self.name + ".WG", self._wg(x.q, dpre), f_wg, ar.width)
+            self.grads["w"] = self._on_device(
+                "WG", QT(y, f), "conv_transpose_weight_grad" if self.transposed else "conv_weight_grad",
+                {"x": x.q, "dy": dpre}, dict(geo, kernel_size=self.k), f_wg)
+            if "b" in self.params:
+                y, f, _ = sc.requantize(self.name + ".dB", dpre.sum(axis=(0, 2, 3)), dy.frac, ar.width)
+                self.grads["b"] = QT(y, f)
         dx = None
         if need_input_grad:
             f_ep = dy.frac + wq.frac
@@ -273,22 +274,26 @@ class ConvLayer:
         shift = frac - t.frac
         return QT(self.device.run(self, phase, op, tensors, dict(params, shift=shift), t.q), t.frac)
 
-    def backward(self, dy, ar, need_input_grad=True):
-        """EP and WG: returns the error at the layer input (or None); fills ``grads``."""
+    def backward(self, dy, ar, need_input_grad=True, weight_grad=True):
+        """EP and WG: returns the error at the layer input (or None); fills ``grads``.
+
+        ``weight_grad=False`` (a frozen layer): no WG and no bias gradient are computed,
+        ``grads`` is left as it was."""
         if ar.fixed and self.scaler is not None:
-            return self._backward_device(dy, ar, need_input_grad)
+            return self._backward_device(dy, ar, need_input_grad, weight_grad)
         x, wq, mask = self.cache
         in_hw = x.q.shape[2:]
         if ar.fixed:
             dpre = F.activation_backward(dy.q, mask, self.activation, self.slope_shift)
             geo = dict(stride=self.stride, padding=self.padding)
-            dw = self._on_device("WG", ar.requantize_auto(self._wg(x.q, dpre), x.frac + dy.frac),
-                                 "conv_transpose_weight_grad" if self.transposed else "conv_weight_grad",
-                                 {"x": x.q, "dy": dpre}, dict(geo, kernel_size=self.k),
-                                 x.frac + dy.frac)
-            self.grads["w"] = ar.to_float(dw)
-            if "b" in self.params:
-                self.grads["b"] = F.dequantize(dpre.sum(axis=(0, 2, 3)), dy.frac)
+            if weight_grad:
+                dw = self._on_device("WG", ar.requantize_auto(self._wg(x.q, dpre), x.frac + dy.frac),
+                                     "conv_transpose_weight_grad" if self.transposed else "conv_weight_grad",
+                                     {"x": x.q, "dy": dpre}, dict(geo, kernel_size=self.k),
+                                     x.frac + dy.frac)
+                self.grads["w"] = ar.to_float(dw)
+                if "b" in self.params:
+                    self.grads["b"] = F.dequantize(dpre.sum(axis=(0, 2, 3)), dy.frac)
             dx = None
             if need_input_grad:
                 ep = dict(geo) if self.transposed else dict(geo, input_hw=tuple(in_hw))
@@ -298,9 +303,10 @@ class ConvLayer:
                                      {"dy": dpre, "w": wq.q}, ep, dy.frac + wq.frac)
         else:
             dpre = _act_backward_float(dy.q, mask, self.activation, self.slope_shift)
-            self.grads["w"] = self._wg(x.q, dpre)
-            if "b" in self.params:
-                self.grads["b"] = dpre.sum(axis=(0, 2, 3))
+            if weight_grad:
+                self.grads["w"] = self._wg(x.q, dpre)
+                if "b" in self.params:
+                    self.grads["b"] = dpre.sum(axis=(0, 2, 3))
             dx = QT(self._ep(dpre, wq.q, in_hw), 0) if need_input_grad else None
         self.last_dpre = QT(dpre, dy.frac)
         self.record["ep_in_zero"] = float(np.mean(dpre == 0))
@@ -368,7 +374,7 @@ class InstanceNormReLU:
         self.record["fp_out_zero"] = float(np.mean(~mask))
         return out
 
-    def _backward_device(self, dy, ar):
+    def _backward_device(self, dy, ar, weight_grad=True):
         """Device-mode backward: ``dγ``, ``dβ`` to 16 bits and ``dx``'s fraction bits by
         the delayed scaling of the ``dgamma``, ``dbeta`` and ``EP`` tensors (:mod:`.scaling`;
         the first step measures ``dx`` at a trial ``frac_dx = frac_dy``)."""
@@ -378,11 +384,12 @@ class InstanceNormReLU:
         dpre = np.where(mask, dy.q, 0)
         xhat = IN.in_xhat(x.q, s1, count, p.rs, p.k, fxh, ar.width)
         t1, t2 = IN.in_backward_stats(dpre, xhat)
-        dg, db = IN.in_param_grads(t1, t2)
-        y, f, _ = sc.requantize(self.name + ".dgamma", dg, dy.frac + fxh, ar.width)
-        self.grads["gamma"] = QT(y, f)
-        y, f, _ = sc.requantize(self.name + ".dbeta", db, dy.frac, ar.width)
-        self.grads["beta"] = QT(y, f)
+        if weight_grad:
+            dg, db = IN.in_param_grads(t1, t2)
+            y, f, _ = sc.requantize(self.name + ".dgamma", dg, dy.frac + fxh, ar.width)
+            self.grads["gamma"] = QT(y, f)
+            y, f, _ = sc.requantize(self.name + ".dbeta", db, dy.frac, ar.width)
+            self.grads["beta"] = QT(y, f)
 
         def pre_at(frac_dx):
             c = IN.in_backward_params(t1, t2, count, gq, p.rs, p.k, frac_x=x.frac, frac_dy=dy.frac,
@@ -404,18 +411,21 @@ class InstanceNormReLU:
         self.record["ep_in_zero"] = float(np.mean(dpre == 0))
         return QT(F.saturate(pre, ar.width), frac_dx)
 
-    def backward(self, dy, ar, need_input_grad=True):
+    def backward(self, dy, ar, need_input_grad=True, weight_grad=True):
+        """The error at the norm's input; ``grads`` gets ``dγ`` and ``dβ`` unless
+        ``weight_grad=False`` (a frozen layer). The input error is always computed."""
         if ar.fixed and self.scaler is not None:
-            return self._backward_device(dy, ar)
+            return self._backward_device(dy, ar, weight_grad)
         if ar.fixed:
             x, gq, s1, p, mask, count = self.cache
             fg, fxh = self.FRAC_GAMMA, ar.width - 6
             dpre = np.where(mask, dy.q, 0)
             xhat = IN.in_xhat(x.q, s1, count, p.rs, p.k, fxh, ar.width)
             t1, t2 = IN.in_backward_stats(dpre, xhat)
-            dg, db = IN.in_param_grads(t1, t2)
-            self.grads["gamma"] = F.dequantize(dg, dy.frac + fxh)
-            self.grads["beta"] = F.dequantize(db, dy.frac)
+            if weight_grad:
+                dg, db = IN.in_param_grads(t1, t2)
+                self.grads["gamma"] = F.dequantize(dg, dy.frac + fxh)
+                self.grads["beta"] = F.dequantize(db, dy.frac)
 
             def coefs(frac_dx):
                 return IN.in_backward_params(t1, t2, count, gq, p.rs, p.k, frac_x=x.frac,
@@ -434,7 +444,8 @@ class InstanceNormReLU:
             x, xhat, sigma, mask = self.cache
             dpre = np.where(mask, dy.q, 0.0)
             dxf, dg, db = IN.instance_norm_float_backward(dpre, xhat, sigma, self.params["gamma"])
-            self.grads["gamma"], self.grads["beta"] = dg, db
+            if weight_grad:
+                self.grads["gamma"], self.grads["beta"] = dg, db
             dx = QT(dxf, 0)
         self.record["ep_in_zero"] = float(np.mean(dpre == 0))
         return dx
@@ -451,10 +462,31 @@ class Sequential:
             x = layer.forward(x, ar)
         return x
 
-    def backward(self, dy, ar, need_input_grad=False):
+    def backward(self, dy, ar, need_input_grad=False, trainable=None):
+        """EP and WG from the last layer down; returns the error at the input (or None).
+
+        ``trainable`` (a set of layer names, or None for all): the layers whose parameter
+        gradients are computed. The others are frozen: no WG. Below the lowest trainable
+        layer nothing runs at all (no EP, no WG), unless ``need_input_grad``."""
+        if trainable is None:
+            lowest = 0
+        else:
+            names = {layer.name for layer in self.layers}
+            unknown = sorted(set(trainable) - names)
+            if unknown:
+                raise ValueError(f"trainable: no layer named {', '.join(unknown)} "
+                                 f"(layers: {', '.join(layer.name for layer in self.layers)})")
+            idx = [i for i, layer in enumerate(self.layers) if layer.name in trainable]
+            lowest = 0 if need_input_grad or not idx else min(idx)
+            if not idx and not need_input_grad:
+                return None
         for i, layer in reversed(list(enumerate(self.layers))):
-            dy = layer.backward(dy, ar, need_input_grad=(i > 0 or need_input_grad))
-        return dy
+            if i < lowest:
+                break
+            wg = trainable is None or layer.name in trainable
+            dy = layer.backward(dy, ar, need_input_grad=(i > lowest or need_input_grad),
+                                weight_grad=wg)
+        return dy if lowest == 0 else None
 
     def parameters(self):
         return [(layer, name) for layer in self.layers for name in layer.params]
