@@ -15,7 +15,7 @@ DEMO_ARGS ?=
 BENCH_ARGS ?=
 AREA_ARGS ?=
 
-.PHONY: help venv .venv test regress demo workloads area bench-core bench-rolin bench-eors bench-system train-rtl bad-inputs lint formal clean distclean device-quality
+.PHONY: help venv .venv test regress demo workloads area bench-core bench-rolin bench-eors bench-system train-rtl bad-inputs lint formal clean distclean device-quality retrain-demo
 
 help:
 	@echo "ganforge make targets:"
@@ -42,6 +42,9 @@ help:
 	@echo "  make area      Yosys area of the components for CONFIG (generic, iCE40, ECP5); writes build/area/"
 	@echo "  make device-quality the device arithmetic's training quality (1500 DCGAN steps, i2i) beside"
 	@echo "                 float and host-scaled fixed point, seeds 0 and 1; writes build/device/quality.json"
+	@echo "  make retrain-demo a translator pretrained on digits retrained on a user's hand: SELRET against full"
+	@echo "                 retraining and baselines at equal compute (golden, device arithmetic, RETRAIN_ARGS);"
+	@echo "                 writes build/retrain/retrain.json and before_after.png"
 	@echo "  make venv      create/update .venv (also done on demand by the targets above)"
 	@echo "  make clean     remove build outputs and caches (keeps .venv)"
 	@echo "  make distclean clean, and remove .venv"
@@ -98,6 +101,10 @@ area: $(STAMP)
 # The device arithmetic's training quality against float and host-scaled fixed point (issue 17).
 device-quality: $(STAMP)
 	@$(ENV) python scripts/device_quality.py
+
+# Selective layer retraining on a user's hand, against full retraining and baselines (issue 15).
+retrain-demo: $(STAMP)
+	@$(ENV) python scripts/retrain_demo.py $(RETRAIN_ARGS)
 
 clean:
 	@echo "clean: build outputs, simulator builds and caches (.venv kept)"

@@ -42,7 +42,7 @@ from ganforge import __version__
 from ganforge.errors import MissingExtra, RunError, UserError, extra_of
 
 __all__ = ["ArgumentParser", "ScriptParser", "command", "build_parser", "main",
-           "int_at_least", "positive_int", "nonneg_int", "comma_list", "top_name",
+           "int_at_least", "positive_int", "nonneg_int", "number_in", "comma_list", "top_name",
            "PROG", "EXIT_FAILURE", "EXIT_USAGE"]
 
 PROG = "ganforge"
@@ -88,6 +88,26 @@ def int_at_least(minimum: int, what: str) -> Callable[[str], int]:
 #: argparse ``type=`` for integers >= 0 and >= 1, with a one-line message otherwise.
 nonneg_int = int_at_least(0, "non-negative")
 positive_int = int_at_least(1, "positive")
+
+
+def number_in(lo: float, hi: float, *, lo_closed: bool = False,
+              hi_closed: bool = False) -> Callable[[str], float]:
+    """An argument type for numbers between ``lo`` and ``hi`` (open ends unless closed:
+    ``number_in(0, 1, hi_closed=True)`` takes (0, 1])."""
+    span = f"{'[' if lo_closed else '('}{lo:g}, {hi:g}{']' if hi_closed else ')'}"
+
+    def parse(text: str) -> float:
+        try:
+            value = float(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"expected a number in {span}, got {text!r}") from None
+        above = value >= lo if lo_closed else value > lo
+        below = value <= hi if hi_closed else value < hi
+        if not (above and below):
+            raise argparse.ArgumentTypeError(f"expected a number in {span}, got {text!r}")
+        return value
+    parse.__name__ = "number"
+    return parse
 
 
 def comma_list(choices: Iterable[str], what: str) -> Callable[[str], list[str]]:

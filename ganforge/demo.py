@@ -24,7 +24,7 @@ import numpy as np
 from ganforge.errors import UserError
 from ganforge.outputs import writable_folder
 
-__all__ = ["run_demo", "run_workloads", "show_workload", "sparsity_table", "progress_bar"]
+__all__ = ["run_demo", "run_workloads", "show_workload", "sparsity_table", "progress_bar", "save_grid"]
 
 
 def progress_bar(desc):
@@ -73,7 +73,9 @@ def print_sparsity(table, out=sys.stdout):
               f"{_fmt_pct(row['ep_input']):>8s} {_fmt_pct(row['ep_output_mask']):>12s}", file=out)
 
 
-def _save_grid(path, grids, titles):
+def save_grid(path, grids, titles):
+    """Write a PNG of square grids of images ``[N, 1, H, W]`` in [-1, 1], side by side,
+    each with its title (the first n² images of each grid, n = ⌊√N⌋)."""
     import matplotlib
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
@@ -125,7 +127,7 @@ def run_demo(args):
     grids.append(scorer.held_out[:64])
     titles.append(f"real digits (held out), score {ceiling:.2f}")
     png = os.path.join(out_dir, "samples.png")
-    _save_grid(png, grids, titles)
+    save_grid(png, grids, titles)
 
     layers = dcgan_workload(fixed["result"]["G"], fixed["result"]["D"], Arith(fixed=True),
                             batch=64, seed=args.seed + 7)

@@ -32,7 +32,7 @@ for _var in ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS"):
 
 import numpy as np  # noqa: E402
 
-from ganforge.cli import ScriptParser, positive_int  # noqa: E402
+from ganforge.cli import ScriptParser, nonneg_int, number_in, positive_int  # noqa: E402
 from ganforge.demo import progress_bar  # noqa: E402
 
 PROG = "device_quality"
@@ -40,28 +40,6 @@ NETS = ("dcgan", "i2i")
 MODES = ("float", "fixed", "device")
 #: Extra modes, trained only when named in --runs: the device arithmetic with SGD + momentum.
 EXTRA_MODES = ("device-sgdm",)
-
-
-def _seed(text):
-    try:
-        v = int(text)
-    except ValueError:
-        v = -1
-    if v < 0:
-        import argparse
-        raise argparse.ArgumentTypeError(f"must be an integer ≥ 0, got {text!r}")
-    return v
-
-
-def _lr(text):
-    import argparse
-    try:
-        v = float(text)
-    except ValueError:
-        v = -1.0
-    if not 0.0 < v < 4.0:
-        raise argparse.ArgumentTypeError(f"must be a number in (0, 4), got {text!r}")
-    return v
 
 
 def _runs(text):
@@ -188,7 +166,7 @@ def main(argv=None):
     p = ScriptParser(prog=PROG, description="Quality of the device arithmetic (delayed scaling, "
                      "fixed-point optimizer, integer tanh and loss gradients) against float and "
                      "host-scaled fixed-point training.")
-    p.add_argument("--seeds", type=_seed, nargs="+", default=[0, 1], help="seeds (default: 0 1)")
+    p.add_argument("--seeds", type=nonneg_int, nargs="+", default=[0, 1], help="seeds (default: 0 1)")
     p.add_argument("--iterations", type=positive_int, default=1500,
                    help="DCGAN training steps (default 1500, as make demo)")
     p.add_argument("--i2i-iterations", type=positive_int, default=600,
@@ -196,7 +174,7 @@ def main(argv=None):
     p.add_argument("--runs", type=_runs, default=[(n, m) for n in NETS for m in MODES],
                    help="comma-separated NET:MODE to train (default: all of dcgan/i2i × "
                         "float/fixed/device)")
-    p.add_argument("--sgdm-lr", type=_lr, default=0.05,
+    p.add_argument("--sgdm-lr", type=number_in(0, 4), default=0.05,
                    help="learning rate of the dcgan:device-sgdm comparison run (default 0.05)")
     p.add_argument("--out", default=os.path.join("build", "device"),
                    help="output folder (default build/device)")

@@ -16,7 +16,7 @@ _EXPORTS = {
     "require_simulator": "runner",
     "simulate_program": "benches", "simulate_pipeline": "benches", "run_core_faults": "benches",
     "run_accel_chain": "benches", "run_rolin_flow": "benches", "FULL_CUT": "benches",
-    "run_system_layers": "benches", "run_train_steps": "benches",
+    "run_system_layers": "benches", "run_train_steps": "benches", "run_retrain_steps": "benches",
 }
 
 __all__ = sorted(_EXPORTS)

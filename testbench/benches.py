@@ -17,11 +17,15 @@ JSON result the cocotb module wrote:
 * :func:`run_system_layers`: layer programs on the whole
   :class:`~ganforge.rtl.top.system.System` (``tb_system.py``);
 * :func:`run_train_steps`: DCGAN training steps with every layer op on the System,
-  checked against the golden training (``tb_train.py``).
+  checked against the golden training (``tb_train.py``);
+* :func:`run_retrain_steps`: retraining steps of a pretrained translator with frozen
+  layers (SELRET's), every convolution's op on the System (``tb_train.py``).
 
 ``throttle`` drops ``valid``/``ready`` at random on every stream; benchmarks
 run with it off.
 """
+
+import os
 
 from ganforge.firmware.compiler.check import check_program
 from ganforge.firmware.compiler.encode import pack_program, unpack_drained
@@ -29,7 +33,7 @@ from ganforge.rtl.core import SparseCore
 from ganforge.rtl.export import to_verilog
 from ganforge.testbench.runner import run_bench
 
-__all__ = ["simulate_program", "run_core_faults", "simulate_pipeline", "run_accel_chain", "run_rolin_flow",
+__all__ = ["run_retrain_steps", "simulate_program", "run_core_faults", "simulate_pipeline", "run_accel_chain", "run_rolin_flow",
            "run_system_layers", "run_train_steps", "FULL_CUT"]
 
 #: T2's input channels, the IN's channels, T3's output channels, T2's input size: whole layers.
@@ -230,4 +234,23 @@ def run_train_steps(system, *, steps=2, batch=2, seed=0, mode="multicast", sim="
             "throttle": throttle, "mem_size": mem_size, "cycles": cycles, "rate": list(rate),
             "latency": latency}
     return run_bench(dut, toplevel, "ganforge.testbench.tb_train", args, sim=sim,
-                     build_root=build_root, quiet=quiet, verilog=verilog, log_file=log_file)
+                     build_root=build_root, quiet=quiet, verilog=verilog, log_file=log_file,
+                     testcase="dcgan_steps")
+
+
+def run_retrain_steps(system, *, pretrained, pairs, trainable, steps=1, batch=2, seed=0, lr=1e-3,
+                      mode="multicast", sim="verilator", build_root="build/sim", quiet=True,
+                      mem_size=1 << 22, cycles=4_000_000, log_file=None):
+    """Run ``testbench/tb_train.py: retrain_steps``: ``steps`` retraining steps
+    (:func:`~ganforge.golden.retrain.retrain`) of the device-mode network pickled at
+    ``pretrained`` on the pairs in the .npz ``pairs`` (``src``, ``clean``), with the
+    ``trainable`` layers, every convolution's op a program on ``System(**system)`` (memory
+    inside the design, full rate); the parameters are then compared with the golden
+    retraining's. Returns the bench's result (``programs``, ``traffic``, ``equal``)."""
+    dut, toplevel, verilog = _system_top(system, "rtl", mem_size)
+    args = {"system": system, "pretrained": os.path.abspath(pretrained), "pairs": os.path.abspath(pairs),
+            "trainable": list(trainable), "steps": steps, "batch": batch, "seed": seed,
+            "lr": lr, "mode": mode, "throttle": 0.0, "mem_size": mem_size, "cycles": cycles}
+    return run_bench(dut, toplevel, "ganforge.testbench.tb_train", args, sim=sim,
+                     build_root=build_root, quiet=quiet, verilog=verilog, log_file=log_file,
+                     testcase="retrain_steps")

@@ -1,5 +1,6 @@
-"""cocotb: DCGAN training steps with every layer op on the accelerator, checked against the
-golden training bit for bit.
+"""cocotb: training steps with every layer op on the accelerator, checked against the
+golden model bit for bit: ``dcgan_steps`` (the DCGAN's training) and ``retrain_steps``
+(a pretrained translator retrained on a user's data with frozen layers, issue 15).
 
 The DUT is the whole :class:`~ganforge.rtl.top.system.System` as Verilog, with
 cocotbext-axi's AxiRam as external memory (every AXI channel paused at random with
@@ -23,6 +24,10 @@ arguments), ``steps``, ``batch``, ``seed``, ``mode`` (``multicast``/``unicast``)
 ``programs`` (per program: layer, phase, op, cycles, counters, tensor ``elements`` and,
 with SimSystem, ``mem_bytes`` read and written by the program), ``traffic`` (what the
 host moved), ``steps``, ``batch`` and ``equal`` (true).
+
+``retrain_steps`` takes ``pretrained`` (a pickle of the device-mode network), ``pairs``
+(an .npz of ``src`` and ``clean``), ``trainable``, ``steps``, ``batch``, ``seed`` and
+``lr``, and compares the network's parameters after the steps with the golden retraining's.
 """
 
 import json
@@ -44,9 +49,10 @@ from ganforge.testbench.runner import tb_args
 from ganforge.testbench.system_env import SystemEnv
 
 
-@cocotb.test()
-async def dcgan_steps(dut):
-    args = tb_args()
+async def _system_device(dut, args):
+    """The System with its memory, a host, and a :class:`SystemDevice` whose programs are
+    timed (cycles from GO to the interrupt; with SimSystem the memory's bytes) and logged.
+    Returns ``(host, device, log)``."""
     system = unused(System(**args["system"]))     # its parameters only
     info = SystemInfo.of(system)
     env = await SystemEnv.start(dut, info.regmap, mem_size=args["mem_size"],
@@ -54,7 +60,6 @@ async def dcgan_steps(dut):
                                 rate=tuple(args.get("rate", (1, 1))),
                                 latency=args.get("latency", 1))
     host = SystemHost(env.bus, info, mem_size=args["mem_size"])
-    steps, batch, seed = args["steps"], args["batch"], args["seed"]
     cycles, beats = [], []
 
     class Timed:
@@ -96,21 +101,75 @@ async def dcgan_steps(dut):
 
     device = SystemDevice(Timed, call, cycles=args.get("cycles", 4_000_000), mode=args["mode"],
                           progress=progress)
+    log(f"{info.cores} core(s), {args['mode']}")
+    return host, device, log
+
+
+def _differing(got, want):
+    """Names of the parameters of two lists of networks that are not equal."""
+    return [f"{la.name}.{k}" for g, w in zip(got, want) for la, lb in zip(g.layers, w.layers)
+            for k in la.params if not np.array_equal(la.params[k], lb.params[k])]
+
+
+def _write(args, device, host, **extra):
+    if args.get("out"):
+        with open(args["out"], "w") as f:
+            json.dump({"programs": device.log, "traffic": host.traffic.as_dict(), "equal": True,
+                       **extra}, f)
+
+
+@cocotb.test()
+async def dcgan_steps(dut):
+    args = tb_args()
+    host, device, log = await _system_device(dut, args)
+    steps, batch, seed = args["steps"], args["batch"], args["seed"]
 
     def train(dev):
         return train_dcgan(Arith(fixed=True), iterations=steps, batch=batch, seed=seed,
                            device=dev)
 
-    log(f"{steps} step(s) of batch {batch} on {info.cores} core(s), {args['mode']}")
+    log(f"{steps} DCGAN step(s) of batch {batch}")
     got = await bridge(train)(device)
     want = train(None)
-    diffs = [f"{la.name}.{k}" for net in "GD" for la, lb in zip(got[net].layers, want[net].layers)
-             for k in la.params if not np.array_equal(la.params[k], lb.params[k])]
+    diffs = _differing([got["G"], got["D"]], [want["G"], want["D"]])
     assert not diffs, f"parameters differ from the golden training: {', '.join(diffs)}"
     log(f"parameters after {steps} step(s) equal the golden training's; "
         f"{len(device.log)} programs, host traffic {host.traffic.as_dict()}")
     await ClockCycles(dut.clk, 2)
-    if args.get("out"):
-        with open(args["out"], "w") as f:
-            json.dump({"programs": device.log, "traffic": host.traffic.as_dict(),
-                       "steps": steps, "batch": batch, "equal": True}, f)
+    _write(args, device, host, steps=steps, batch=batch)
+
+
+@cocotb.test()
+async def retrain_steps(dut):
+    """Retraining steps of a pretrained device-mode translator on the user's pairs
+    (:func:`~ganforge.golden.retrain.retrain`) with every convolution's op a program: the
+    frozen prefix's FP once per pair, then each step's FP, EP and WG of the trainable
+    suffix. The instance norms and the update run in the golden model (the host)."""
+    import copy
+    import pickle
+    from ganforge.golden.retrain import retrain
+    args = tb_args()
+    with open(args["pretrained"], "rb") as f:
+        base = pickle.load(f)
+    data = np.load(args["pairs"])
+    pairs = (data["src"], data["clean"])
+    host, device, log = await _system_device(dut, args)
+    trainable, steps, batch = args["trainable"], args["steps"], args["batch"]
+
+    def run(dev):
+        net = copy.deepcopy(base)
+        for layer in net.layers:
+            if hasattr(layer, "device"):
+                layer.device = dev
+        retrain(net, pairs, trainable, steps, batch=batch, lr=args["lr"], seed=args["seed"])
+        return net
+
+    log(f"{steps} retraining step(s) of batch {batch} on {len(pairs[0])} pairs, "
+        f"trainable {', '.join(trainable)}")
+    got = await bridge(run)(device)
+    want = run(None)
+    diffs = _differing([got], [want])
+    assert not diffs, f"parameters differ from the golden retraining: {', '.join(diffs)}"
+    log(f"parameters after {steps} step(s) equal the golden retraining's; {len(device.log)} programs")
+    await ClockCycles(dut.clk, 2)
+    _write(args, device, host, steps=steps, batch=batch, trainable=trainable)

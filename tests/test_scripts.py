@@ -16,7 +16,11 @@ ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
     (["scripts/timing.py", "--show", "no-such-summary.json"], "cannot read"),
     (["scripts/bench_threads.py", "--stall", "2"], "--stall"),
     (["scripts/bench_threads.py", "--nonsense"], "unrecognized"),
-], ids=["timing-freq", "timing-component", "timing-show", "threads-stall", "threads-arg"])
+    (["scripts/retrain_demo.py", "--budget", "1.5"], "--budget"),
+    (["scripts/retrain_demo.py", "--lr", "x"], "--lr"),
+    (["scripts/retrain_demo.py", "--out", "/proc/no/such"], "cannot write"),
+], ids=["timing-freq", "timing-component", "timing-show", "threads-stall", "threads-arg",
+        "retrain-budget", "retrain-lr", "retrain-out"])
 def test_a_bad_argument_is_one_line(argv, word):
     r = subprocess.run([sys.executable, *argv], cwd=ROOT, capture_output=True, text=True,
                        timeout=120)
