@@ -54,7 +54,20 @@ def main(argv=None):
                         "verilator)")
     p.add_argument("--config", default="small",
                    help="preset of the accelerator the RTL step runs on (default small)")
+    p.add_argument("--show", metavar="JSON",
+                   help="print the tables of an earlier run's retrain.json and stop")
     args = p.parse_args(argv)
+    if args.show:
+        import json
+        from ganforge.bench.retrain import rtl_lines, table_lines
+        try:
+            with open(args.show) as f:
+                report = json.load(f)
+            lines = list(table_lines(report)) + (list(rtl_lines(report["rtl"])) if "rtl" in report else [])
+        except (OSError, ValueError, KeyError, TypeError) as exc:
+            p.error(f"--show: cannot read {args.show!r}: {exc}")
+        print("\n".join(lines))
+        return 0
     from ganforge.config import PRESETS
     if args.config not in PRESETS:
         p.error(f"--config: unknown preset {args.config!r} (one of {', '.join(sorted(PRESETS))})")

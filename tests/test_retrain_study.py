@@ -23,5 +23,8 @@ def test_the_study_runs_every_method_at_its_budget(tmp_path):
     assert (tmp_path / "retrain.json").exists()
     assert (tmp_path / "pretrained-s0-it2.pkl").exists()            # kept for the next run
     lines = list(table_lines(report))
-    assert lines[-1].startswith("bars: compute cut") and len(lines) == len(methods) + 4
+    assert lines[-2].startswith("bars: compute cut") and lines[-1].startswith("Kim et al.")
+    assert len(lines) == len(methods) + 5
+    assert set(report["bars"]) >= {"compute_cut", "gain_met", "beats_baselines", "noise",
+                                   "kim_same_layers"}
     assert set(nets) >= {"pretrained", "selret", "full", "held", "train"}

@@ -19,8 +19,10 @@ ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
     (["scripts/retrain_demo.py", "--budget", "1.5"], "--budget"),
     (["scripts/retrain_demo.py", "--lr", "x"], "--lr"),
     (["scripts/retrain_demo.py", "--out", "/proc/no/such"], "cannot write"),
+    (["scripts/retrain_demo.py", "--show", "no-such.json"], "cannot read"),
+    (["scripts/retrain_demo.py", "--config", "huge"], "unknown preset"),
 ], ids=["timing-freq", "timing-component", "timing-show", "threads-stall", "threads-arg",
-        "retrain-budget", "retrain-lr", "retrain-out"])
+        "retrain-budget", "retrain-lr", "retrain-out", "retrain-show", "retrain-config"])
 def test_a_bad_argument_is_one_line(argv, word):
     r = subprocess.run([sys.executable, *argv], cwd=ROOT, capture_output=True, text=True,
                        timeout=120)
