@@ -1,7 +1,7 @@
 """A retraining step with frozen layers (issue 15) on the whole accelerator's Verilog: every
 convolution's FP, EP and WG a program, the parameters after the step bit-identical to the
-golden retraining's (testbench/tb_train.py: retrain_steps). Slow: a Verilator build of the
-``small`` System and ten programs (about 10 minutes)."""
+golden retraining's (testbench/tb_train.py: retrain_steps). Slow: ten programs on the
+``small`` System's Verilog (5 minutes, and about 8 more for the Verilator build)."""
 
 import pytest
 
