@@ -33,7 +33,8 @@ from .fixed import quantize
 from .nn import QT, Arith, Sequential
 from .ops import work_counts
 
-__all__ = ["user_style", "user_pairs", "WorkCounter", "probe", "retrain", "held_out_l1", "PHASES"]
+__all__ = ["user_style", "user_pairs", "WorkCounter", "probe", "retrain", "held_out_l1", "lowest_trainable",
+           "PHASES"]
 
 #: The phases a retraining counts: FP of the stored prefix (once per sample), and FP, EP,
 #: WG of the steps.
@@ -105,7 +106,9 @@ class WorkCounter:
         return {ph: sum(v for (_, p), v in self.macs.items() if p == ph) for ph in PHASES}
 
 
-def _split(net, trainable):
+def lowest_trainable(net, trainable):
+    """Index of the lowest layer of ``net`` named in ``trainable`` that has parameters;
+    ``ValueError`` naming an unknown layer, or when none has parameters."""
     names = [layer.name for layer in net.layers]
     unknown = sorted(set(trainable) - set(names))
     if unknown:
@@ -146,7 +149,7 @@ def retrain(net, pairs, trainable, steps, batch=32, lr=1e-3, seed=0, ar=None, co
     if getattr(net, "scaler", None) is None:
         raise ValueError("retrain: put the network in device mode first (nn.to_device)")
     ar = ar or Arith()
-    lowest = _split(net, trainable)
+    lowest = lowest_trainable(net, trainable)
     src, clean = pairs
     f, w = DM.TANH_FRAC, ar.width
     sq, cq = quantize(src, f, w), quantize(clean, f, w)

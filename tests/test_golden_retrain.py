@@ -39,8 +39,8 @@ def _pairs(digits, n=24, seed=3):
 def _reference(net, pairs, trainable, steps, batch, seed):
     """The plain way: every step runs the whole network forward (the prefix's scaling
     frozen), the whole backward with every WG and EP, then updates only ``trainable``."""
-    from ganforge.golden.retrain import _split
-    lowest = _split(net, trainable)
+    from ganforge.golden.retrain import lowest_trainable
+    lowest = lowest_trainable(net, trainable)
     prefix, suffix = Sequential(net.layers[:lowest]), Sequential(net.layers[lowest:])
     opt = FixedAdam(net, 1e-3, beta1=0.9, layers=set(trainable))
     sq, cq = quantize(pairs[0], DM.TANH_FRAC, 16), quantize(pairs[1], DM.TANH_FRAC, 16)

@@ -268,7 +268,7 @@ def retrain_on_rtl(st, base, pairs, trainable, *, config="small", steps=1, batch
     from ganforge.bench import Follow
     from ganforge.bench.system import _progress_bar
     from ganforge.config import get_preset, system_from_config
-    from ganforge.golden.retrain import _split
+    from ganforge.golden.retrain import lowest_trainable
     from ganforge.outputs import save_npz
     from ganforge.testbench import run_retrain_steps
     cfg = get_preset(config)
@@ -279,7 +279,7 @@ def retrain_on_rtl(st, base, pairs, trainable, *, config="small", steps=1, batch
     with open(net_path, "wb") as f:
         pickle.dump(base, f)
     save_npz(pairs_path, {"src": pairs[0], "clean": pairs[1]})
-    lowest = _split(base, trainable)
+    lowest = lowest_trainable(base, trainable)
     prefix = {layer.name for layer in base.layers[:lowest]}
     convs = [layer for layer in base.layers if hasattr(layer, "device")]
     total = (sum(1 for layer in convs if layer.name in prefix)
